@@ -1,0 +1,71 @@
+# edgecnn: `make demo` runs the whole pipeline, `make test` runs the tests.
+# Both set everything up on a fresh machine (a .venv with every extra, the data set).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    ?= out/demo
+PRESET ?= tiny
+APT    := $(shell command -v apt-get 2>/dev/null)
+ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+.PHONY: install data system-deps demo test lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[train,device,dev]"
+	touch $@
+
+# Finds Fashion-MNIST; installs Debian's package when we are root with apt; else says how.
+data: install
+	@if $(BIN)/python -c "from edgecnn.data import locate_data; locate_data('train', download=False); locate_data('test', download=False)" 2>/dev/null; then \
+		echo "data: Fashion-MNIST found"; \
+	elif [ -n "$(APT)" ] && [ -n "$(ROOT)" ]; then \
+		echo "data: installing Debian's dataset-fashion-mnist"; \
+		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else \
+		echo "data: Fashion-MNIST not found. Get it with 'sudo apt-get install dataset-fashion-mnist'"; \
+		echo "      or put the IDX files in a folder and set EDGECNN_DATA=DIR; edgecnn train will"; \
+		echo "      otherwise try the Keras downloader."; \
+	fi
+
+# What the tests use besides Python packages: headless Chromium (the --serve page test)
+# and FFmpeg-backed video. Installed when we are root with apt; otherwise named.
+system-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ -n "$(APT)" ] && [ -n "$(ROOT)" ]; then \
+		echo "system-deps: installing chromium"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "system-deps: install Debian's 'chromium' for the browser test (sudo apt-get install chromium)"; \
+	fi
+
+demo: data
+	$(BIN)/edgecnn train --preset $(PRESET) --out $(OUT)
+	$(BIN)/edgecnn convert $(OUT)/model.keras --out $(OUT)/model.tflite
+	$(BIN)/edgecnn verify $(OUT)/model.tflite --keras $(OUT)/model.keras --report $(OUT)/verify
+	$(BIN)/python -m edgecnn.device.synthvideo --out $(OUT)/items.mp4 --style light-on-dark --items 60
+	$(BIN)/edgecnn run --model $(OUT)/model.tflite --source $(OUT)/items.mp4 --json \
+		--record $(OUT)/annotated.mp4 > $(OUT)/predictions.jsonl
+	@echo "demo: $$(wc -l < $(OUT)/predictions.jsonl) frames classified -> $(OUT)/predictions.jsonl, $(OUT)/annotated.mp4"
+	$(BIN)/edgecnn explain --model $(OUT)/model.tflite --model $(OUT)/model.keras --test-index 0 --out $(OUT)/explain
+
+test: data system-deps
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: data
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf out bench/results/*.json .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Device stage: camera -> live classification. NEVER imports TensorFlow."""

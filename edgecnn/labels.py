@@ -1,0 +1,53 @@
+"""Class labels: the Fashion-MNIST names and the label-file formats people ship with models."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from edgecnn.errors import EdgeCnnError
+
+FASHION_MNIST_LABELS: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+_ID_LABEL = re.compile(r"^\s*(\d+)\s*[:\s]\s*(.+?)\s*$")
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """Read a label file: `id label`, `id:label`, or one label per line (line number = id).
+
+    Ids need not start at 0 or be contiguous; gaps become "class <id>".
+    """
+    path = Path(path)
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except OSError as exc:
+        raise EdgeCnnError(f"cannot read label file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise EdgeCnnError(f"label file {path} is not UTF-8 text") from None
+    if not lines:
+        raise EdgeCnnError(f"label file {path} is empty: write one label per line")
+    matches = [_ID_LABEL.match(ln) for ln in lines]
+    if all(matches):
+        by_id = {int(m.group(1)): m.group(2) for m in matches if m}
+        if len(by_id) != len(lines):
+            raise EdgeCnnError(f"label file {path} repeats an id: give each class one line")
+        return [by_id.get(i, f"class {i}") for i in range(max(by_id) + 1)]
+    return [ln.strip() for ln in lines]
+
+
+def write_labels(path: str | Path, labels: list[str] | tuple[str, ...]) -> None:
+    """Write one label per line (the simplest format every tool reads)."""
+    from edgecnn.atomic import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{label}\n" for label in labels))

@@ -1,0 +1,1 @@
+"""Training stage (needs TensorFlow): Fashion-MNIST -> model.keras."""
