@@ -24,14 +24,29 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--preset", default=None, help="Model preset: tiny (about a minute) or default (accuracy).")
-@click.option("--config", "config_path", type=PathArg, default=None, help="Model/training config TOML.")
+@click.option(
+    "--preset", default=None, help="Model preset: tiny (about a minute) or default (accuracy)."
+)
+@click.option(
+    "--config", "config_path", type=PathArg, default=None, help="Model/training config TOML."
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the batch size.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N training images.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Override the batch size."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only the first N training images.",
+)
 @click.option("--seed", type=int, default=None, help="Random seed (default from the config).")
-@click.option("--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files.")
-@click.option("--images", "image_dir", type=PathArg, default=None, help="Train on DIR/<class>/*.png instead.")
+@click.option(
+    "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
+)
+@click.option(
+    "--images", "image_dir", type=PathArg, default=None, help="Train on DIR/<class>/*.png instead."
+)
 @click.option("--out", type=PathArg, default=Path("out"), show_default=True, help="Output folder.")
 @click.option(
     "--strategy",
@@ -40,7 +55,9 @@ def cli() -> None:
     show_default=True,
     help="tf.distribute strategy.",
 )
-@click.option("--augment/--no-augment", default=None, help="Small shifts and flips (default from config).")
+@click.option(
+    "--augment/--no-augment", default=None, help="Small shifts and flips (default from config)."
+)
 def train(**options) -> None:
     """Train a CNN on Fashion-MNIST: writes model.keras, labels, config, report and plots."""
     from edgecnn.train.command import run_train
@@ -51,11 +68,24 @@ def train(**options) -> None:
 @cli.command()
 @click.argument("model", type=PathArg)
 @click.option("--out", type=PathArg, default=None, help="Output .tflite (default: beside MODEL).")
-@click.option("--calibration-samples", type=click.IntRange(min=1), default=None, help="Representative images.")
-@click.option("--input-type", type=click.Choice(["uint8", "int8"]), default="uint8", show_default=True)
-@click.option("--output-type", type=click.Choice(["int8", "uint8", "float32"]), default="int8", show_default=True)
-@click.option("--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files.")
-@click.option("--edgetpu", is_flag=True, help="Convert for the Coral Edge TPU and run edgetpu_compiler.")
+@click.option(
+    "--calibration-samples", type=click.IntRange(min=1), default=None, help="Representative images."
+)
+@click.option(
+    "--input-type", type=click.Choice(["uint8", "int8"]), default="uint8", show_default=True
+)
+@click.option(
+    "--output-type",
+    type=click.Choice(["int8", "uint8", "float32"]),
+    default="int8",
+    show_default=True,
+)
+@click.option(
+    "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
+)
+@click.option(
+    "--edgetpu", is_flag=True, help="Convert for the Coral Edge TPU and run edgetpu_compiler."
+)
 @click.option("--allow-float", is_flag=True, help="Accept float ops left in the graph.")
 def convert(**options) -> None:
     """Quantise MODEL (.keras or SavedModel dir) to a fully-int8 .tflite with its model.json."""
@@ -66,14 +96,32 @@ def convert(**options) -> None:
 
 @cli.command()
 @click.argument("model", type=PathArg)
-@click.option("--keras", "keras_model", type=PathArg, default=None, help="The float model, for float accuracy.")
-@click.option("--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use the first N test images.")
-@click.option("--inputs", type=click.Choice(["dataset", "random"]), default="dataset", show_default=True)
-@click.option("--samples", type=click.IntRange(min=1), default=None, help="Number of random inputs.")
-@click.option("--max-drop", type=float, default=1.0, show_default=True, help="Allowed accuracy drop, points.")
+@click.option(
+    "--keras",
+    "keras_model",
+    type=PathArg,
+    default=None,
+    help="The float model, for float accuracy.",
+)
+@click.option(
+    "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Use the first N test images."
+)
+@click.option(
+    "--inputs", type=click.Choice(["dataset", "random"]), default="dataset", show_default=True
+)
+@click.option(
+    "--samples", type=click.IntRange(min=1), default=None, help="Number of random inputs."
+)
+@click.option(
+    "--max-drop", type=float, default=1.0, show_default=True, help="Allowed accuracy drop, points."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--report", "report_dir", type=PathArg, default=None, help="Write report JSON and plots here.")
+@click.option(
+    "--report", "report_dir", type=PathArg, default=None, help="Write report JSON and plots here."
+)
 def verify(**options) -> None:
     """Prove MODEL.tflite: NumPy reference vs TFLite reference and optimized kernels, accuracy."""
     from edgecnn.convert.verify import run_verify
@@ -82,22 +130,60 @@ def verify(**options) -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})
-@click.option("--model", type=PathArg, required=True, help="The .tflite model (model.json beside it).")
-@click.option("--source", default="0", show_default=True, help="Camera index, /dev/videoN, file, folder, URL or 'picamera'.")
-@click.option("--backend", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto", show_default=True)
+@click.option(
+    "--model", type=PathArg, required=True, help="The .tflite model (model.json beside it)."
+)
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    help="Camera index, /dev/videoN, file, folder, URL or 'picamera'.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    default="auto",
+    show_default=True,
+)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads.")
-@click.option("--edgetpu", type=click.Choice(["on", "auto", "off"]), default="auto", show_default=True)
-@click.option("--labels", "labels_path", type=PathArg, default=None, help="Label file (overrides model.json).")
-@click.option("--roi", default=None, help="Region of interest x,y,w,h in pixels (default: centre square).")
-@click.option("--invert", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True)
+@click.option(
+    "--edgetpu", type=click.Choice(["on", "auto", "off"]), default="auto", show_default=True
+)
+@click.option(
+    "--labels", "labels_path", type=PathArg, default=None, help="Label file (overrides model.json)."
+)
+@click.option(
+    "--roi", default=None, help="Region of interest x,y,w,h in pixels (default: centre square)."
+)
+@click.option(
+    "--invert", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True
+)
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Below: 'unsure'.")
-@click.option("--smooth", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, help="EMA factor of past scores.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Below: 'unsure'.",
+)
+@click.option(
+    "--smooth",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="EMA factor of past scores.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per frame on stdout.")
-@click.option("--serve", default=None, help="HOST:PORT for an MJPEG stream and page (host defaults to 127.0.0.1).")
+@click.option(
+    "--serve",
+    default=None,
+    help="HOST:PORT for an MJPEG stream and page (host defaults to 127.0.0.1).",
+)
 @click.option("--record", type=PathArg, default=None, help="Write the annotated video here.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None)
-@click.option("--display/--no-display", default=None, help="Show a window (default: when a display exists).")
+@click.option(
+    "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
+)
 def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""
     from edgecnn.device.command import run_live
@@ -109,9 +195,16 @@ def run(**options) -> None:
 @click.option("--model", type=PathArg, required=True)
 @click.option("--source", default=None, help="Frame source (default: generated 640x480 frames).")
 @click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--backend", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]), default="auto", show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    default="auto",
+    show_default=True,
+)
 @click.option("--threads", type=click.IntRange(min=1), default=None)
-@click.option("--edgetpu", type=click.Choice(["on", "auto", "off"]), default="off", show_default=True)
+@click.option(
+    "--edgetpu", type=click.Choice(["on", "auto", "off"]), default="off", show_default=True
+)
 @click.option("--json", "as_json", is_flag=True)
 def bench(**options) -> None:
     """Per-stage latency of the live loop, and the bare invoke() time for comparison."""
@@ -121,7 +214,14 @@ def bench(**options) -> None:
 
 
 @cli.command()
-@click.option("--model", "models", type=PathArg, multiple=True, required=True, help=".tflite and/or .keras (repeat for side by side).")
+@click.option(
+    "--model",
+    "models",
+    type=PathArg,
+    multiple=True,
+    required=True,
+    help=".tflite and/or .keras (repeat for side by side).",
+)
 @click.option("--image", type=PathArg, default=None)
 @click.option("--test-index", type=click.IntRange(min=0), default=None)
 @click.option("--source", default=None)

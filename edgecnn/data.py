@@ -63,7 +63,12 @@ def candidate_dirs(data_dir: str | Path | None = None) -> list[tuple[str, Path]]
 
 
 def find_idx_file(folder: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+    for name in (
+        stem,
+        stem + ".gz",
+        stem.replace("-idx", ".idx"),
+        stem.replace("-idx", ".idx") + ".gz",
+    ):
         if (folder / name).is_file():
             return folder / name
     return None
@@ -85,7 +90,9 @@ def locate_data(
         raise EdgeCnnError(f"unknown split {split!r}: use 'train' or 'test'")
     if data_dir is not None and not has_split(Path(data_dir), split):
         names = ", ".join(SPLIT_FILES[split])
-        raise EdgeCnnError(f"--data-dir {data_dir} does not hold {names} (.gz or not): {HOW_TO_GET}")
+        raise EdgeCnnError(
+            f"--data-dir {data_dir} does not hold {names} (.gz or not): {HOW_TO_GET}"
+        )
     places = candidate_dirs(data_dir)
     for _, folder in places:
         if has_split(folder, split):
@@ -134,14 +141,14 @@ def parse_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     """Parse an unsigned-byte IDX file, checking magic, dimensions and length."""
     raw = read_idx_bytes(path)
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise EdgeCnnError(f"{path} is truncated: {len(raw)} bytes, shorter than its header")
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
+    found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
+    if found is not None and found != magic:
         raise EdgeCnnError(
             f"{path} is not an IDX file of {ndim}-D unsigned bytes "
             f"(magic 0x{found:08x}, expected 0x{magic:08x}): is it the right file?"
         )
+    if len(raw) < header:
+        raise EdgeCnnError(f"{path} is truncated: {len(raw)} bytes, shorter than its header")
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     expected = header + int(np.prod(dims, dtype=np.int64))
     if len(raw) != expected:
@@ -153,7 +160,9 @@ def parse_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def read_idx_pair(
+    images_path: Path, labels_path: Path, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     images = parse_idx(images_path, IMAGES_MAGIC, 3)
     labels = parse_idx(labels_path, LABELS_MAGIC, 1)
     if images.shape[1] < 1 or images.shape[2] < 1:
@@ -201,7 +210,9 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
 
     root = Path(root)
     if not root.is_dir():
-        raise EdgeCnnError(f"image folder {root} does not exist: give DIR with DIR/<class name>/*.png")
+        raise EdgeCnnError(
+            f"image folder {root} does not exist: give DIR with DIR/<class name>/*.png"
+        )
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         raise EdgeCnnError(
@@ -220,5 +231,8 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
             images.append(fashion_canvas(grey, size))
             labels.append(class_id)
     return Dataset(
-        np.stack(images), np.asarray(labels, dtype=np.int64), tuple(p.name for p in class_dirs), str(root)
+        np.stack(images),
+        np.asarray(labels, dtype=np.int64),
+        tuple(p.name for p in class_dirs),
+        str(root),
     )
