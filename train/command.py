@@ -1,0 +1,244 @@
+"""`edgecnn train`: load data, build the configured CNN, fit it, write the outputs atomically.
+
+Outputs in --out: model.keras (best epoch), labels.txt, config.toml (the exact config used,
+overrides included), train_report.json and training_curves.png. While training, the best
+epoch so far is kept in checkpoint.keras; a finished run removes it, an interrupted run
+(Ctrl-C) leaves it as the last good model. Every file is written under a temporary name and
+renamed, so none is ever half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.data import Dataset, load_fashion_mnist, load_image_folder
+from edgecnn.errors import EdgeCnnError
+from edgecnn.train.config import TrainConfig, read_config
+from edgecnn.train.presets import get_preset
+
+CHECKPOINT_NAME = "checkpoint.keras"
+IMAGE_TEST_FRACTION = 0.2
+
+
+def echo(message: str = "") -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def resolve_config(
+    preset: str | None,
+    config_path: Path | None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    augment: bool | None = None,
+) -> TrainConfig:
+    """The preset or config file, with the command-line overrides applied, validated."""
+    if preset is not None and config_path is not None:
+        raise EdgeCnnError("give either --preset or --config, not both")
+    config = (
+        read_config(config_path) if config_path is not None else get_preset(preset or "default")
+    )
+    overrides = {
+        k: v
+        for k, v in (
+            ("epochs", epochs),
+            ("batch_size", batch_size),
+            ("seed", seed),
+            ("augment", augment),
+        )
+        if v is not None
+    }
+    training = dataclasses.replace(config.training, **overrides)
+    return dataclasses.replace(config, training=training).validated()
+
+
+def split_image_folder(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    """Hold out a seeded, per-class IMAGE_TEST_FRACTION of a labelled folder as its test set."""
+    rng = np.random.default_rng(seed)
+    test_idx = []
+    for class_id in range(len(data.class_names)):
+        members = rng.permutation(np.flatnonzero(data.labels == class_id))
+        if len(members) < 3:
+            name = data.class_names[class_id]
+            raise EdgeCnnError(
+                f"class {name!r} in {data.source} has {len(members)} image(s): give each class "
+                "at least 3 (training, validation and test each need one)"
+            )
+        test_idx.extend(members[: max(1, round(len(members) * IMAGE_TEST_FRACTION))])
+    test_mask = np.zeros(len(data), dtype=bool)
+    test_mask[test_idx] = True
+
+    def part(mask: np.ndarray) -> Dataset:
+        return Dataset(data.images[mask], data.labels[mask], data.class_names, data.source)
+
+    return part(~test_mask), part(test_mask)
+
+
+def load_data(
+    data_dir: Path | None, image_dir: Path | None, limit: int | None, seed: int
+) -> tuple[Dataset, Dataset, str]:
+    """(train, test, data set name): Fashion-MNIST, or a folder of labelled images."""
+    if image_dir is not None:
+        if data_dir is not None:
+            raise EdgeCnnError("give either --images or --data-dir, not both")
+        train, test = split_image_folder(load_image_folder(image_dir), seed)
+        name = "images"
+    else:
+        train = load_fashion_mnist("train", data_dir)
+        test = load_fashion_mnist("test", data_dir)
+        name = "fashion_mnist"
+    if limit is not None:
+        train = Dataset(train.images[:limit], train.labels[:limit], train.class_names, train.source)
+    return train, test, name
+
+
+def evaluate(model, test: Dataset, batch_size: int = 500) -> dict:
+    """Test accuracy, per-class accuracy and the confusion matrix (rows: true, cols: predicted)."""
+    from edgecnn.train.training import to_model_input
+
+    scores = model.predict(to_model_input(test.images), batch_size=batch_size, verbose=0)
+    predicted = np.argmax(scores, axis=1)
+    n = len(test.class_names)
+    confusion = np.zeros((n, n), dtype=np.int64)
+    np.add.at(confusion, (test.labels, predicted), 1)
+    per_class = {
+        name: (float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None)
+        for i, name in enumerate(test.class_names)
+    }
+    return {
+        "test_accuracy": float(np.mean(predicted == test.labels)),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def run_train(
+    preset: str | None = None,
+    config_path: Path | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    data_dir: Path | None = None,
+    image_dir: Path | None = None,
+    out: Path = Path("out"),
+    strategy: str = "default",
+    augment: bool | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train and write the outputs; return the report (also written as train_report.json)."""
+    started = time.perf_counter()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    config = resolve_config(preset, config_path, epochs, batch_size, seed, augment)
+    if strategy == "multiworker":
+        from edgecnn.train.training import make_strategy
+
+        make_strategy(strategy)  # refuses with the upstream issue; before loading any data
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EdgeCnnError(f"--out {out} is a file: give a folder")
+    train, test, data_name = load_data(data_dir, image_dir, limit, config.training.seed)
+    height, width = train.images.shape[1:3]
+    m = config.model
+    if (m.input_height, m.input_width, m.channels) != (height, width, 1):
+        raise EdgeCnnError(
+            f"the config's input is {m.input_height}x{m.input_width}x{m.channels} but the "
+            f"images are {height}x{width}x1: set model.input_height/input_width/channels"
+        )
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(m, num_classes=len(train.class_names))
+    ).validated()
+
+    out.mkdir(parents=True, exist_ok=True)
+    from edgecnn.labels import write_labels
+    from edgecnn.train.config import write_config
+    from edgecnn.train.curves import plot_training_curves
+    from edgecnn.train.model import print_summary
+    from edgecnn.train.training import fit_model
+
+    # Written first: they describe the run, and make checkpoint.keras usable if interrupted.
+    write_labels(out / "labels.txt", train.class_names)
+    write_config(out / "config.toml", config)
+    checkpoint = out / CHECKPOINT_NAME
+    echo(
+        f"train: preset/config {config.name!r}, {len(train)} training images from "
+        f"{train.source}, {config.training.epochs} epochs, strategy {strategy}"
+    )
+    try:
+        result = fit_model(
+            config,
+            train.images,
+            train.labels,
+            strategy=strategy,
+            checkpoint=checkpoint,
+            progress=progress,
+            summary=lambda model: print_summary(model, config.model, echo=echo),
+        )
+    except KeyboardInterrupt:
+        if checkpoint.exists():
+            echo(f"train: interrupted; the best epoch so far is in {checkpoint}")
+        else:
+            echo("train: interrupted before the first epoch ended; no model was saved")
+        raise
+
+    metrics = evaluate(result.model, test)
+    import keras
+    import tensorflow as tf
+
+    report = {
+        "test_accuracy": metrics["test_accuracy"],
+        "per_class_accuracy": metrics["per_class_accuracy"],
+        "params": int(result.model.count_params()),
+        "epochs": result.epochs_run,
+        "epochs_planned": config.training.epochs,
+        "best_epoch": result.best_epoch,
+        "best_val_accuracy": result.best_val_accuracy,
+        "stopped_early": result.stopped_early,
+        "seconds": round(time.perf_counter() - started, 2),
+        "train_seconds": round(result.seconds, 2),
+        "dataset": {
+            "name": data_name,
+            "source": train.source,
+            "train_images": len(train),
+            "validation_split": config.training.validation_split,
+            "test_images": len(test),
+            "limit": limit,
+            "class_names": list(train.class_names),
+        },
+        "config": config.name,
+        "seed": config.training.seed,
+        "strategy": strategy,
+        "replicas": result.replicas,
+        "confusion_matrix": metrics["confusion_matrix"],
+        "history": result.history,
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+        "cpu_count": os.cpu_count(),
+    }
+    from edgecnn.atomic import atomic_path, atomic_write_text
+
+    with atomic_path(out / "model.keras") as tmp:
+        result.model.save(tmp)
+    plot_training_curves(result.history, out / "training_curves.png", title=f"{config.name}")
+    atomic_write_text(out / "train_report.json", json.dumps(report, indent=2) + "\n")
+    checkpoint.unlink(missing_ok=True)
+    echo(
+        f"train: test accuracy {report['test_accuracy']:.4f} with {report['params']} parameters, "
+        f"{report['epochs']} epochs (best {report['best_epoch']}) in {report['seconds']:.0f} s"
+    )
+    echo(
+        f"train: wrote {out}/model.keras, labels.txt, config.toml, train_report.json, "
+        "training_curves.png"
+    )
+    return report
