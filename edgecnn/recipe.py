@@ -1,8 +1,19 @@
-"""The recipe Fashion-MNIST was made with, applied to any grey picture.
+"""The recipe Fashion-MNIST was made with, applied to any picture of one object.
 
 Zalando's recipe: trim the background, resize the longest edge to 28, centre on the canvas,
 negate (light object on black), 8-bit grey. Shared by the image-folder loader (training on
 your own classes) and the device (camera frames), so both see the same thing.
+
+A camera does not see a clean background, so "trim the background" needs a model of it:
+the background is fitted as a plane (a + b*x + c*y) to the picture's border, which follows a
+lamp's gradient across a table. Polarity comes from which way the object departs from that
+plane (darker: a dark garment on a light table, which is negated). A dark object is measured
+as the fraction of light it takes away from the background ((bg - pixel) / bg), so uneven
+lighting does not make one side of it fainter. The object's box is found on a small copy
+(DETECT_SIDE pixels), then cut from the full picture and resized with INTER_AREA.
+
+`FashionCanvas` keeps its buffers between calls, for a camera loop; `fashion_canvas` is the
+one-shot function.
 """
 
 from __future__ import annotations
@@ -10,36 +21,221 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+DETECT_SIDE = 112  # side of the copy the object is found on: 4x the canvas, cheap to scan
+BORDER = 2  # width of the border band the background plane is fitted to
+MIN_CONTRAST = 24.0  # below this (grey levels, or 255ths of the light) nothing is there
+TRIM_FRACTION = 0.1  # object pixels differ from the background by this much of the maximum
+NOISE_SIGMAS = 3.0
+AREA_FIRST_STEP_LEFT = 4  # the integer step leaves 4x the target size for the exact step
+SHARPEN = 0.5  # unsharp-mask amount on the canvas
+SHARPEN_SIGMA = 1.0
+
+GREY_CODES = {"BGR": cv2.COLOR_BGR2GRAY, "RGB": cv2.COLOR_RGB2GRAY}
+
+
+def to_grey(image: np.ndarray, colour_order: str, dst: np.ndarray | None = None) -> np.ndarray:
+    """Grey with the ITU-R 601 weights for the order the channels really have."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    code = GREY_CODES[colour_order]
+    if image.shape[2] == 4:
+        code = cv2.COLOR_BGRA2GRAY if colour_order == "BGR" else cv2.COLOR_RGBA2GRAY
+    return cv2.cvtColor(image, code, dst=dst)
+
+
+def background_basis(xs: np.ndarray, ys: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The background model's terms at pixel positions: 1, u, v, u², uv, v² (u, v in -1..1).
+
+    A quadratic follows a lamp's gradient and a lens's vignette; fitted to the border band,
+    which surrounds the object, it interpolates rather than extrapolates.
+    """
+    u = (xs - (width - 1) / 2) / max(1.0, (width - 1) / 2)
+    v = (ys - (height - 1) / 2) / max(1.0, (height - 1) / 2)
+    return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v]).astype(np.float32)
+
+
+class _Geometry:
+    """Buffers and the background-fit matrix for one picture size."""
+
+    def __init__(self, height: int, width: int, factor: int) -> None:
+        self.factor = factor
+        self.grey = np.empty((height, width), np.uint8)
+        small_h, small_w = height // factor, width // factor
+        self.small = np.empty((small_h, small_w), np.uint8)
+        self.values = np.empty((small_h, small_w), np.float32)
+        self.background = np.empty((small_h, small_w), np.float32)
+        self.work = np.empty((small_h, small_w), np.float32)
+        self.positive = np.empty((small_h, small_w), np.float32)
+        ys, xs = np.mgrid[0:small_h, 0:small_w].astype(np.float32)
+        self.basis = background_basis(xs.ravel(), ys.ravel(), small_h, small_w)
+        band = np.zeros((small_h, small_w), bool)
+        band[:BORDER], band[-BORDER:], band[:, :BORDER], band[:, -BORDER:] = True, True, True, True
+        self.border_index = np.flatnonzero(band)
+        self.border_design = np.ascontiguousarray(self.basis[:, self.border_index].T)
+        self.border_solver = np.linalg.pinv(self.border_design).astype(np.float32)
+
+
+class FashionCanvas:
+    """Turns pictures of one object into Fashion-MNIST-looking canvases, reusing its buffers."""
+
+    def __init__(self, height: int = 28, width: int = 28) -> None:
+        self.canvas = np.zeros((height, width), np.uint8)
+        self._geometries: dict[tuple[int, int], _Geometry] = {}
+        self.inverted = False
+
+    def _geometry(self, height: int, width: int) -> _Geometry:
+        geo = self._geometries.get((height, width))
+        if geo is None:
+            # An integer factor keeps OpenCV's INTER_AREA on its fast path.
+            factor = max(1, max(height, width) // DETECT_SIDE)
+            geo = self._geometries[(height, width)] = _Geometry(height, width, factor)
+        return geo
+
+    def __call__(
+        self, image: np.ndarray, colour_order: str = "BGR", invert: bool | None = None
+    ) -> np.ndarray:
+        """Fill and return `self.canvas` (uint8, light object on black) from `image`.
+
+        `invert=None` decides the polarity from the picture; True/False force it.
+        """
+        height, width = image.shape[:2]
+        geo = self._geometry(height, width)
+        grey = to_grey(image, colour_order, dst=None if image.ndim == 2 else geo.grey)
+        factor = geo.factor
+        small_h, small_w = geo.small.shape
+        if factor > 1:
+            region = grey[: small_h * factor, : small_w * factor]
+            cv2.resize(region, (small_w, small_h), dst=geo.small, interpolation=cv2.INTER_AREA)
+            np.copyto(geo.values, geo.small, casting="unsafe")
+        else:
+            np.copyto(geo.values, grey, casting="unsafe")
+        coeffs, noise = self._fit_background(geo)
+        np.dot(coeffs, geo.basis, out=geo.background.reshape(-1))
+
+        diff = np.subtract(geo.values, geo.background, out=geo.work)
+        lighter = float(np.maximum(diff, 0.0, out=geo.positive).sum())
+        darker = lighter - float(diff.sum())
+        self.inverted = darker > lighter if invert is None else bool(invert)
+        object_map = self._object_map(geo.values, geo.background, self.inverted, out=geo.work)
+
+        self.canvas[:] = 0
+        peak = float(object_map.max())
+        level = float(np.median(geo.values.ravel()[geo.border_index]))
+        floor = NOISE_SIGMAS * noise * (255.0 / max(level, 1.0) if self.inverted else 1.0)
+        if peak < max(MIN_CONTRAST, 2 * floor):
+            return self.canvas
+        mask = object_map > max(floor, TRIM_FRACTION * peak)
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = (
+            rows[0] * factor,
+            min(height, (rows[-1] + 1) * factor),
+            cols[0] * factor,
+            min(width, (cols[-1] + 1) * factor),
+        )
+        self._draw(grey, box, coeffs, floor, geo)
+        return self.canvas
+
+    @staticmethod
+    def _fit_background(geo: _Geometry) -> tuple[np.ndarray, float]:
+        """Least-squares plane through the border band, refitted without the outliers."""
+        values = geo.values.ravel()[geo.border_index]
+        design = geo.border_design
+        coeffs = geo.border_solver @ values
+        residual = np.abs(values - design @ coeffs)
+        spread = float(np.median(residual)) * 1.4826
+        keep = residual <= max(3 * spread, 2.0)
+        if not keep.all() and keep.sum() >= 0.25 * keep.size:
+            kept = design[keep]
+            coeffs = np.linalg.solve(kept.T @ kept, kept.T @ values[keep])
+            spread = float(np.median(np.abs(values[keep] - kept @ coeffs))) * 1.4826
+        return coeffs.astype(np.float32), max(spread, 0.5)
+
+    @staticmethod
+    def _object_map(
+        values: np.ndarray, background: np.ndarray, inverted: bool, out: np.ndarray
+    ) -> np.ndarray:
+        """How much each pixel is object: grey above background, or share of light taken."""
+        if inverted:
+            np.subtract(background, values, out=out)
+            out /= np.maximum(background, 1.0)
+            out *= 255.0
+        else:
+            np.subtract(values, background, out=out)
+        return np.maximum(out, 0.0, out=out)
+
+    def _draw(self, grey, box, coeffs, floor, geo) -> None:
+        top, bottom, left, right = (int(v) for v in box)
+        crop_h, crop_w = bottom - top, right - left
+        size_h, size_w = self.canvas.shape
+        fit = min(size_h / crop_h, size_w / crop_w)
+        new_h, new_w = max(1, round(crop_h * fit)), max(1, round(crop_w * fit))
+        values = area_resize(grey, (top, bottom, left, right), (new_h, new_w))
+        # The background plane (fitted in small-image pixels) at the resized pixels' centres.
+        factor = geo.factor
+        xs = (left + (np.arange(new_w, dtype=np.float32) + 0.5) * crop_w / new_w) / factor - 0.5
+        ys = (top + (np.arange(new_h, dtype=np.float32) + 0.5) * crop_h / new_h) / factor - 0.5
+        grid_x, grid_y = np.meshgrid(xs, ys)
+        small_h, small_w = geo.small.shape
+        basis = background_basis(grid_x.ravel(), grid_y.ravel(), small_h, small_w)
+        background = (coeffs @ basis).reshape(new_h, new_w)
+        object_map = self._object_map(values, background, self.inverted, out=values)
+        if SHARPEN > 0:  # the data set's recipe sharpens too (Gaussian, sigma 1)
+            blurred = cv2.GaussianBlur(object_map, (0, 0), SHARPEN_SIGMA)
+            object_map *= 1.0 + SHARPEN
+            object_map -= SHARPEN * blurred
+        object_map -= floor
+        peak = float(object_map.max())
+        if peak <= 0:
+            return
+        np.maximum(object_map, 0.0, out=object_map)
+        object_map *= 255.0 / peak
+        object_map += 0.5  # round, not truncate, when cast to uint8
+        row, col = (size_h - new_h) // 2, (size_w - new_w) // 2
+        np.copyto(self.canvas[row : row + new_h, col : col + new_w], object_map, casting="unsafe")
+
+
+def area_resize(
+    grey: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]
+) -> np.ndarray:
+    """INTER_AREA of grey[box] to `size` (h, w) as float32, in two cheap steps.
+
+    OpenCV's INTER_AREA is fast for integer factors and slow otherwise, so the box is first
+    averaged down by the largest integer factor (its edges moved by less than that factor to
+    fit), then the small remainder is area-resized. Both steps average boxes of pixels.
+    """
+    top, bottom, left, right = box
+    factor = min((bottom - top) // size[0], (right - left) // size[1]) // AREA_FIRST_STEP_LEFT
+    if factor >= 2:
+        height, width = grey.shape
+        crop_h = -(-(bottom - top) // factor) * factor
+        crop_w = -(-(right - left) // factor) * factor
+        top = max(0, min(top - (crop_h - (bottom - top)) // 2, height - crop_h))
+        left = max(0, min(left - (crop_w - (right - left)) // 2, width - crop_w))
+        crop_h, crop_w = min(crop_h, height - top), min(crop_w, width - left)
+        crop_h, crop_w = crop_h - crop_h % factor, crop_w - crop_w % factor
+        region = grey[top : top + crop_h, left : left + crop_w]
+        region = cv2.resize(
+            region, (crop_w // factor, crop_h // factor), interpolation=cv2.INTER_AREA
+        )
+    else:
+        region = grey[top:bottom, left:right]
+    resized = cv2.resize(region, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    return resized.astype(np.float32)
+
 
 def needs_inversion(grey: np.ndarray) -> bool:
-    """True when the background (the image border) is light, i.e. a dark object on a light table."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return float(np.median(border)) > 127.0
+    """True when the object is darker than its background (a dark garment on a light table)."""
+    maker = FashionCanvas()
+    maker(grey, "BGR", None)
+    return maker.inverted
 
 
 def fashion_canvas(grey: np.ndarray, size: int = 28, invert: bool | None = None) -> np.ndarray:
     """Return a uint8 [size, size] light-on-black canvas holding the object in `grey`.
 
-    `invert=None` decides from the border; True/False force it.
+    `grey` may also be a BGR colour image. `invert=None` decides the polarity from the picture;
+    True/False force it.
     """
-    if invert is None:
-        invert = needs_inversion(grey)
-    img = cv2.bitwise_not(grey) if invert else grey
-    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-    background = int(np.median(border))
-    img = cv2.subtract(img, np.full_like(img, background))
-    mask = img > max(16, int(img.max()) // 4)
-    ys, xs = np.nonzero(mask)
-    canvas = np.zeros((size, size), np.uint8)
-    if len(ys) == 0:
-        return canvas
-    crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    h, w = crop.shape
-    scale = size / max(h, w)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = cv2.resize(crop, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = resized
-    if resized.max() > 0:
-        cv2.normalize(canvas, canvas, 0, 255, cv2.NORM_MINMAX)
-    return canvas
+    return FashionCanvas(size, size)(grey, "BGR", invert).copy()

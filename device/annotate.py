@@ -1,0 +1,54 @@
+"""The live view: the frame with the ROI box, label, score, FPS and the model's exact input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+INSET_SCALE = 4  # the 28x28 input drawn 112x112, nearest-neighbour so pixels stay pixels
+SURE_COLOUR = (80, 220, 80)  # BGR
+UNSURE_COLOUR = (0, 190, 255)
+TEXT_COLOUR = (255, 255, 255)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _bgr(frame: np.ndarray, colour_order: str) -> np.ndarray:
+    """A BGR copy of the frame to draw on (recorders and JPEG encoders expect BGR)."""
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if colour_order == "RGB":
+        return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+    return frame.copy()
+
+
+def _text(image: np.ndarray, text: str, origin: tuple[int, int], colour, scale: float) -> None:
+    cv2.putText(image, text, origin, FONT, scale, (0, 0, 0), 4, cv2.LINE_AA)
+    cv2.putText(image, text, origin, FONT, scale, colour, 1, cv2.LINE_AA)
+
+
+def annotate(result) -> np.ndarray:
+    """A BGR image of `result.frame` with what the classifier saw and said drawn on it."""
+    image = _bgr(result.frame, result.colour_order)
+    prediction = result.prediction
+    colour = UNSURE_COLOUR if prediction.unsure else SURE_COLOUR
+    x, y, w, h = result.roi
+    cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), colour, 2)
+    scale = max(0.5, image.shape[1] / 900)
+    _text(
+        image, f"{prediction.label}  {prediction.score:.0%}", (10, int(34 * scale)), colour, scale
+    )
+    _text(image, f"{result.fps:5.1f} FPS", (10, int(64 * scale)), TEXT_COLOUR, scale * 0.7)
+    canvas = result.canvas
+    inset = cv2.resize(
+        canvas, None, fx=INSET_SCALE, fy=INSET_SCALE, interpolation=cv2.INTER_NEAREST
+    )
+    if inset.ndim == 2:
+        inset = cv2.cvtColor(inset, cv2.COLOR_GRAY2BGR)
+    else:
+        inset = cv2.cvtColor(inset, cv2.COLOR_RGB2BGR)
+    ih, iw = inset.shape[:2]
+    if ih + 12 <= image.shape[0] and iw + 12 <= image.shape[1]:
+        top, left = image.shape[0] - ih - 10, image.shape[1] - iw - 10
+        image[top : top + ih, left : left + iw] = inset
+        cv2.rectangle(image, (left - 1, top - 1), (left + iw, top + ih), TEXT_COLOUR, 1)
+    return image

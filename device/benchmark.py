@@ -1,0 +1,106 @@
+"""`edgecnn bench`: per-stage latency of the live loop, and the bare invoke() beside it.
+
+The loop is the one `edgecnn run` uses (no presenters), fed from a looping source: the
+given `--source`, or 640x480 frames rendered in memory (Fashion-MNIST test items when the
+data set is installed, drawn shapes otherwise), so capture costs next to nothing and the
+other stages are what is measured.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.sidecar import find_sidecar
+
+from .loop import STAGES, run_loop
+from .postprocess import Postprocessor, labels_for
+from .preprocess import Preprocessor
+from .runtime import Runtime, load_runtime
+from .sources import ArraySource, FrameSource, open_source
+from .synthvideo import bench_frames
+
+WARMUP_FRAMES = 30
+PERCENTILES = (50, 90, 99)
+
+
+def percentiles(values: list[float] | np.ndarray) -> dict[str, float]:
+    data = np.asarray(values, np.float64)
+    out = {f"p{p}": round(float(np.percentile(data, p)), 4) for p in PERCENTILES}
+    out["mean"] = round(float(data.mean()), 4)
+    return out
+
+
+def bare_invoke_ms(runtime: Runtime, model_input: np.ndarray, count: int) -> list[float]:
+    """invoke() alone, timed call by call, on the same interpreter with a real input set."""
+    runtime.interpreter.set_tensor(runtime.input_spec.index, model_input)
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        runtime.invoke()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def bench_source(source: str | None) -> tuple[FrameSource, str]:
+    if source is None:
+        frames, description = bench_frames()
+        return ArraySource(frames, loop=True), description
+    opened = open_source(source, loop=True)
+    return opened, opened.description or str(source)
+
+
+def run_benchmark(
+    model: str | Path,
+    source: str | None = None,
+    frames: int = 500,
+    backend: str = "auto",
+    threads: int | None = None,
+    edgetpu: str = "off",
+) -> dict:
+    """Measure the loop over `frames` frames (after a warm-up); return the figures."""
+    runtime = load_runtime(model, backend, threads, edgetpu)
+    preprocessor = Preprocessor(runtime.input_spec, find_sidecar(runtime.model_path))
+    postprocessor = Postprocessor(labels_for(runtime.model_path, runtime.num_classes))
+    frame_source, description = bench_source(source)
+    with frame_source:
+        run_loop(frame_source, preprocessor, runtime, postprocessor, max_frames=WARMUP_FRAMES)
+        stats = run_loop(frame_source, preprocessor, runtime, postprocessor, max_frames=frames)
+    invoke = bare_invoke_ms(runtime, preprocessor.model_input, max(stats.frames, 1))
+    lat = stats.latency_ms
+    compute = np.add(np.add(lat["preprocess"], lat["inference"]), lat["postprocess"])
+    stages = {stage: percentiles(lat[stage]) for stage in (*STAGES, "total")}
+    return {
+        "model": str(runtime.model_path),
+        "backend": runtime.backend,
+        "edgetpu": runtime.on_edgetpu,
+        "threads": threads,
+        "input": f"{runtime.input_spec.dtype.name} {list(runtime.input_spec.shape)}",
+        "source": description,
+        "frames": stats.frames,
+        "fps": round(stats.fps, 1),
+        "latency_ms": stages,
+        "compute_ms": percentiles(compute),
+        "bare_invoke_ms": percentiles(invoke),
+        "inference_over_invoke": round(
+            stages["inference"]["p50"] / max(float(np.median(invoke)), 1e-9), 3
+        ),
+    }
+
+
+def format_report(result: dict) -> str:
+    """A small table of the figures for people."""
+    lines = [
+        f"model    {result['model']} ({result['input']}, {result['backend']}"
+        f"{', Edge TPU' if result['edgetpu'] else ''})",
+        f"source   {result['source']}, {result['frames']} frames, {result['fps']} FPS",
+        f"{'stage':<13}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}",
+    ]
+    rows = [*result["latency_ms"].items(), ("pre+inf+post", result["compute_ms"])]
+    rows.append(("bare invoke", result["bare_invoke_ms"]))
+    for name, p in rows:
+        lines.append(f"{name:<13}{p['p50']:>9.3f}{p['p90']:>9.3f}{p['p99']:>9.3f}")
+    lines.append(f"inference / bare invoke (p50): {result['inference_over_invoke']:.2f}x")
+    return "\n".join(lines)

@@ -1,0 +1,187 @@
+"""The live loop: capture, preprocess, classify, postprocess, present — and nothing else.
+
+Timing and frame-rate bookkeeping live in `StageClock` and `FrameRate`, stopping on
+SIGINT/SIGTERM in `StopSignals`; the loop body reads top to bottom. Presenters are called
+with a `FrameResult` and never reach back into the loop.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .postprocess import Postprocessor, Prediction
+from .preprocess import Preprocessor
+from .runtime import Runtime
+from .sources import FrameSource
+
+STAGES = ("capture", "preprocess", "inference", "postprocess")
+FPS_SMOOTHING = 0.9
+
+
+@dataclass
+class FrameResult:
+    """Everything presenters may show about one frame."""
+
+    index: int
+    time: float
+    frame: np.ndarray
+    colour_order: str
+    canvas: np.ndarray
+    roi: tuple[int, int, int, int]
+    prediction: Prediction
+    latency_ms: dict[str, float]
+    fps: float
+    _annotated: np.ndarray | None = field(default=None, repr=False)
+
+    def annotated(self) -> np.ndarray:
+        """The frame with ROI, label, score, FPS and the model's input drawn on (made once)."""
+        if self._annotated is None:
+            from .annotate import annotate
+
+            self._annotated = annotate(self)
+        return self._annotated
+
+
+class Presenter:
+    """Shows results somewhere (window, JSON lines, MJPEG, video file)."""
+
+    def present(self, result: FrameResult) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class StageClock:
+    """Per-stage latencies of one frame, in milliseconds."""
+
+    def __init__(self) -> None:
+        self.latency_ms: dict[str, float] = {}
+        self._last = 0.0
+
+    def start(self) -> None:
+        self.latency_ms = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.latency_ms[stage] = (now - self._last) * 1000.0
+        self._last = now
+
+    def finish(self) -> dict[str, float]:
+        self.latency_ms["total"] = sum(self.latency_ms[s] for s in STAGES)
+        return self.latency_ms
+
+
+class FrameRate:
+    """Smoothed frames per second from the time between frames."""
+
+    def __init__(self) -> None:
+        self.fps = 0.0
+        self._last: float | None = None
+
+    def tick(self) -> float:
+        now = time.perf_counter()
+        if self._last is not None and now > self._last:
+            current = 1.0 / (now - self._last)
+            if self.fps == 0:
+                self.fps = current
+            else:
+                self.fps = FPS_SMOOTHING * self.fps + (1 - FPS_SMOOTHING) * current
+        self._last = now
+        return self.fps
+
+
+class StopSignals:
+    """While active, SIGINT/SIGTERM ask the loop (and a reconnecting source) to stop cleanly.
+
+    A second signal interrupts at once (KeyboardInterrupt).
+    """
+
+    def __init__(self, on_stop: Callable[[], None] | None = None) -> None:
+        self.event = threading.Event()
+        self.signal_name: str | None = None
+        self._on_stop = on_stop
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
+        if self._on_stop:
+            self._on_stop()
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+@dataclass
+class LoopStats:
+    frames: int = 0
+    seconds: float = 0.0
+    latency_ms: dict[str, list[float]] = field(
+        default_factory=lambda: {s: [] for s in (*STAGES, "total")}
+    )
+    keep_latencies: bool = True
+
+    def add(self, latency_ms: dict[str, float]) -> None:
+        self.frames += 1
+        if self.keep_latencies:
+            for stage, value in latency_ms.items():
+                self.latency_ms[stage].append(value)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_loop(
+    source: FrameSource,
+    preprocessor: Preprocessor,
+    runtime: Runtime,
+    postprocessor: Postprocessor,
+    presenters: Sequence[Presenter] = (),
+    max_frames: int | None = None,
+    stop: threading.Event | None = None,
+    keep_latencies: bool = True,
+) -> LoopStats:
+    """Classify frames until the source ends, `max_frames` or `stop` is set."""
+    stop = stop or threading.Event()
+    clock, rate = StageClock(), FrameRate()
+    stats = LoopStats(keep_latencies=keep_latencies)
+    started = time.perf_counter()
+    while not stop.is_set() and (max_frames is None or stats.frames < max_frames):
+        clock.start()
+        frame = source.read()
+        if frame is None:
+            break
+        clock.lap("capture")
+        model_input = preprocessor.process(frame, source.colour_order)
+        clock.lap("preprocess")
+        scores = runtime.classify(model_input)
+        clock.lap("inference")
+        prediction = postprocessor(scores)
+        clock.lap("postprocess")
+        result = FrameResult(
+            stats.frames, time.time(), frame, source.colour_order, preprocessor.canvas,
+            preprocessor.box, prediction, clock.finish(), rate.tick(),
+        )  # fmt: skip
+        for presenter in presenters:
+            presenter.present(result)
+        stats.add(result.latency_ms)
+    stats.seconds = time.perf_counter() - started
+    return stats

@@ -1,0 +1,110 @@
+"""From the model's scores to a `Prediction`: probabilities, smoothing, top-k, "unsure".
+
+Scores that are not already a probability distribution (a model that outputs logits) go
+through a softmax. `--smooth a` keeps an exponential moving average of the probabilities
+(p = a * p_before + (1 - a) * p_now) so the label does not flicker between frames;
+`--threshold t` names the answer "unsure" when the best probability is below t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.labels import read_labels
+from edgecnn.sidecar import find_sidecar
+
+from .runtime import warn
+
+UNSURE = "unsure"
+PROBABILITY_TOLERANCE = 0.05  # int8 outputs sum to 1 within a few quantisation steps
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    class_id: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one frame. `class_id` is None when the best score is below threshold."""
+
+    class_id: int | None
+    label: str
+    score: float
+    top: tuple[ClassScore, ...]
+
+    @property
+    def unsure(self) -> bool:
+        return self.class_id is None
+
+
+def is_distribution(scores: np.ndarray) -> bool:
+    return float(scores.min()) >= -1e-3 and abs(float(scores.sum()) - 1.0) <= PROBABILITY_TOLERANCE
+
+
+def to_probabilities(scores: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`scores` as probabilities in `out`: as they are when they already are, else softmax."""
+    if is_distribution(scores):
+        np.copyto(out, scores)
+        return out
+    np.subtract(scores, scores.max(), out=out)
+    np.exp(out, out=out)
+    out /= out.sum()
+    return out
+
+
+def labels_for(
+    model_path: str | Path, num_classes: int, labels_path: str | Path | None = None
+) -> list[str]:
+    """Labels from --labels, else from model.json; "class <id>" for any that are missing."""
+    if labels_path is not None:
+        labels = read_labels(labels_path)
+    else:
+        sidecar = find_sidecar(model_path)
+        labels = list(sidecar.labels) if sidecar else []
+    if labels and len(labels) != num_classes:
+        warn(
+            f"{len(labels)} labels for {num_classes} model outputs: check the label file "
+            "(missing ones show as 'class <id>')"
+        )
+    return [labels[i] if i < len(labels) else f"class {i}" for i in range(num_classes)]
+
+
+class Postprocessor:
+    """Scores of one frame -> Prediction, remembering the smoothed probabilities."""
+
+    def __init__(
+        self, labels: list[str], top_k: int = 3, threshold: float = 0.5, smooth: float = 0.0
+    ) -> None:
+        self.labels = labels
+        self.top_k = max(1, min(top_k, len(labels)))
+        self.threshold = threshold
+        self.smooth = smooth
+        self.probabilities = np.zeros(len(labels), np.float32)
+        self.smoothed = np.zeros(len(labels), np.float32)
+        self.frames = 0
+
+    def reset(self) -> None:
+        self.frames = 0
+
+    def __call__(self, scores: np.ndarray) -> Prediction:
+        probabilities = to_probabilities(scores, self.probabilities)
+        if self.smooth > 0 and self.frames:
+            self.smoothed *= self.smooth
+            self.smoothed += (1.0 - self.smooth) * probabilities
+        else:
+            np.copyto(self.smoothed, probabilities)
+        self.frames += 1
+        best = np.argsort(self.smoothed)[::-1][: self.top_k]
+        top = tuple(
+            ClassScore(int(i), self.labels[i], round(float(self.smoothed[i]), 4)) for i in best
+        )
+        first = top[0]
+        if first.score < self.threshold:
+            return Prediction(None, UNSURE, first.score, top)
+        return Prediction(first.class_id, first.label, first.score, top)

@@ -1,0 +1,130 @@
+"""Where results go: JSON lines on stdout, a window, an annotated video file.
+
+(The MJPEG web page is in `mjpeg.py`.) Each presenter gets a `FrameResult` per frame and is
+closed once at the end, however the run ended, so every output is finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+
+from edgecnn.errors import EdgeCnnError
+
+from .loop import FrameResult, Presenter
+from .runtime import warn
+
+RECORD_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+DEFAULT_RECORD_FPS = 10.0
+
+
+def result_record(result: FrameResult) -> dict:
+    """The JSON object printed for one frame by --json."""
+    p = result.prediction
+    return {
+        "frame": result.index,
+        "time": round(result.time, 4),
+        "label": p.label,
+        "class_id": p.class_id,
+        "score": round(p.score, 4),
+        "top": [{"class_id": c.class_id, "label": c.label, "score": c.score} for c in p.top],
+        "latency_ms": {k: round(v, 3) for k, v in result.latency_ms.items()},
+    }
+
+
+class JsonLinesPresenter(Presenter):
+    """One JSON object per frame, one per line, flushed so a pipe sees it at once."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def present(self, result: FrameResult) -> None:
+        try:
+            self.stream.write(json.dumps(result_record(result)) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop writing, keep the other outputs.
+            self.stream = open(os.devnull, "w")  # noqa: SIM115
+
+
+def display_available() -> tuple[bool, str]:
+    """(True, "") when a window can be shown, else (False, why not)."""
+    if "GUI:                           NONE" in cv2.getBuildInformation() or not hasattr(
+        cv2, "imshow"
+    ):
+        return False, "this OpenCV has no GUI (opencv-python-headless): pip install opencv-python"
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return False, "no display ($DISPLAY is not set)"
+    return True, ""
+
+
+class WindowPresenter(Presenter):
+    """An OpenCV window; q or Esc asks to stop."""
+
+    TITLE = "edgecnn"
+
+    def __init__(self, on_quit: Callable[[], None]) -> None:
+        self.on_quit = on_quit
+
+    def present(self, result: FrameResult) -> None:
+        cv2.imshow(self.TITLE, result.annotated())
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.on_quit()
+
+    def close(self) -> None:
+        with contextlib.suppress(cv2.error):
+            cv2.destroyWindow(self.TITLE)
+
+
+class VideoRecorder(Presenter):
+    """The annotated frames as a video file, written under a temporary name and renamed
+    into place on close, so the file is whole and playable whenever the run stopped
+    (end of source, --max-frames, SIGINT, SIGTERM)."""
+
+    def __init__(self, path: str | Path, fps: float | None = None) -> None:
+        self.path = Path(path)
+        codec = RECORD_CODECS.get(self.path.suffix.lower())
+        if codec is None:
+            raise EdgeCnnError(
+                f"--record {self.path}: use a .mp4 or .avi file name ({', '.join(RECORD_CODECS)})"
+            )
+        self.fourcc = cv2.VideoWriter_fourcc(*codec)
+        self.fps = fps or DEFAULT_RECORD_FPS
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=f".tmp{self.path.suffix}", dir=self.path.parent
+        )
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.writer: cv2.VideoWriter | None = None
+        self.frames = 0
+
+    def present(self, result: FrameResult) -> None:
+        image = result.annotated()
+        if self.writer is None:
+            height, width = image.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.tmp), self.fourcc, self.fps, (width, height))
+            if not self.writer.isOpened():
+                raise EdgeCnnError(f"OpenCV cannot write video {self.path}: try a .avi name")
+        self.writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        if self.frames:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+            warn(f"no frames were recorded: {self.path} not written")

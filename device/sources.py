@@ -1,0 +1,368 @@
+"""Frame sources: cameras, video files, images, folders, network streams and Picamera2.
+
+Every source is a `FrameSource`: a context manager whose `read()` returns the next frame as a
+NumPy array (or None at the end) and that iterates frames. `colour_order` says what the
+channels really are ("BGR" for everything OpenCV decodes, "GREY" for single-channel frames),
+so preprocessing converts to grey with the right weights.
+
+Live sources (cameras, URLs, Picamera2) survive a drop-out: when a read fails they are
+released and reopened with back-off, and the run goes on. Finite sources (video files,
+images, folders) end the run cleanly unless asked to loop.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgecnn.errors import EdgeCnnError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
+STREAM_TIMEOUT_MS = 5000
+BACKOFF_FIRST_S = 0.25
+BACKOFF_MAX_S = 5.0
+
+
+def warn(message: str) -> None:
+    print(f"edgecnn: warning: {message}", file=sys.stderr, flush=True)
+
+
+class FrameSource:
+    """One interface for every kind of source. Subclasses implement `_read()`."""
+
+    colour_order: str = "BGR"
+    fps: float | None = None
+    description: str = ""
+
+    def __init__(self) -> None:
+        self.stop_event = threading.Event()
+
+    def read(self) -> np.ndarray | None:
+        """The next frame, or None when the source has ended (or was stopped)."""
+        if self.stop_event.is_set():
+            return None
+        return self._read()
+
+    def _read(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Ask a blocked or reconnecting source to give up (called from signal handlers)."""
+        self.stop_event.set()
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+
+class ArraySource(FrameSource):
+    """Frames already in memory (bench, tests); optionally looped."""
+
+    def __init__(
+        self, frames: list[np.ndarray], colour_order: str = "BGR", loop: bool = False
+    ) -> None:
+        super().__init__()
+        if not frames:
+            raise EdgeCnnError("no frames to play")
+        self.frames, self.colour_order, self.loop = frames, colour_order, loop
+        self.position = 0
+        self.description = f"{len(frames)} frames in memory"
+
+    def _read(self) -> np.ndarray | None:
+        if self.position >= len(self.frames):
+            if not self.loop:
+                return None
+            self.position = 0
+        frame = self.frames[self.position]
+        self.position += 1
+        return frame
+
+
+class ImageFilesSource(FrameSource):
+    """One image file or every image in a folder (sorted by name), each read once per pass."""
+
+    def __init__(self, paths: list[Path], loop: bool = False) -> None:
+        super().__init__()
+        self.paths, self.loop, self.position = paths, loop, 0
+        self.description = str(paths[0]) if len(paths) == 1 else f"{len(paths)} images"
+
+    def _read(self) -> np.ndarray | None:
+        while True:
+            if self.position >= len(self.paths):
+                if not self.loop:
+                    return None
+                self.position = 0
+            path = self.paths[self.position]
+            self.position += 1
+            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if frame is not None:
+                return frame
+            warn(f"skipping {path}: not a readable image")
+            if len(self.paths) == 1:
+                raise EdgeCnnError(f"{path} is not a readable image")
+
+
+class VideoFileSource(FrameSource):
+    """A video file decoded by OpenCV (FFmpeg); ends cleanly, or loops for benchmarks."""
+
+    def __init__(self, path: Path, loop: bool = False) -> None:
+        super().__init__()
+        self.path, self.loop = path, loop
+        self.capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        if not self.capture.isOpened():
+            raise EdgeCnnError(f"cannot decode video {path}: is it a video file FFmpeg reads?")
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 0 < fps < 1000 else None
+        self.description = str(path)
+        self.frames_read = 0
+
+    def _read(self) -> np.ndarray | None:
+        ok, frame = self.capture.read()
+        if not ok and self.loop and self.frames_read:
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self.capture.read()
+        if not ok:
+            return None
+        self.frames_read += 1
+        return frame
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class LiveSource(FrameSource):
+    """A source that can drop out (camera unplugged, stream server gone): reopen with back-off."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reopen_count = 0
+        self._open_or_fail()
+
+    def _open(self) -> bool:
+        raise NotImplementedError
+
+    def _grab(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def _open_failure(self) -> str:
+        raise NotImplementedError
+
+    def _open_or_fail(self) -> None:
+        if not self._open():
+            self._release()
+            raise EdgeCnnError(self._open_failure())
+
+    def _read(self) -> np.ndarray | None:
+        frame = self._grab()
+        if frame is not None:
+            return frame
+        return self._reopen()
+
+    def _reopen(self) -> np.ndarray | None:
+        delay = BACKOFF_FIRST_S
+        while not self.stop_event.is_set():
+            self._release()
+            warn(f"lost {self.description}; reopening in {delay:g} s")
+            if self.stop_event.wait(delay):
+                break
+            if self._open():
+                frame = self._grab()
+                if frame is not None:
+                    self.reopen_count += 1
+                    warn(f"{self.description} is back")
+                    return frame
+            delay = min(delay * 2, BACKOFF_MAX_S)
+        return None
+
+    def close(self) -> None:
+        self._release()
+
+
+class CaptureSource(LiveSource):
+    """A V4L2 camera (index or /dev/videoN) or a network stream (RTSP/HTTP MJPEG, via FFmpeg)."""
+
+    def __init__(self, target: int | str) -> None:
+        self.target = target
+        self.is_url = isinstance(target, str) and target.lower().startswith(URL_SCHEMES)
+        self.description = f"camera {target}" if not self.is_url else f"stream {target}"
+        self.capture: cv2.VideoCapture | None = None
+        super().__init__()
+
+    def _open(self) -> bool:
+        if self.is_url:
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                STREAM_TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                STREAM_TIMEOUT_MS,
+            ]
+            self.capture = cv2.VideoCapture(str(self.target), cv2.CAP_FFMPEG, params)
+        else:
+            api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+            self.capture = cv2.VideoCapture(self.target, api)
+            if self.capture.isOpened():
+                self.capture.set(cv2.CAP_PROP_FRAME_WIDTH, 640)
+                self.capture.set(cv2.CAP_PROP_FRAME_HEIGHT, 480)
+        if not self.capture.isOpened():
+            return False
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 0 < fps < 1000 else self.fps
+        return True
+
+    def _grab(self) -> np.ndarray | None:
+        if self.capture is None:
+            return None
+        ok, frame = self.capture.read()
+        return frame if ok else None
+
+    def _release(self) -> None:
+        if self.capture is not None:
+            self.capture.release()
+            self.capture = None
+
+    def _open_failure(self) -> str:
+        if self.is_url:
+            return (
+                f"cannot open stream {self.target}: check the URL and that the server is up "
+                "(FFmpeg must be able to read it, e.g. ffplay URL)"
+            )
+        return camera_open_failure(self.target)
+
+
+def camera_open_failure(target: int | str) -> str:
+    """The one-line message for a camera that will not open: what exists and what to try."""
+    devices = sorted(glob.glob("/dev/video*"))
+    found = ", ".join(devices) if devices else "no /dev/video* devices"
+    path = target if isinstance(target, str) else f"/dev/video{target}"
+    if devices and os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+        fix = (
+            f"{path} is not accessible to you: add yourself to the 'video' group "
+            "(sudo usermod -aG video $USER) and log in again"
+        )
+    elif devices:
+        fix = (
+            "pick one of those with --source; on Raspberry Pi OS Bookworm a CSI camera only "
+            "works through libcamera: use --source picamera (python3-picamera2) "
+            "or run under libcamerify"
+        )
+    else:
+        fix = (
+            "plug in a USB camera, or for a Raspberry Pi CSI camera use --source picamera; "
+            "a video file, image folder or URL works too"
+        )
+    return f"cannot open camera {target} (found: {found}): {fix}"
+
+
+class PicameraSource(LiveSource):
+    """The Raspberry Pi camera through Picamera2/libcamera (Bookworm's camera stack).
+
+    Configured with format "RGB888", which (libcamera names formats by their 32-bit word
+    layout) stores pixels as B, G, R bytes in memory: the array is in OpenCV's BGR order, so
+    `colour_order` is "BGR". Picamera2 is imported only when this source is asked for.
+    """
+
+    colour_order = "BGR"
+
+    def __init__(self, size: tuple[int, int] = (640, 480)) -> None:
+        self.size = size
+        self.description = "picamera"
+        self.camera = None
+        super().__init__()
+
+    def _open(self) -> bool:
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise EdgeCnnError(
+                "--source picamera needs Picamera2: on Raspberry Pi OS run "
+                "'sudo apt install python3-picamera2' and create the venv with "
+                "--system-site-packages"
+            ) from None
+        try:
+            self.camera = Picamera2()
+            config = self.camera.create_video_configuration(
+                main={"size": self.size, "format": "RGB888"}
+            )
+            self.camera.configure(config)
+            self.camera.start()
+        except Exception as exc:  # libcamera raises many types; all mean "no camera"
+            self.camera = None
+            self._last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return False
+        return True
+
+    def _grab(self) -> np.ndarray | None:
+        if self.camera is None:
+            return None
+        try:
+            frame = self.camera.capture_array()
+        except Exception:
+            return None
+        return frame[:, :, :3] if frame.ndim == 3 and frame.shape[2] == 4 else frame
+
+    def _release(self) -> None:
+        if self.camera is not None:
+            try:
+                self.camera.stop()
+                self.camera.close()
+            except Exception:
+                pass
+            self.camera = None
+
+    def _open_failure(self) -> str:
+        return (
+            f"cannot open the Raspberry Pi camera ({getattr(self, '_last_error', 'unknown')}): "
+            "check the ribbon cable and that 'rpicam-hello --list-cameras' lists it"
+        )
+
+
+def open_source(spec: str | int, loop: bool = False) -> FrameSource:
+    """Open `--source`: camera index, /dev/videoN, video, image, folder, URL or 'picamera'.
+
+    `loop` replays finite sources forever (benchmarks).
+    """
+    spec_str = str(spec).strip()
+    if spec_str.lower() == "picamera":
+        return PicameraSource()
+    if spec_str.lower().startswith(URL_SCHEMES):
+        return CaptureSource(spec_str)
+    if spec_str.isdigit():
+        return CaptureSource(int(spec_str))
+    if spec_str.startswith("/dev/video"):
+        if not os.path.exists(spec_str):
+            raise EdgeCnnError(camera_open_failure(spec_str))
+        return CaptureSource(spec_str)
+    path = Path(spec_str)
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise EdgeCnnError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return ImageFilesSource(images, loop)
+    if not path.exists():
+        raise EdgeCnnError(
+            f"source {spec_str} does not exist: give a camera index, /dev/videoN, a video or "
+            "image file, a folder of images, a URL or 'picamera'"
+        )
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageFilesSource([path], loop)
+    return VideoFileSource(path, loop)
