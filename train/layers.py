@@ -50,29 +50,12 @@ class SumPooling2D(keras.layers.Layer):
         kernel = ops.ones((*self.pool_size, self.channels, 1), dtype=inputs.dtype)
         return ops.depthwise_conv(inputs, kernel, strides=self.strides, padding=self.padding)
 
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        return (
-            batch,
-            pooled_side(height, self.pool_size[0], self.strides[0], self.padding),
-            pooled_side(width, self.pool_size[1], self.strides[1], self.padding),
-            channels,
-        )
-
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             pool_size=list(self.pool_size), strides=list(self.strides), padding=self.padding
         )
         return config
-
-
-def pooled_side(side: int | None, size: int, stride: int, padding: str) -> int | None:
-    if side is None:
-        return None
-    if padding == "same":
-        return -(-side // stride)
-    return (side - size) // stride + 1
 
 
 CUSTOM_OBJECTS = {"edgecnn>SumPooling2D": SumPooling2D}

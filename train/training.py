@@ -35,6 +35,12 @@ def make_strategy(name: str):
     `mirrored` replicates the model on every local GPU, or, with no GPU, on every logical CPU
     device (one unless the process split its CPU before TensorFlow started).
     """
+    if name == "multiworker":
+        raise EdgeCnnError(
+            "--strategy multiworker is not available: multi-worker training through TF_CONFIG "
+            "is broken in Keras 3's fit (keras-team/keras#20585, "
+            f"{MULTIWORKER_ISSUE}): use --strategy mirrored on one machine"
+        )
     import tensorflow as tf
 
     if name == "default":
@@ -43,12 +49,6 @@ def make_strategy(name: str):
         devices = [d.name for d in tf.config.list_logical_devices("GPU")]
         devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multiworker":
-        raise EdgeCnnError(
-            "--strategy multiworker is not available: multi-worker training through TF_CONFIG "
-            "is broken in Keras 3's fit (Attempt to convert a value (PerReplica...), "
-            f"{MULTIWORKER_ISSUE}); use --strategy mirrored on one machine"
-        )
     raise EdgeCnnError(f"unknown strategy {name!r}: use default, mirrored or multiworker")
 
 

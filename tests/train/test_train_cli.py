@@ -1,0 +1,178 @@
+"""`edgecnn train` end to end: real runs, the mirrored strategy, interrupts, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecnn.data import load_fashion_mnist
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def edgecnn(*args: str, python_prelude: str | None = None) -> subprocess.CompletedProcess:
+    if python_prelude is None:
+        command = [sys.executable, "-m", "edgecnn.cli", *args]
+    else:
+        code = f"{python_prelude}\nimport sys\nfrom edgecnn.cli import main\nsys.exit(main())"
+        command = [sys.executable, "-c", code, *args]
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300)
+
+
+def report_of(out: Path) -> dict:
+    return json.loads((out / "train_report.json").read_text())
+
+
+def leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if ".tmp" in p.name)
+
+
+# ------------------------------------------------------------------ mistakes: exit 2, one line
+
+
+def bad_config(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text("[[model.conv]]\nfilters = 8\npool = 'median'\n")
+    return path
+
+
+MISTAKES = [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--preset", "tiny", "--config", "{tmp}/bad.toml"], "either --preset or --config"),
+    (["--config", "{tmp}/missing.toml"], "cannot read config"),
+    (["--config", "{tmp}/bad.toml"], "pool must be max, avg, sum or none"),
+    (["--preset", "tiny", "--strategy", "multiworker"], "keras-team/keras#20585"),
+    (["--preset", "tiny", "--data-dir", "{tmp}/nowhere"], "--data-dir"),
+    (["--preset", "tiny", "--images", "{tmp}/nowhere"], "does not exist"),
+    (["--preset", "tiny", "--out", "{tmp}/bad.toml"], "is a file"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), MISTAKES)
+def test_mistakes_exit_2_with_one_line(tmp_path, args, message):
+    bad_config(tmp_path)
+    args = [a.format(tmp=tmp_path) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "o")]
+    proc = edgecnn("train", *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgecnn: error: "), proc.stderr
+    assert message in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--epochs", "0"], ["--strategy", "ring"], ["--limit", "x"]])
+def test_bad_option_values_exit_2(args):
+    proc = edgecnn("train", *args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------ real runs
+
+
+def test_saved_model_reloads_safely_and_scores_what_the_report_says(tiny_model_dir):
+    import keras
+
+    import edgecnn.train.layers  # noqa: F401  (registers SumPooling2D)
+
+    model = keras.models.load_model(tiny_model_dir / "model.keras", safe_mode=True)
+    test = load_fashion_mnist("test")
+    scores = model.predict(test.images[..., None].astype(np.float32) / 255.0, verbose=0)
+    accuracy = float(np.mean(scores.argmax(axis=1) == test.labels))
+    assert accuracy == report_of(tiny_model_dir)["test_accuracy"]
+
+
+def test_same_seed_same_run(tmp_path):
+    """Augmentation, shuffling, initialisation and the split all follow the seed."""
+    args = ("--preset", "tiny", "--limit", "1500", "--epochs", "1", "--augment", "--seed", "7")
+    runs = [edgecnn("train", *args, "--out", str(tmp_path / name)) for name in ("a", "b")]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-2000:]
+    a, b = (report_of(tmp_path / name) for name in ("a", "b"))
+    assert a["history"] == b["history"] and a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    # Logical devices must be configured before TensorFlow initialises: a fresh process.
+    prelude = (
+        "import tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration("
+        "cpu, [tf.config.LogicalDeviceConfiguration()] * 2)"
+    )
+    out = tmp_path / "mirrored"
+    proc = edgecnn(
+        "train",
+        *("--preset", "tiny", "--limit", "3000", "--epochs", "2", "--strategy", "mirrored"),
+        *("--out", str(out)),
+        python_prelude=prelude,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = report_of(out)
+    assert report["strategy"] == "mirrored" and report["replicas"] == 2
+    assert report["test_accuracy"] > 0.5  # it learned: the replicas' gradients were combined
+    assert (out / "model.keras").is_file()
+
+
+def test_train_on_a_folder_of_labelled_images(tmp_path):
+    import cv2
+
+    test = load_fashion_mnist("test")
+    classes = {"bag": 8, "sneaker": 7, "trouser": 1}
+    for name, label in classes.items():
+        folder = tmp_path / "images" / name
+        folder.mkdir(parents=True)
+        for i, image in enumerate(test.images[test.labels == label][:40]):
+            cv2.imwrite(str(folder / f"{i}.png"), 255 - image)  # dark on light, like a photo
+    out = tmp_path / "out"
+    proc = edgecnn(
+        "train", "--preset", "tiny", "--epochs", "3", "--images", str(tmp_path / "images"),
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = report_of(out)
+    assert report["dataset"]["name"] == "images"
+    assert report["dataset"]["class_names"] == sorted(classes)
+    assert report["dataset"]["train_images"] + report["dataset"]["test_images"] == 120
+    assert (out / "labels.txt").read_text().split() == sorted(classes)
+    assert set(report["per_class_accuracy"]) == set(classes)
+
+
+def test_interrupted_run_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecnn.cli", "train", "--preset", "tiny", "--limit", "6000",
+         "--epochs", "200", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "checkpoint.keras").exists():
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no checkpoint after 240 s"
+            time.sleep(0.2)
+        time.sleep(1.5)  # well into a later epoch, possibly while it saves a better one
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "checkpoint.keras" in stderr and "Traceback" not in stderr
+    assert leftovers(out) == []
+    assert not (out / "model.keras").exists() and not (out / "train_report.json").exists()
+    import keras
+
+    import edgecnn.train.layers  # noqa: F401
+
+    model = keras.models.load_model(out / "checkpoint.keras", safe_mode=True)
+    assert model.output_shape == (None, 10)
+    assert (out / "config.toml").is_file() and (out / "labels.txt").is_file()
