@@ -1,0 +1,67 @@
+"""Train the `default` preset on the full Fashion-MNIST and measure it against its targets.
+
+Targets (issue 2): test accuracy >= 93.0% on the full test set, <= 100k parameters, <= 15
+minutes wall time on this 2-core machine. The model goes to out/default/ (the later
+benchmarks convert and time it); the figures to bench/results/train_default.json.
+
+    .venv/bin/python -m bench.train_default
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = ROOT / "bench" / "results" / "train_default.json"
+OUT = ROOT / "out" / "default"
+TARGETS = {"test_accuracy_min": 0.930, "params_max": 100_000, "minutes_max": 15.0}
+
+
+def main() -> int:
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    from edgecnn.atomic import atomic_write_text
+    from edgecnn.train.command import run_train
+    from edgecnn.train.presets import get_preset
+
+    report = run_train(preset="default", out=OUT, progress=sys.stderr.isatty())
+    wall = time.perf_counter() - started
+    result = {
+        "test_accuracy": report["test_accuracy"],
+        "params": report["params"],
+        "seconds": round(wall, 1),
+        "minutes": round(wall / 60, 2),
+        "train_seconds": report["train_seconds"],
+        "epochs": report["epochs"],
+        "best_epoch": report["best_epoch"],
+        "config": dataclasses.asdict(get_preset("default")),
+        "targets": TARGETS,
+        "meets_targets": {
+            "test_accuracy": report["test_accuracy"] >= TARGETS["test_accuracy_min"],
+            "params": report["params"] <= TARGETS["params_max"],
+            "minutes": wall / 60 <= TARGETS["minutes_max"],
+        },
+        "per_class_accuracy": report["per_class_accuracy"],
+        "history": report["history"],
+        "model": str(OUT / "model.keras"),
+        "cpu_count": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "versions": report["versions"],
+    }
+    text = json.dumps(result, indent=2)
+    atomic_write_text(RESULT, text + "\n")
+    print(text)
+    missed = [name for name, ok in result["meets_targets"].items() if not ok]
+    if missed:
+        print(f"train_default: missed target(s): {', '.join(missed)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
