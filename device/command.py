@@ -12,7 +12,7 @@ from edgecnn.sidecar import find_sidecar
 
 from .loop import FrameResult, Presenter, StopSignals, run_loop
 from .postprocess import Postprocessor, labels_for
-from .preprocess import Preprocessor, parse_roi
+from .preprocess import Preprocessor, keep_opencv_on_one_thread, parse_roi
 from .runtime import load_runtime, warn
 from .sources import open_source
 
@@ -90,6 +90,7 @@ def run_live(
 ) -> None:
     """Classify frames from `source` until it ends, --max-frames, SIGINT or SIGTERM."""
     runtime = load_runtime(model, backend, threads, edgetpu)
+    keep_opencv_on_one_thread()
     sidecar = find_sidecar(runtime.model_path)
     if sidecar is None:
         warn(

@@ -103,6 +103,13 @@ def dequantize(values: np.ndarray, spec: TensorSpec, out: np.ndarray | None = No
     return out
 
 
+def output_table(spec: TensorSpec) -> np.ndarray | None:
+    """For 8-bit quantised outputs: float32 value of every byte (indexed by the raw byte)."""
+    if not spec.is_quantized or spec.dtype.itemsize != 1:
+        return None
+    return dequantize(np.arange(256, dtype=np.uint8).view(spec.dtype), spec)
+
+
 def import_backend(backend: str):
     """(Interpreter class, load_delegate) of one backend, or EdgeCnnError saying how to get it."""
     if backend == "litert":
@@ -288,6 +295,9 @@ class Runtime:
                 "needs one score per class ([1, classes])"
             )
         self.scores = np.empty(self.output_spec.shape[-1], np.float32)
+        self._input_index, self._output_index = self.input_spec.index, self.output_spec.index
+        self._table = output_table(self.output_spec)
+        self._output_view = interpreter.tensor(self.output_spec.index)  # no copy per frame
 
     @property
     def num_classes(self) -> int:
@@ -299,10 +309,13 @@ class Runtime:
 
     def classify(self, model_input: np.ndarray) -> np.ndarray:
         """Scores (float32, dequantised) of the first output for one model input."""
-        self.interpreter.set_tensor(self.input_spec.index, model_input)
-        self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self.output_spec.index)
-        return dequantize(raw.reshape(-1), self.output_spec, out=self.scores)
+        interpreter = self.interpreter
+        interpreter.set_tensor(self._input_index, model_input)
+        interpreter.invoke()
+        raw = self._output_view().reshape(-1)  # a view: dropped before the next invoke()
+        if self._table is not None:  # 8-bit output: one table lookup per score
+            return np.take(self._table, raw.view(np.uint8), out=self.scores, mode="wrap")
+        return dequantize(raw, self.output_spec, out=self.scores)
 
 
 def load_runtime(

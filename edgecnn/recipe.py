@@ -59,11 +59,13 @@ def background_basis(xs: np.ndarray, ys: np.ndarray, height: int, width: int) ->
 class _Geometry:
     """Buffers and the background-fit matrix for one picture size."""
 
-    def __init__(self, height: int, width: int, factor: int) -> None:
+    def __init__(self, height: int, width: int, factor: int, channels: int) -> None:
         self.factor = factor
         self.grey = np.empty((height, width), np.uint8)
         small_h, small_w = height // factor, width // factor
         self.small = np.empty((small_h, small_w), np.uint8)
+        self.sample = np.empty((small_h, small_w, channels), np.uint8)
+        self.centre_offset = factor / 2  # a small pixel's centre, in image pixels
         self.values = np.empty((small_h, small_w), np.float32)
         self.background = np.empty((small_h, small_w), np.float32)
         self.work = np.empty((small_h, small_w), np.float32)
@@ -90,7 +92,7 @@ class FashionCanvas:
         if geo is None:
             # An integer factor keeps OpenCV's INTER_AREA on its fast path.
             factor = max(1, max(height, width) // DETECT_SIDE)
-            geo = self._geometries[(height, width)] = _Geometry(height, width, factor)
+            geo = self._geometries[(height, width)] = _Geometry(height, width, factor, 3)
         return geo
 
     def __call__(
@@ -102,15 +104,27 @@ class FashionCanvas:
         """
         height, width = image.shape[:2]
         geo = self._geometry(height, width)
-        grey = to_grey(image, colour_order, dst=None if image.ndim == 2 else geo.grey)
         factor = geo.factor
         small_h, small_w = geo.small.shape
-        if factor > 1:
-            region = grey[: small_h * factor, : small_w * factor]
-            cv2.resize(region, (small_w, small_h), dst=geo.small, interpolation=cv2.INTER_AREA)
+        grey = None
+        if image.ndim == 3 and image.shape[2] > 1 and factor > 1:
+            # Every factor-th pixel of the colour frame: reads a quarter of the rows, so the
+            # frame never streams through the cache as a whole (the interpreter's working set
+            # stays warm). Only the object's box is converted to grey at full resolution.
+            offset = factor // 2
+            sample = image[offset::factor, offset::factor][:small_h, :small_w]
+            np.copyto(geo.sample, sample[:, :, : geo.sample.shape[2]])
+            to_grey(geo.sample, colour_order, dst=geo.small)
             np.copyto(geo.values, geo.small, casting="unsafe")
+            geo.centre_offset = offset + 0.5
         else:
-            np.copyto(geo.values, grey, casting="unsafe")
+            grey = to_grey(image, colour_order, dst=None if image.ndim == 2 else geo.grey)
+            region = grey[: small_h * factor, : small_w * factor]
+            if factor > 1:
+                cv2.resize(region, (small_w, small_h), dst=geo.small, interpolation=cv2.INTER_AREA)
+                region = geo.small
+            np.copyto(geo.values, region, casting="unsafe")
+            geo.centre_offset = factor / 2
         coeffs, noise = self._fit_background(geo)
         np.dot(coeffs, geo.basis, out=geo.background.reshape(-1))
 
@@ -134,8 +148,28 @@ class FashionCanvas:
             cols[0] * factor,
             min(width, (cols[-1] + 1) * factor),
         )
-        self._draw(grey, box, coeffs, floor, geo)
+        if grey is None:
+            grey, box, origin = self._grey_around(image, colour_order, box, geo)
+        else:
+            origin = (0, 0)
+        self._draw(grey, box, origin, coeffs, floor, geo)
         return self.canvas
+
+    @staticmethod
+    def _grey_around(image, colour_order, box, geo):
+        """Grey of the box (with a margin for area_resize) in a reused buffer.
+
+        Returns (grey, box relative to it, its origin in the image)."""
+        top, bottom, left, right = box
+        height, width = image.shape[:2]
+        margin = max(bottom - top, right - left) // (28 * AREA_FIRST_STEP_LEFT) + 1
+        top, left = max(0, top - margin), max(0, left - margin)
+        bottom, right = min(height, bottom + margin), min(width, right + margin)
+        size = (bottom - top) * (right - left)
+        grey = geo.grey.reshape(-1)[:size].reshape(bottom - top, right - left)
+        to_grey(image[top:bottom, left:right], colour_order, dst=grey)
+        relative = (box[0] - top, box[1] - top, box[2] - left, box[3] - left)
+        return grey, relative, (top, left)
 
     @staticmethod
     def _fit_background(geo: _Geometry) -> tuple[np.ndarray, float]:
@@ -165,7 +199,7 @@ class FashionCanvas:
             np.subtract(values, background, out=out)
         return np.maximum(out, 0.0, out=out)
 
-    def _draw(self, grey, box, coeffs, floor, geo) -> None:
+    def _draw(self, grey, box, origin, coeffs, floor, geo) -> None:
         top, bottom, left, right = (int(v) for v in box)
         crop_h, crop_w = bottom - top, right - left
         size_h, size_w = self.canvas.shape
@@ -173,9 +207,12 @@ class FashionCanvas:
         new_h, new_w = max(1, round(crop_h * fit)), max(1, round(crop_w * fit))
         values = area_resize(grey, (top, bottom, left, right), (new_h, new_w))
         # The background plane (fitted in small-image pixels) at the resized pixels' centres.
-        factor = geo.factor
-        xs = (left + (np.arange(new_w, dtype=np.float32) + 0.5) * crop_w / new_w) / factor - 0.5
-        ys = (top + (np.arange(new_h, dtype=np.float32) + 0.5) * crop_h / new_h) / factor - 0.5
+        factor, offset = geo.factor, geo.centre_offset
+        top_in_image, left_in_image = top + origin[0], left + origin[1]
+        xs = left_in_image + (np.arange(new_w, dtype=np.float32) + 0.5) * crop_w / new_w - offset
+        ys = top_in_image + (np.arange(new_h, dtype=np.float32) + 0.5) * crop_h / new_h - offset
+        xs /= factor
+        ys /= factor
         grid_x, grid_y = np.meshgrid(xs, ys)
         small_h, small_w = geo.small.shape
         basis = background_basis(grid_x.ravel(), grid_y.ravel(), small_h, small_w)

@@ -1,0 +1,90 @@
+"""Device loop memory: 20,000 frames from a looping source, RSS must not grow > 10 MB.
+
+The full live path runs: a looping 640x480 video file (decoded by FFmpeg each pass),
+preprocess, inference, postprocess, annotation (for an MJPEG server with no viewers) and
+JSON lines (to /dev/null). RSS (psutil) is sampled every 250 frames; growth is the highest
+RSS after the warm-up minus the RSS at the end of the warm-up.
+
+    .venv/bin/python -m bench.device_memory
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = ROOT / "bench" / "results" / "device_memory.json"
+FRAMES = 20_000
+WARMUP = 2_000
+SAMPLE_EVERY = 250
+GROWTH_MAX_MB = 10.0
+
+
+def main() -> int:
+    import psutil
+
+    from bench.device_latency import pick_model
+    from edgecnn.device.loop import run_loop
+    from edgecnn.device.mjpeg import MjpegServer
+    from edgecnn.device.postprocess import Postprocessor, labels_for
+    from edgecnn.device.preprocess import Preprocessor
+    from edgecnn.device.presenters import JsonLinesPresenter
+    from edgecnn.device.runtime import load_runtime
+    from edgecnn.device.sources import open_source
+    from edgecnn.device.synthvideo import make_video
+    from edgecnn.sidecar import find_sidecar
+
+    name, model = pick_model()
+    process = psutil.Process()
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "loop.mp4"
+        make_video(video, "dark-on-light", items=20, frames_per_item=3, seed=4)
+        runtime = load_runtime(model, edgetpu="off")
+        preprocessor = Preprocessor(runtime.input_spec, find_sidecar(runtime.model_path))
+        postprocessor = Postprocessor(labels_for(runtime.model_path, runtime.num_classes))
+        devnull = open(os.devnull, "w")  # noqa: SIM115
+        presenters = [JsonLinesPresenter(devnull), MjpegServer("127.0.0.1", 0)]
+        samples: list[tuple[int, float]] = []
+        started = time.perf_counter()
+        with open_source(str(video), loop=True) as source:
+            done = 0
+            while done < FRAMES:
+                stats = run_loop(source, preprocessor, runtime, postprocessor, presenters,
+                                 max_frames=SAMPLE_EVERY, keep_latencies=False)  # fmt: skip
+                done += stats.frames
+                samples.append((done, process.memory_info().rss / 2**20))
+        seconds = time.perf_counter() - started
+        for presenter in presenters:
+            presenter.close()
+        devnull.close()
+    at_warmup = next(rss for frame, rss in samples if frame >= WARMUP)
+    after = [rss for frame, rss in samples if frame > WARMUP]
+    growth = max(after) - at_warmup
+    result = {
+        "model": str(model),
+        "model_name": name,
+        "frames": samples[-1][0],
+        "seconds": round(seconds, 1),
+        "fps": round(samples[-1][0] / seconds, 1),
+        "rss_mb_at_warmup": round(at_warmup, 2),
+        "rss_mb_max_after_warmup": round(max(after), 2),
+        "rss_mb_end": round(samples[-1][1], 2),
+        "growth_mb": round(growth, 2),
+        "growth_max_mb": GROWTH_MAX_MB,
+        "met": growth <= GROWTH_MAX_MB,
+        "rss_mb_samples": [[f, round(r, 2)] for f, r in samples],
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    summary = {k: v for k, v in result.items() if k != "rss_mb_samples"}
+    print(json.dumps(summary))
+    return 0 if result["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
