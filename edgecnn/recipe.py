@@ -111,9 +111,11 @@ class FashionCanvas:
             # Every factor-th pixel of the colour frame: reads a quarter of the rows, so the
             # frame never streams through the cache as a whole (the interpreter's working set
             # stays warm). Only the object's box is converted to grey at full resolution.
-            offset = factor // 2
-            sample = image[offset::factor, offset::factor][:small_h, :small_w]
-            np.copyto(geo.sample, sample[:, :, : geo.sample.shape[2]])
+            offset = factor // 2  # INTER_NEAREST_EXACT samples pixel j * factor + factor // 2
+            region = image[: small_h * factor, : small_w * factor, :3]
+            cv2.resize(
+                region, (small_w, small_h), dst=geo.sample, interpolation=cv2.INTER_NEAREST_EXACT
+            )
             to_grey(geo.sample, colour_order, dst=geo.small)
             np.copyto(geo.values, geo.small, casting="unsafe")
             geo.centre_offset = offset + 0.5
@@ -136,7 +138,7 @@ class FashionCanvas:
 
         self.canvas[:] = 0
         peak = float(object_map.max())
-        level = float(np.median(geo.values.ravel()[geo.border_index]))
+        level = _median(geo.values.ravel()[geo.border_index])
         floor = NOISE_SIGMAS * noise * (255.0 / max(level, 1.0) if self.inverted else 1.0)
         if peak < max(MIN_CONTRAST, 2 * floor):
             return self.canvas
@@ -173,17 +175,19 @@ class FashionCanvas:
 
     @staticmethod
     def _fit_background(geo: _Geometry) -> tuple[np.ndarray, float]:
-        """Least-squares plane through the border band, refitted without the outliers."""
+        """Least-squares background surface through the border band, robust to an object
+        that touches the border: such pixels are left out (far from the band's median
+        first, then far from the fitted surface), and the fit is repeated without them."""
         values = geo.values.ravel()[geo.border_index]
         design = geo.border_design
-        coeffs = geo.border_solver @ values
+        deviation = np.abs(values - _median(values))
+        keep = deviation <= max(3 * 1.4826 * _median(deviation), 6.0)
+        coeffs = _solve(geo, values, keep)
         residual = np.abs(values - design @ coeffs)
-        spread = float(np.median(residual)) * 1.4826
+        spread = _median(residual[keep]) * 1.4826
         keep = residual <= max(3 * spread, 2.0)
-        if not keep.all() and keep.sum() >= 0.25 * keep.size:
-            kept = design[keep]
-            coeffs = np.linalg.solve(kept.T @ kept, kept.T @ values[keep])
-            spread = float(np.median(np.abs(values[keep] - kept @ coeffs))) * 1.4826
+        coeffs = _solve(geo, values, keep)
+        spread = _median(np.abs(values[keep] - design[keep] @ coeffs)) * 1.4826
         return coeffs.astype(np.float32), max(spread, 0.5)
 
     @staticmethod
@@ -231,6 +235,20 @@ class FashionCanvas:
         object_map += 0.5  # round, not truncate, when cast to uint8
         row, col = (size_h - new_h) // 2, (size_w - new_w) // 2
         np.copyto(self.canvas[row : row + new_h, col : col + new_w], object_map, casting="unsafe")
+
+
+def _median(values: np.ndarray) -> float:
+    """The (upper) median, without np.median's overhead (it runs several times a frame)."""
+    middle = values.size // 2
+    return float(np.partition(values, middle)[middle])
+
+
+def _solve(geo: _Geometry, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Least squares over the kept border pixels (all of them: the precomputed solver)."""
+    if keep.all() or keep.sum() < 4 * geo.border_design.shape[1]:
+        return geo.border_solver @ values
+    kept = geo.border_design[keep]
+    return np.linalg.solve(kept.T @ kept, kept.T @ values[keep])
 
 
 def area_resize(
