@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -57,9 +58,7 @@ class JsonLinesPresenter(Presenter):
 
 def display_available() -> tuple[bool, str]:
     """(True, "") when a window can be shown, else (False, why not)."""
-    if "GUI:                           NONE" in cv2.getBuildInformation() or not hasattr(
-        cv2, "imshow"
-    ):
+    if re.search(r"GUI:\s+NONE", cv2.getBuildInformation()) or not hasattr(cv2, "imshow"):
         return False, "this OpenCV has no GUI (opencv-python-headless): pip install opencv-python"
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")

@@ -327,8 +327,10 @@ def load_runtime(
     """Load a .tflite model for `edgecnn run`/`bench`.
 
     `edgetpu`: "off" runs on the CPU; "on" requires the Edge TPU delegate (and prefers
-    `*_edgetpu.tflite` beside the model); "auto" uses it when it loads and otherwise warns
-    and runs the CPU model.
+    `*_edgetpu.tflite` beside the model); "auto" tries the delegate when there is an Edge TPU
+    model (`*_edgetpu.tflite` beside the model, or the model itself) and, when the delegate
+    does not load, warns and runs the CPU model. (Without a compiled model the Edge TPU
+    would have nothing to run, so "auto" then goes straight to the CPU, quietly.)
     """
     model_path = Path(model_path)
     name, interpreter_class, load_delegate = choose_backend(backend)
@@ -344,6 +346,11 @@ def load_runtime(
                 raise
             warn(f"{exc}; running on the CPU")
         else:
+            if not is_edgetpu_model(path.read_bytes()):
+                warn(
+                    f"{path.name} is not compiled for the Edge TPU, so it runs on the CPU: "
+                    "compile it with edgetpu_compiler (edgecnn convert --edgetpu)"
+                )
             interpreter = _make_interpreter(interpreter_class, path, threads, [delegate])
             return Runtime(interpreter, name, path, on_edgetpu=True)
     cpu_path = cpu_model_beside(model_path)
