@@ -1,0 +1,76 @@
+"""The training loop's parts: augmentation, the validation split, early stopping."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from edgecnn.train.training import make_dataset, split_validation
+
+
+def images_of(ds) -> np.ndarray:
+    return np.concatenate([x.numpy() for x, _ in ds])
+
+
+def test_augmentation_shifts_and_flips_differently_each_epoch():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 64)
+    plain = images_of(make_dataset(images, labels, 10, 16))
+    np.testing.assert_array_equal(plain[..., 0], images / np.float32(255))
+    ds = make_dataset(images, labels, 10, 16, shift=2, flip=True)
+    first, second = images_of(ds), images_of(ds)
+    assert first.shape == plain.shape
+    assert not np.array_equal(first, second)  # new randomness every epoch
+    changed = [not np.array_equal(a, b) for a, b in zip(first, plain, strict=True)]
+    assert sum(changed) > 48  # 1 in 50 is left as it was (no shift, no flip)
+    # Every augmented image is its original, flipped or not, shifted by at most 2 pixels.
+    for aug, orig in zip(first, plain, strict=True):
+        candidates = [orig, orig[:, ::-1]]
+        assert any(
+            np.array_equal(aug[2:-2, 2:-2], np.roll(c, (dy, dx), axis=(0, 1))[2:-2, 2:-2])
+            for c in candidates
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+        )
+
+
+def test_one_hot_labels_follow_the_images():
+    images = np.arange(10, dtype=np.uint8)[:, None, None].repeat(28, 1).repeat(28, 2)
+    labels = np.arange(10) % 3
+    for x, y in make_dataset(images, labels, 3, 4, shuffle_seed=5):
+        pixel = np.round(x.numpy()[:, 0, 0, 0] * 255).astype(int)
+        assert (y.numpy().argmax(axis=1) == pixel % 3).all()
+
+
+def test_validation_split_is_seeded_and_disjoint():
+    images = np.arange(100, dtype=np.uint8)[:, None, None].repeat(2, 1).repeat(2, 2)
+    labels = np.arange(100)
+    a = split_validation(images, labels, 0.2, seed=3)
+    b = split_validation(images, labels, 0.2, seed=3)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+    _, train_labels, _, val_labels = a
+    assert len(val_labels) == 20 and not set(train_labels) & set(val_labels)
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
+    # A learning rate of ~0 keeps the validation accuracy where it starts: patience runs out.
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "[[model.conv]]\nfilters = 4\npool = 'max'\n\n"
+        "[training]\nepochs = 6\nlearning_rate = 1e-12\nearly_stopping_patience = 2\n"
+        "augment = false\n"
+    )
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgecnn.cli", "train", "--config", str(config), "--limit",
+         "600", "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "train_report.json").read_text())
+    assert report["stopped_early"] is True
+    assert report["best_epoch"] == 1 and report["epochs"] == 3 and report["epochs_planned"] == 6
