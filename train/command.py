@@ -217,6 +217,7 @@ def run_train(
         "seed": config.training.seed,
         "strategy": strategy,
         "replicas": result.replicas,
+        "precision": result.precision,
         "confusion_matrix": metrics["confusion_matrix"],
         "history": result.history,
         "versions": {

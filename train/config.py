@@ -48,6 +48,7 @@ PADDINGS = ("valid", "same")
 POOL_KINDS = ("max", "avg", "sum", "none")
 HEADS = ("flatten", "global_avg")
 SCHEDULES = ("cosine", "constant")
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 
 
 @dataclass
@@ -93,6 +94,9 @@ class TrainingConfig:
     shift: int = 2  # pixels, each direction, when augmenting
     flip: bool = True  # horizontal flips when augmenting
     seed: int = 42
+    # Training arithmetic: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions
+    # (about twice as fast there), else float32. The saved model is float32 either way.
+    precision: str = "auto"
 
 
 @dataclass
@@ -189,6 +193,7 @@ def validate(config: TrainConfig) -> None:
         ("augment", bool),
         ("flip", bool),
         ("schedule", str),
+        ("precision", str),
         ("learning_rate", float),
         ("weight_decay", float),
         ("label_smoothing", float),
@@ -206,6 +211,11 @@ def validate(config: TrainConfig) -> None:
         t.schedule in SCHEDULES,
         "training.schedule",
         f"must be cosine or constant, got {t.schedule!r}",
+    )
+    check(
+        t.precision in PRECISIONS,
+        "training.precision",
+        f"must be float32, mixed_bfloat16 or auto, got {t.precision!r}",
     )
     check(t.weight_decay >= 0, "training.weight_decay", "must be >= 0")
     check(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")

@@ -88,8 +88,12 @@ def feature_map_plan(m: ModelConfig) -> list[PlanRow]:
     return rows
 
 
-def build_model(config: TrainConfig | ModelConfig):
-    """The Keras model (float32 input HxWxC in [0, 1], softmax output) for `config`."""
+def build_model(config: TrainConfig | ModelConfig, dtype: str | None = None):
+    """The Keras model (float32 input HxWxC in [0, 1], softmax output) for `config`.
+
+    `dtype` is a Keras dtype policy for training ("mixed_bfloat16" computes in bfloat16 with
+    float32 weights); the scores are always float32. The saved model is always float32.
+    """
     import keras
 
     from edgecnn.train.layers import SumPooling2D
@@ -105,10 +109,11 @@ def build_model(config: TrainConfig | ModelConfig):
             padding=b.padding,
             use_bias=not b.batch_norm,
             name=f"conv{i}",
+            dtype=dtype,
         )(x)
         if b.batch_norm:
-            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
-        x = keras.layers.ReLU(name=f"relu{i}")(x)
+            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}", dtype=dtype)(x)
+        x = keras.layers.ReLU(name=f"relu{i}", dtype=dtype)(x)
         if b.pool != "none":
             pool = {
                 "max": keras.layers.MaxPooling2D,
@@ -120,20 +125,23 @@ def build_model(config: TrainConfig | ModelConfig):
                 strides=b.pool_stride or b.pool_size,
                 padding=b.pool_padding,
                 name=f"pool{i}",
+                dtype=dtype,
             )(x)
         if b.dropout:
-            x = keras.layers.Dropout(b.dropout, name=f"dropout{i}")(x)
+            x = keras.layers.Dropout(b.dropout, name=f"dropout{i}", dtype=dtype)(x)
     if m.head == "global_avg":
-        x = keras.layers.GlobalAveragePooling2D(name="global_avg")(x)
+        x = keras.layers.GlobalAveragePooling2D(name="global_avg", dtype=dtype)(x)
     else:
-        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Flatten(name="flatten", dtype=dtype)(x)
     for j, units in enumerate(m.dense, start=1):
         if m.dense_dropout:
-            x = keras.layers.Dropout(m.dense_dropout, name=f"dense_dropout{j}")(x)
-        x = keras.layers.Dense(units, activation="relu", name=f"dense{j}")(x)
+            x = keras.layers.Dropout(m.dense_dropout, name=f"dense_dropout{j}", dtype=dtype)(x)
+        x = keras.layers.Dense(units, activation="relu", name=f"dense{j}", dtype=dtype)(x)
     if m.dense_dropout:
-        x = keras.layers.Dropout(m.dense_dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(m.num_classes, activation="softmax", name="scores")(x)
+        x = keras.layers.Dropout(m.dense_dropout, name="head_dropout", dtype=dtype)(x)
+    outputs = keras.layers.Dense(
+        m.num_classes, activation="softmax", name="scores", dtype="float32"
+    )(x)
     name = config.name if isinstance(config, TrainConfig) else "edgecnn"
     return keras.Model(inputs, outputs, name=name.replace(" ", "_") or "edgecnn")
 

@@ -52,6 +52,21 @@ def make_strategy(name: str):
     raise EdgeCnnError(f"unknown strategy {name!r}: use default, mirrored or multiworker")
 
 
+def cpu_has_bfloat16() -> bool:
+    """True when the CPU has bfloat16 instructions (AVX512-BF16 or AMX), read on Linux."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def resolve_precision(precision: str) -> str:
+    if precision == "auto":
+        return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+    return precision
+
+
 def split_validation(
     images: np.ndarray, labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -124,6 +139,7 @@ class FitResult:
     stopped_early: bool
     seconds: float
     replicas: int = 1
+    precision: str = "float32"
     checkpoint: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -142,9 +158,10 @@ def keras_callbacks():
         so an interrupted run still knows its epochs.
         """
 
-        def __init__(self, path: Path | None, patience: int) -> None:
+        def __init__(self, path: Path | None, patience: int, export) -> None:
             super().__init__()
             self.path = path
+            self.export = export
             self.patience = patience
             self.best = -math.inf
             self.best_epoch = 0
@@ -163,7 +180,7 @@ def keras_callbacks():
                 self.best_weights = self.model.get_weights()
                 if self.path is not None:
                     with atomic_path(self.path) as tmp:
-                        self.model.save(tmp)
+                        self.export(self.best_weights).save(tmp)
             elif self.patience and epoch + 1 - self.best_epoch >= self.patience:
                 self.stopped_early = True
                 self.model.stop_training = True
@@ -248,8 +265,9 @@ def fit_model(
     val_ds = make_dataset(x_val, y_val, num_classes, t.batch_size)
     steps = math.ceil(len(y_train) / t.batch_size)
 
+    precision = resolve_precision(t.precision)
     with dist.scope():
-        model = build_model(config)
+        model = build_model(config, dtype=None if precision == "float32" else precision)
         if t.schedule == "cosine":
             lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, t.epochs * steps)
         else:
@@ -262,8 +280,15 @@ def fit_model(
     if summary is not None:
         summary(model)
 
+    saved = model if precision == "float32" else build_model(config)
+
+    def export(weights):
+        """The float32 model with these weights: what is saved, whatever the training dtype."""
+        saved.set_weights(weights)
+        return saved
+
     BestCheckpoint, EpochProgress = keras_callbacks()
-    best = BestCheckpoint(checkpoint, t.early_stopping_patience)
+    best = BestCheckpoint(checkpoint, t.early_stopping_patience, export)
     callbacks = [best]
     if progress:
         callbacks.append(EpochProgress(t.epochs, steps))
@@ -277,10 +302,9 @@ def fit_model(
         shuffle=False,
     )
     seconds = time.perf_counter() - start
-    if best.best_weights is not None:
-        model.set_weights(best.best_weights)
+    final = export(best.best_weights if best.best_weights is not None else model.get_weights())
     return FitResult(
-        model=model,
+        model=final,
         history=best.history,
         best_epoch=best.best_epoch,
         best_val_accuracy=best.best,
@@ -288,5 +312,6 @@ def fit_model(
         stopped_early=best.stopped_early,
         seconds=seconds,
         replicas=int(dist.num_replicas_in_sync),
+        precision=precision,
         checkpoint=checkpoint,
     )

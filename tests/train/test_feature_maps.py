@@ -89,3 +89,16 @@ def test_keras_shapes_follow_the_formula(input_hw, stride, padding, pool):
         assert row.width == feature_map_side(w, row.kernel, row.stride, row.pad_width)
         h, w = row.height, row.width
     assert [row.kind for row in plan].count(f"{pool}pool") == (0 if pool == "none" else 2)
+
+
+def test_summary_shows_each_feature_map_with_its_formula():
+    from edgecnn.train.model import summary_lines
+    from edgecnn.train.presets import get_preset
+
+    config = get_preset("tiny")
+    model = build_model(config)
+    lines = {line.split()[0]: line for line in summary_lines(model, config.model)[2:-2]}
+    assert "28x28x16" in lines["conv1"] and "(28 - 3 + 2*1)/1 + 1 = 28" in lines["conv1"]
+    assert "14x14x16" in lines["pool1"] and "(28 - 2 + 2*0)/2 + 1 = 14" in lines["pool1"]
+    assert "7x7x32" in lines["pool2"] and "(14 - 2 + 2*0)/2 + 1 = 7" in lines["pool2"]
+    assert set(lines) == {layer.name for layer in model.layers}
