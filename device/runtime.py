@@ -333,9 +333,10 @@ def load_runtime(
     would have nothing to run, so "auto" then goes straight to the CPU, quietly.)
     """
     model_path = Path(model_path)
+    check_model_file(model_path)
     name, interpreter_class, load_delegate = choose_backend(backend)
     wanted_tpu = edgetpu in ("on", "auto")
-    tpu_model = edgetpu_model_beside(model_path) if model_path.exists() else None
+    tpu_model = edgetpu_model_beside(model_path)
     if wanted_tpu and (edgetpu == "on" or tpu_model is not None):
         path = tpu_model or model_path
         check_model_file(path)
