@@ -261,11 +261,22 @@ def diagnose_edgetpu(library: str, error: str) -> str:
 def load_edgetpu_delegate(load_delegate):
     """The Edge TPU delegate, or EdgeCnnError with the likely cause and fix."""
     library = EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
+    # Checked first: the runtimes' Delegate objects fail noisily at exit when the library is
+    # missing or is not a delegate plugin.
+    try:
+        plugin = ctypes.CDLL(library)
+    except OSError:
+        raise EdgeCnnError(f"Edge TPU: {diagnose_edgetpu(library, 'not found')}") from None
+    if not hasattr(plugin, "tflite_plugin_create_delegate"):
+        raise EdgeCnnError(
+            f"Edge TPU: the {library} found is not a usable Edge TPU runtime (it has no "
+            f"delegate entry point): reinstall it, {CORAL_APT}"
+        )
     try:
         return load_delegate(library)
-    except (ValueError, OSError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError, AttributeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgeCnnError(f"Edge TPU: {diagnose_edgetpu(library, first_line)}") from None
+    raise EdgeCnnError(f"Edge TPU: {diagnose_edgetpu(library, first_line)}")
 
 
 class Runtime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -160,3 +161,47 @@ def test_edgetpu_compiled_model_on_the_cpu_is_a_clear_error(tmp_path: Path, devi
     tpu_only.write_bytes(device_models["uint8"].read_bytes() + b"edgetpu-custom-op")
     with pytest.raises(EdgeCnnError, match="compiled for the Edge TPU"):
         load_runtime(tpu_only, "litert", edgetpu="off")
+
+
+def _edgetpu_error_with_stub(tmp_path: Path, model: Path, c_source: str) -> str:
+    """The error of --edgetpu on with a stand-in libedgetpu.so.1 built from `c_source`."""
+    source = tmp_path / "stub.c"
+    source.write_text(c_source)
+    library = tmp_path / "libedgetpu.so.1"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    code = (
+        "from edgecnn.device.runtime import load_runtime\n"
+        "from edgecnn.errors import EdgeCnnError\n"
+        f"try:\n    load_runtime({str(model)!r}, 'litert', edgetpu='on')\n"
+        "except EdgeCnnError as e:\n    print(e)\n"
+    )
+    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    return proc.stdout.strip()
+
+
+NEEDS_CC = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+
+
+@NEEDS_CC
+def test_edgetpu_library_that_is_not_a_delegate_plugin(tmp_path, device_models) -> None:
+    message = _edgetpu_error_with_stub(
+        tmp_path, device_models["uint8"], "int unrelated(void) { return 0; }\n"
+    )
+    assert "not a usable Edge TPU runtime" in message and "libedgetpu1-std" in message
+
+
+@NEEDS_CC
+def test_edgetpu_runtime_present_but_no_device_names_the_device(tmp_path, device_models):
+    """A stand-in runtime that finds no device (its delegate comes back empty): the message
+    moves on from the library to the device (plug it in; gasket-dkms for PCIe)."""
+    stub = (
+        "void *tflite_plugin_create_delegate(char **k, char **v, unsigned long n,\n"
+        "                                    void (*report)(const char *)) { return 0; }\n"
+        "void tflite_plugin_destroy_delegate(void *d) {}\n"
+    )
+    message = _edgetpu_error_with_stub(tmp_path, device_models["uint8"], stub)
+    assert "not installed" not in message
+    assert "no Edge TPU found" in message and "gasket-dkms" in message
