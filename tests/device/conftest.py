@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from edgecnn.labels import FASHION_MNIST_LABELS
@@ -96,31 +95,3 @@ def device_models(tmp_path_factory) -> dict[str, Path]:
 def int8_model(device_models) -> Path:
     """The model the device normally runs: full int8, uint8 input (edgecnn convert's default)."""
     return device_models["uint8"]
-
-
-@pytest.fixture(scope="session")
-def videos(tmp_path_factory) -> dict[str, tuple[Path, list[int]]]:
-    """The two generated test videos and their true labels."""
-    from edgecnn.device.synthvideo import make_video
-
-    folder = tmp_path_factory.mktemp("videos")
-    out = {}
-    for style in ("light-on-dark", "dark-on-light"):
-        path = folder / f"{style}.mp4"
-        out[style] = (path, make_video(path, style, items=50, frames_per_item=4, seed=1))
-    return out
-
-
-@pytest.fixture(scope="session")
-def fashion_test_accuracy(device_models) -> float:
-    """The int8 model's accuracy on the 28x28 test items themselves (for comparison)."""
-    from edgecnn.data import load_fashion_mnist
-    from edgecnn.device.runtime import load_runtime
-
-    runtime = load_runtime(device_models["uint8"], "litert", edgetpu="off")
-    test = load_fashion_mnist("test", limit=2000)
-    hits = 0
-    for image, label in zip(test.images, test.labels, strict=True):
-        scores = runtime.classify(image[None, :, :, None])
-        hits += int(np.argmax(scores)) == label
-    return hits / len(test)
