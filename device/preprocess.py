@@ -19,7 +19,7 @@ from edgecnn.errors import EdgeCnnError
 from edgecnn.recipe import FashionCanvas, to_grey
 from edgecnn.sidecar import ModelSidecar
 
-from .runtime import TensorSpec, quantize_input
+from .runtime import TensorSpec, as_tensor_spec, quantize_input
 
 INVERT_CHOICES = {"auto": None, "on": True, "off": False}
 
@@ -61,7 +61,7 @@ class Preprocessor:
 
     def __init__(
         self,
-        input_spec: TensorSpec,
+        input_spec: TensorSpec,  # or anything with shape, dtype, scale, zero_point
         sidecar: ModelSidecar | None,
         roi: tuple[int, int, int, int] | str | None = None,
         invert: str = "auto",
@@ -69,6 +69,7 @@ class Preprocessor:
     ) -> None:
         if invert not in INVERT_CHOICES:
             raise EdgeCnnError(f"--invert {invert!r}: choose auto, on or off")
+        input_spec = as_tensor_spec(input_spec)
         self.spec = input_spec
         self.roi = parse_roi(roi) if isinstance(roi, str) or roi is None else tuple(roi)
         self.invert = INVERT_CHOICES[invert]

@@ -81,6 +81,26 @@ class TensorSpec:
         )
 
 
+def as_tensor_spec(tensor) -> TensorSpec:
+    """A TensorSpec from any tensor description with shape, dtype, scale and zero_point
+    (e.g. the NumPy reference interpreter's TensorInfo, whose scale is an array)."""
+    if isinstance(tensor, TensorSpec):
+        return tensor
+    shape = tuple(int(d) for d in tensor.shape)
+    if len(shape) == 3:
+        shape = (1, *shape)
+    scale = np.ravel(np.asarray(getattr(tensor, "scale", 0.0), np.float64))
+    zero_point = np.ravel(np.asarray(getattr(tensor, "zero_point", 0), np.int64))
+    return TensorSpec(
+        index=int(getattr(tensor, "index", 0)),
+        name=str(getattr(tensor, "name", "")),
+        shape=shape,
+        dtype=np.dtype(tensor.dtype),
+        scale=float(scale[0]) if scale.size else 0.0,
+        zero_point=int(zero_point[0]) if zero_point.size else 0,
+    )
+
+
 def quantize_input(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Float model-input values -> what the input tensor holds (q = round(v / s) + z, clipped)."""
     if not spec.is_quantized:
