@@ -35,6 +35,12 @@ def warn(message: str) -> None:
     print(f"edgecnn: warning: {message}", file=sys.stderr, flush=True)
 
 
+def quiet_opencv_warnings() -> None:
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+
+
 class FrameSource:
     """One interface for every kind of source. Subclasses implement `_read()`."""
 
@@ -179,6 +185,7 @@ class LiveSource(FrameSource):
         return self._reopen()
 
     def _reopen(self) -> np.ndarray | None:
+        quiet_opencv_warnings()  # each failed attempt would log a confusing OpenCV warning
         delay = BACKOFF_FIRST_S
         while not self.stop_event.is_set():
             self._release()
