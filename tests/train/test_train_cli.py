@@ -85,6 +85,8 @@ def test_saved_model_reloads_safely_and_scores_what_the_report_says(tiny_model_d
     import edgecnn.train.layers  # noqa: F401  (registers SumPooling2D)
 
     model = keras.models.load_model(tiny_model_dir / "model.keras", safe_mode=True)
+    # Trained in bfloat16 where the CPU has it, saved as float32 for the converter.
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     test = load_fashion_mnist("test")
     scores = model.predict(test.images[..., None].astype(np.float32) / 255.0, verbose=0)
     accuracy = float(np.mean(scores.argmax(axis=1) == test.labels))
