@@ -87,6 +87,12 @@ def train(**options) -> None:
     "--edgetpu", is_flag=True, help="Convert for the Coral Edge TPU and run edgetpu_compiler."
 )
 @click.option("--allow-float", is_flag=True, help="Accept float ops left in the graph.")
+@click.option(
+    "--eval-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Measure accuracy on the first N test images (default: all).",
+)
 def convert(**options) -> None:
     """Quantise MODEL (.keras or SavedModel dir) to a fully-int8 .tflite with its model.json."""
     from edgecnn.convert.command import run_convert

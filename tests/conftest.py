@@ -32,3 +32,31 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, f"training the tiny model failed:\n{proc.stderr[-3000:]}"
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tiny_model_dir, tmp_path_factory) -> Path:
+    """`tiny_model_dir`'s model converted by `edgecnn convert` (uint8 in, int8 out).
+
+    Returns the path of model.tflite; model.json, labels.txt and convert_report.json are
+    beside it. Read-only for tests.
+    """
+    out = tmp_path_factory.mktemp("tiny_tflite") / "model.tflite"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgecnn.cli",
+            "convert",
+            str(tiny_model_dir / "model.keras"),
+            "--out",
+            str(out),
+            "--eval-samples",
+            "1000",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert proc.returncode == 0, f"converting the tiny model failed:\n{proc.stderr[-3000:]}"
+    return out

@@ -1,0 +1,147 @@
+"""`edgecnn convert`: a float model -> fully-int8 model.tflite, model.json and a report.
+
+Nothing is written until the int8 graph has passed its checks (int8 builtins only unless
+--allow-float, fixed batch of 1); every file is written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from edgecnn.atomic import atomic_write_bytes, atomic_write_text
+from edgecnn.convert.edgetpu import INSTALL_HINT, compile_for_edgetpu, edgetpu_verdicts
+from edgecnn.convert.graph import batch_problems, float_ops, read_graph, total_macs
+from edgecnn.convert.report import build_report, format_report
+from edgecnn.errors import EdgeCnnError
+from edgecnn.labels import FASHION_MNIST_LABELS, read_labels
+from edgecnn.sidecar import ModelSidecar, sidecar_path_for
+
+DEFAULT_CALIBRATION_SAMPLES = 500
+
+
+def echo(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def default_output(model: Path) -> Path:
+    return model / "model.tflite" if model.is_dir() else model.with_name("model.tflite")
+
+
+def model_labels(model: Path, num_classes: int) -> list[str]:
+    """labels.txt beside the model (edgecnn train writes it), else the data set's names."""
+    labels_file = (model if model.is_dir() else model.parent) / "labels.txt"
+    if labels_file.is_file():
+        labels = read_labels(labels_file)
+        if len(labels) == num_classes:
+            return labels
+    if num_classes == len(FASHION_MNIST_LABELS):
+        return list(FASHION_MNIST_LABELS)
+    return [f"class {i}" for i in range(num_classes)]
+
+
+def run_convert(
+    model: Path,
+    out: Path | None = None,
+    calibration_samples: int | None = None,
+    input_type: str = "uint8",
+    output_type: str = "int8",
+    data_dir: Path | None = None,
+    edgetpu: bool = False,
+    allow_float: bool = False,
+    eval_samples: int | None = None,
+) -> dict:
+    """Convert `model` and return the report (also written as convert_report.json)."""
+    from edgecnn.convert import quantize
+    from edgecnn.convert.evaluate import tflite_accuracy
+    from edgecnn.data import load_fashion_mnist
+
+    model = Path(model)
+    out = Path(out) if out is not None else default_output(model)
+    if out.suffix != ".tflite":
+        raise EdgeCnnError(f"--out {out}: the output must be a .tflite file")
+    samples = calibration_samples or DEFAULT_CALIBRATION_SAMPLES
+    start = time.perf_counter()
+
+    loaded = quantize.load_float_model(model)
+    train = load_fashion_mnist("train", data_dir)
+    test = load_fashion_mnist("test", data_dir, limit=eval_samples)
+    calibration = quantize.to_model_images(
+        train.images[quantize.stratified_sample(train.labels, samples)], loaded.input_shape
+    )
+    echo(f"convert: quantising {model} with {len(calibration)} calibration images")
+    int8_model = quantize.convert_int8(
+        loaded,
+        calibration,
+        input_type,
+        output_type,
+        per_tensor_dense=edgetpu,
+        allow_float=allow_float,
+    )
+    graph = read_graph(int8_model)
+    leftover = float_ops(graph)
+    if leftover and not allow_float:
+        raise EdgeCnnError(
+            f"the converted graph still has float ops: {', '.join(leftover)}; "
+            "replace those layers, or pass --allow-float to accept them"
+        )
+    problems = batch_problems(graph)
+    if problems:
+        raise EdgeCnnError(f"the converted graph is not fixed at batch 1: {'; '.join(problems)}")
+
+    float_model = quantize.convert_float(loaded)
+    x_test = quantize.to_model_images(test.images, loaded.input_shape)
+    echo(f"convert: measuring float and int8 accuracy on {len(test)} test images")
+    float_accuracy = tflite_accuracy(float_model, x_test, test.labels)
+    int8_accuracy = tflite_accuracy(int8_model, x_test, test.labels)
+    extra: dict = {"float_ops_allowed": leftover, "seconds": None}
+    if edgetpu:
+        per_channel = quantize.convert_int8(loaded, calibration, input_type, output_type)
+        extra["edgetpu_per_tensor_fc"] = {
+            "int8_accuracy_per_channel_fc": round(
+                tflite_accuracy(per_channel, x_test, test.labels), 4
+            ),
+            "int8_accuracy_per_tensor_fc": round(int8_accuracy, 4),
+        }
+
+    h, w, c = loaded.input_shape
+    sidecar = ModelSidecar(
+        labels=model_labels(model, loaded.num_classes), input_height=h, input_width=w, channels=c
+    )
+    report = build_report(
+        graph,
+        source=str(model),
+        output=str(out),
+        float_bytes=len(float_model),
+        int8_bytes=len(int8_model),
+        float_accuracy=float_accuracy,
+        int8_accuracy=int8_accuracy,
+        test_samples=len(test),
+        calibration_samples=len(calibration),
+        macs=total_macs(graph),
+        verdicts=edgetpu_verdicts(graph),
+        extra=extra,
+    )
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    atomic_write_bytes(out, int8_model)
+    sidecar.write(sidecar_path_for(out))
+    atomic_write_text(out.with_name("convert_report.json"), json.dumps(report, indent=2) + "\n")
+    print(format_report(report), flush=True)
+    if edgetpu:
+        try:
+            compiled, mapped, total = compile_for_edgetpu(out)
+        except EdgeCnnError as exc:
+            raise EdgeCnnError(f"wrote the CPU model {out}, but {exc}") from None
+        report["edgetpu"]["compiled"] = {
+            "model": str(compiled),
+            "ops_on_tpu": mapped,
+            "ops_total": total,
+        }
+        atomic_write_text(out.with_name("convert_report.json"), json.dumps(report, indent=2) + "\n")
+        print(f"Edge TPU: {mapped}/{total} ops mapped -> {compiled}")
+    return report
+
+
+__all__ = ["INSTALL_HINT", "run_convert"]

@@ -1,0 +1,122 @@
+"""The conversion report: convert_report.json and the table printed on the terminal."""
+
+from __future__ import annotations
+
+from edgecnn.convert.edgetpu import OpVerdict
+from edgecnn.convert.graph import Graph, Tensor
+
+
+def tensor_summary(t: Tensor) -> dict:
+    return {
+        "name": t.name,
+        "shape": list(t.shape),
+        "dtype": t.dtype,
+        "scale": t.scale[0] if len(t.scale) == 1 else list(t.scale),
+        "zero_point": t.zero_point[0] if len(t.zero_point) == 1 else list(t.zero_point),
+    }
+
+
+def edgetpu_summary(verdicts: list[OpVerdict]) -> dict:
+    on_tpu = sum(v.on_tpu for v in verdicts)
+    return {
+        "compatible": on_tpu == len(verdicts),
+        "ops_on_tpu": on_tpu,
+        "ops_total": len(verdicts),
+        "ops": [
+            {"index": v.index, "op": v.op, "on_tpu": v.on_tpu, "note": v.reason} for v in verdicts
+        ],
+    }
+
+
+def build_report(
+    graph: Graph,
+    *,
+    source: str,
+    output: str,
+    float_bytes: int,
+    int8_bytes: int,
+    float_accuracy: float,
+    int8_accuracy: float,
+    test_samples: int,
+    calibration_samples: int,
+    macs: int,
+    verdicts: list[OpVerdict],
+    extra: dict,
+) -> dict:
+    inp = graph.input()
+    input_cost = (
+        "none: camera pixels 0..255 go in as they are (scale 1/255, zero point 0 equals the "
+        "model's pixel/255), and the QUANTIZE op at the input costs one uint8->int8 shift"
+        if inp.dtype == "uint8"
+        else f"the caller quantises inputs to {inp.dtype} with the scale and zero point above"
+    )
+    return {
+        "source": source,
+        "output": output,
+        "float_tflite_bytes": float_bytes,
+        "int8_tflite_bytes": int8_bytes,
+        "size_ratio": round(int8_bytes / float_bytes, 4) if float_bytes else None,
+        "ops": graph.op_counts(),
+        "op_sequence": [op.name for op in graph.ops],
+        "input": tensor_summary(inp),
+        "output_tensor": tensor_summary(graph.output()),
+        "input_type_cost": input_cost,
+        "macs_per_inference": macs,
+        "float_accuracy": round(float_accuracy, 4),
+        "int8_accuracy": round(int8_accuracy, 4),
+        "accuracy_drop_points": round(100 * (float_accuracy - int8_accuracy), 2),
+        "test_samples": test_samples,
+        "calibration_samples": calibration_samples,
+        "edgetpu": edgetpu_summary(verdicts),
+        **extra,
+    }
+
+
+def tensor_line(t: dict) -> str:
+    return f"{t['dtype']} {t['shape']} scale {t['scale']:.6g} zero point {t['zero_point']}"
+
+
+def format_report(report: dict) -> str:
+    """A readable table of the report's main figures."""
+    inp, out = report["input"], report["output_tensor"]
+    ops = ", ".join(f"{name} x{n}" for name, n in report["ops"].items())
+    tpu = report["edgetpu"]
+    rows = [
+        ("model", f"{report['source']} -> {report['output']}"),
+        (
+            "size",
+            f"float {report['float_tflite_bytes'] / 1024:.1f} KiB -> int8 "
+            f"{report['int8_tflite_bytes'] / 1024:.1f} KiB ({100 * report['size_ratio']:.0f}%)",
+        ),
+        ("ops", ops),
+        (
+            "input",
+            tensor_line(inp),
+        ),
+        (
+            "output",
+            tensor_line(out),
+        ),
+        ("MACs", f"{report['macs_per_inference']:,} per inference"),
+        (
+            "accuracy",
+            f"float {100 * report['float_accuracy']:.2f}%  int8 "
+            f"{100 * report['int8_accuracy']:.2f}%  (drop {report['accuracy_drop_points']:+.2f} "
+            f"points, {report['test_samples']} test images)",
+        ),
+        ("calibration", f"{report['calibration_samples']} training images, stratified by class"),
+        (
+            "Edge TPU",
+            f"{tpu['ops_on_tpu']}/{tpu['ops_total']} ops mappable"
+            + (
+                ""
+                if tpu["compatible"]
+                else ": "
+                + "; ".join(
+                    f"{o['op']}#{o['index']} {o['note']}" for o in tpu["ops"] if not o["on_tpu"]
+                )[:300]
+            ),
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
