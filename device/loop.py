@@ -170,9 +170,10 @@ def run_loop(
         if frame is None:
             break
         clock.lap("capture")
-        model_input = preprocessor.process(frame, source.colour_order)
+        # Straight into the interpreter's input tensor (the view is dropped at once).
+        preprocessor.process(frame, source.colour_order, out=runtime.input_tensor())
         clock.lap("preprocess")
-        scores = runtime.classify(model_input)
+        scores = runtime.run()
         clock.lap("inference")
         prediction = postprocessor(scores)
         clock.lap("postprocess")

@@ -83,7 +83,6 @@ class Preprocessor:
         canvas_shape = (height, width) if channels == 1 else (height, width, channels)
         self.canvas = self.recipe.canvas if self.recipe else np.zeros(canvas_shape, np.uint8)
         self.model_input = np.zeros(input_spec.shape, input_spec.dtype)
-        self._input_view = self.model_input[0] if channels == 3 else self.model_input[0, :, :, 0]
         self.box: tuple[int, int, int, int] = (0, 0, 0, 0)
         self._checked_shape: tuple[int, ...] | None = None
 
@@ -100,8 +99,14 @@ class Preprocessor:
             )
         return self.roi
 
-    def process(self, frame: np.ndarray, colour_order: str | None = None) -> np.ndarray:
-        """The model input ([1, H, W, C], tensor dtype) for one frame (buffer reused)."""
+    def process(
+        self, frame: np.ndarray, colour_order: str | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The model input ([1, H, W, C], tensor dtype) for one frame.
+
+        Written into `out` when given (e.g. `Runtime.input_tensor()`, saving a copy), else
+        into a buffer of our own that is reused from frame to frame.
+        """
         order = colour_order or self.colour_order
         if frame.shape != self._checked_shape:
             self.box = self.roi_for(frame.shape)
@@ -112,8 +117,10 @@ class Preprocessor:
             self.recipe(region, order, self.invert)  # fills self.canvas
         else:
             self._resize_region(region, order)
-        np.take(self.table, self.canvas, out=self._input_view, mode="clip")
-        return self.model_input
+        target = self.model_input if out is None else out
+        image = target[0] if self.spec.channels == 3 else target[0, :, :, 0]
+        np.take(self.table, self.canvas, out=image, mode="clip")
+        return target
 
     def _resize_region(self, region: np.ndarray, order: str) -> None:
         """Any other image model: the region resized to the input, grey or RGB."""

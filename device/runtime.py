@@ -328,7 +328,8 @@ class Runtime:
         self.scores = np.empty(self.output_spec.shape[-1], np.float32)
         self._input_index, self._output_index = self.input_spec.index, self.output_spec.index
         self._table = output_table(self.output_spec)
-        self._output_view = interpreter.tensor(self.output_spec.index)  # no copy per frame
+        self._input_view = interpreter.tensor(self.input_spec.index)  # no copies per frame
+        self._output_view = interpreter.tensor(self.output_spec.index)
 
     @property
     def num_classes(self) -> int:
@@ -338,15 +339,25 @@ class Runtime:
         """The bare interpreter call (for comparison in edgecnn bench)."""
         self.interpreter.invoke()
 
-    def classify(self, model_input: np.ndarray) -> np.ndarray:
-        """Scores (float32, dequantised) of the first output for one model input."""
-        interpreter = self.interpreter
-        interpreter.set_tensor(self._input_index, model_input)
-        interpreter.invoke()
+    def input_tensor(self) -> np.ndarray:
+        """A writable view of the input tensor ([1, H, W, C]), to fill in place before `run()`.
+
+        Drop it before `run()`: the runtimes refuse to invoke while such a view is alive.
+        """
+        return self._input_view()
+
+    def run(self) -> np.ndarray:
+        """Invoke on the input tensor as it is; the first output's scores, dequantised."""
+        self.interpreter.invoke()
         raw = self._output_view().reshape(-1)  # a view: dropped before the next invoke()
         if self._table is not None:  # 8-bit output: one table lookup per score
             return np.take(self._table, raw.view(np.uint8), out=self.scores, mode="wrap")
         return dequantize(raw, self.output_spec, out=self.scores)
+
+    def classify(self, model_input: np.ndarray) -> np.ndarray:
+        """Scores (float32, dequantised) of the first output for one model input."""
+        self.interpreter.set_tensor(self._input_index, model_input)
+        return self.run()
 
 
 def load_runtime(
