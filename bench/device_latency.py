@@ -64,10 +64,14 @@ def pick_model() -> tuple[str, Path]:
     target = FALLBACK_DIR / "model.tflite"
     try:
         from edgecnn.convert.command import run_convert
-    except ImportError:
+
+        run_convert(
+            model=FALLBACK_DIR / "model.keras", out=target, calibration_samples=None,
+            input_type="uint8", output_type="int8", data_dir=None, edgetpu=False,
+            allow_float=False,
+        )  # fmt: skip
+    except (ImportError, TypeError):
         _convert_with_tflite(FALLBACK_DIR / "model.keras", target)
-    else:
-        run_convert(model=FALLBACK_DIR / "model.keras", out=target)
     return CANDIDATES[-1][0], target
 
 
