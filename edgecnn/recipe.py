@@ -5,12 +5,14 @@ negate (light object on black), 8-bit grey. Shared by the image-folder loader (t
 your own classes) and the device (camera frames), so both see the same thing.
 
 A camera does not see a clean background, so "trim the background" needs a model of it:
-the background is fitted as a plane (a + b*x + c*y) to the picture's border, which follows a
-lamp's gradient across a table. Polarity comes from which way the object departs from that
-plane (darker: a dark garment on a light table, which is negated). A dark object is measured
-as the fraction of light it takes away from the background ((bg - pixel) / bg), so uneven
-lighting does not make one side of it fainter. The object's box is found on a small copy
-(DETECT_SIDE pixels), then cut from the full picture and resized with INTER_AREA.
+a quadratic surface fitted to the picture's border band (robustly: an object touching the
+border is left out), which follows a lamp's gradient across a table and a lens's vignette.
+Polarity comes from which way the object departs from that surface (darker: a dark garment
+on a light table, which is negated). A dark object is measured as the fraction of light it
+takes away from the background ((bg - pixel) / bg), so uneven lighting does not make one
+side of it fainter. The object's box is found on a small copy (about DETECT_SIDE pixels a
+side), then cut from the full picture, resized with INTER_AREA, lightly sharpened (as the
+data set's own recipe does), scaled so its brightest pixel is 255 and centred.
 
 `FashionCanvas` keeps its buffers between calls, for a camera loop; `fashion_canvas` is the
 one-shot function.
@@ -39,7 +41,7 @@ def to_grey(image: np.ndarray, colour_order: str, dst: np.ndarray | None = None)
         return image
     if image.shape[2] == 1:
         return image[:, :, 0]
-    code = GREY_CODES[colour_order]
+    code = GREY_CODES.get(colour_order, cv2.COLOR_BGR2GRAY)
     if image.shape[2] == 4:
         code = cv2.COLOR_BGRA2GRAY if colour_order == "BGR" else cv2.COLOR_RGBA2GRAY
     return cv2.cvtColor(image, code, dst=dst)
