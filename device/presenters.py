@@ -52,8 +52,12 @@ class JsonLinesPresenter(Presenter):
             self.stream.write(json.dumps(result_record(result)) + "\n")
             self.stream.flush()
         except BrokenPipeError:
-            # The reader went away (e.g. `| head`): stop writing, keep the other outputs.
-            self.stream = open(os.devnull, "w")  # noqa: SIM115
+            # The reader went away (e.g. `| head`): stop writing, keep the other outputs,
+            # and point the descriptor at /dev/null so Python's exit flush stays quiet.
+            devnull = open(os.devnull, "w")  # noqa: SIM115
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull.fileno(), self.stream.fileno())
+            self.stream = devnull
 
 
 def display_available() -> tuple[bool, str]:
