@@ -68,20 +68,23 @@ def load_float_model(path: Path) -> LoadedModel:
             loaded = tf.saved_model.load(str(path))
         except Exception as exc:
             raise EdgeCnnError(f"cannot load SavedModel {path}: {first_line(exc)}") from None
-        fn = getattr(loaded, "serve", None) or loaded.signatures.get("serving_default")
-        if fn is None:
+        signature = loaded.signatures.get("serving_default")
+        if signature is None:
             raise EdgeCnnError(
-                f"SavedModel {path} has no 'serve' endpoint or serving_default signature"
+                f"SavedModel {path} has no serving_default signature: export it with model.export()"
             )
-        spec = fn.structured_input_signature[0][0] if fn.structured_input_signature[0] else None
-        if spec is None:
-            spec = next(iter(fn.structured_input_signature[1].values()))
+        specs = signature.structured_input_signature[1]
+        if len(specs) != 1:
+            raise EdgeCnnError(
+                f"SavedModel {path} takes {len(specs)} inputs: edgecnn converts one-image models"
+            )
+        ((input_name, spec),) = specs.items()
         hwc = image_shape(spec.shape.as_list(), path)
 
         @tf.function(input_signature=[tf.TensorSpec((1, *hwc), tf.float32)])
         def batch_one(x):
-            out = fn(x)
-            return next(iter(out.values())) if isinstance(out, dict) else out
+            outputs = signature(**{input_name: x})
+            return next(iter(outputs.values()))
 
         concrete = batch_one.get_concrete_function()
         num_classes = int(concrete.structured_outputs.shape[-1])

@@ -6,13 +6,20 @@ from edgecnn.convert.edgetpu import OpVerdict
 from edgecnn.convert.graph import Graph, Tensor
 
 
+def one_or_list(values: tuple) -> object:
+    """A per-tensor value as a number, per-channel values as a list, none as None."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
 def tensor_summary(t: Tensor) -> dict:
     return {
         "name": t.name,
         "shape": list(t.shape),
         "dtype": t.dtype,
-        "scale": t.scale[0] if len(t.scale) == 1 else list(t.scale),
-        "zero_point": t.zero_point[0] if len(t.zero_point) == 1 else list(t.zero_point),
+        "scale": one_or_list(t.scale),
+        "zero_point": one_or_list(t.zero_point),
     }
 
 
@@ -73,6 +80,8 @@ def build_report(
 
 
 def tensor_line(t: dict) -> str:
+    if t["scale"] is None:
+        return f"{t['dtype']} {t['shape']} (not quantised)"
     return f"{t['dtype']} {t['shape']} scale {t['scale']:.6g} zero point {t['zero_point']}"
 
 
