@@ -1,0 +1,138 @@
+"""TFLite's integer arithmetic, vectorised over int64 NumPy arrays (INT8.md sections 0-3).
+
+Every function here emulates one helper of `kernels/internal/common.h`,
+`quantization_util.cc` or gemmlowp's `fixedpoint.h`, including int32 wrap-around and
+C rounding rules, so the operators built on them match the reference kernels bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+def wrap32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement int32 wrap-around of int64 values."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def round_half_away(x: np.ndarray | float) -> np.ndarray:
+    """C `std::round`: halves go away from zero (not NumPy's half-to-even)."""
+    x = np.asarray(x)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """QuantizeMultiplier: real ~ m * 2^(shift - 31), m in [2^30, 2^31), shift > 0 is a left shift."""
+    if real == 0.0:
+        return 0, 0
+    fraction, exponent = math.frexp(real)
+    m = int(round_half_away(fraction * 2.0**31))
+    if m == 2**31:
+        m //= 2
+        exponent += 1
+    if exponent < -31:
+        return 0, 0
+    return m, exponent
+
+
+def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """QuantizeMultiplier per channel."""
+    pairs = [quantize_multiplier(float(r)) for r in np.ravel(reals)]
+    m = np.array([p[0] for p in pairs], dtype=np.int64)
+    s = np.array([p[1] for p in pairs], dtype=np.int64)
+    return m, s
+
+
+def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SaturatingRoundingDoublingHighMul: floor((a*b + 2^30) / 2^31), INT32_MIN^2 -> INT32_MAX."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    result = (a * b + (1 << 30)) >> 31
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, result)
+
+
+def rdbpot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """RoundingDivideByPOT: x / 2^exponent rounded half away from zero (arithmetic shift)."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def mbqm(x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier (double rounding): RDBPOT(SRDHM(x * 2^left, m), right)."""
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = wrap32(np.asarray(x, dtype=np.int64) << left)
+    return rdbpot(srdhm(shifted, multiplier), right)
+
+
+def saturating_left_shift(x: np.ndarray, k: int) -> np.ndarray:
+    """x * 2^k saturated to int32 (gemmlowp SaturatingRoundingMultiplyByPOT with k > 0)."""
+    return np.clip(np.asarray(x, dtype=np.int64) << k, INT32_MIN, INT32_MAX)
+
+
+def exp_on_interval(a: np.ndarray) -> np.ndarray:
+    """gemmlowp exp_on_interval_between_negative_one_quarter_and_0_excl (Q0.31 in and out)."""
+    constant_term = 1895147668
+    one_third = 715827883
+    x = wrap32(a + (1 << 28))
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = rdbpot(x4, 2)
+    t = rdbpot(wrap32(srdhm(wrap32(x4_over_4 + x3), one_third) + x2), 1)
+    return wrap32(constant_term + srdhm(constant_term, wrap32(x + t)))
+
+
+EXP_BARREL = [(-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+              (2, 39332535), (3, 720401), (4, 242)]  # fmt: skip
+
+
+def exp_on_negative_values(a: np.ndarray) -> np.ndarray:
+    """gemmlowp exp_on_negative_values: a <= 0 in Q5.26 -> exp(a) in Q0.31."""
+    a = np.asarray(a, dtype=np.int64)
+    quarter = 1 << 24
+    a_mod = wrap32((a & (quarter - 1)) - quarter)
+    result = exp_on_interval(saturating_left_shift(a_mod, 5))
+    remainder = wrap32(a_mod - a)
+    for k, multiplier in EXP_BARREL:
+        bit = np.int64(1) << (26 + k)
+        result = np.where(remainder & bit, srdhm(result, multiplier), result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in, Q2.29 out), Newton-Raphson."""
+    a = np.asarray(a, dtype=np.int64)
+    total = a + INT32_MAX
+    sign = np.where(total >= 0, 1, -1)
+    half_denominator = (total + sign) // 2
+    half_denominator = np.where(total + sign < 0, -((-(total + sign)) // 2), half_denominator)
+    x = wrap32(1515870810 + srdhm(half_denominator, -1010580540))
+    for _ in range(3):
+        product = srdhm(half_denominator, x)
+        one_minus = wrap32((1 << 29) - product)
+        x = wrap32(x + saturating_left_shift(srdhm(x, one_minus), 2))
+    return saturating_left_shift(x, 1)
+
+
+def clz32(x: np.ndarray) -> np.ndarray:
+    """Count leading zeros of non-negative int32 values."""
+    x = np.asarray(x, dtype=np.int64)
+    bits = np.zeros_like(x)
+    nonzero = x > 0
+    bits[nonzero] = np.floor(np.log2(x[nonzero].astype(np.float64))).astype(np.int64) + 1
+    # log2 of values just below a power of two can round up in float64: correct both ways.
+    bits = np.where(nonzero & ((np.int64(1) << np.maximum(bits - 1, 0)) > x), bits - 1, bits)
+    bits = np.where(nonzero & ((np.int64(1) << bits) <= x), bits + 1, bits)
+    return 32 - bits
