@@ -10,12 +10,15 @@ dequantised to float32, whatever integer type the model uses.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import importlib.util
 import os
 import platform
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,7 @@ EDGETPU_LIBRARY = {
     "Windows": "edgetpu.dll",
 }
 EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
+XNNPACK_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate"
 CORAL_USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}  # before and after firmware load
 CORAL_APT = (
     "add Coral's apt repository (https://coral.ai/software/#debian-packages) and "
@@ -418,12 +422,38 @@ def load_runtime(
     return runtime
 
 
+@contextlib.contextmanager
+def _without_xnnpack_notice() -> Iterator[None]:
+    """Hide the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line (written by
+    C++ straight to file descriptor 2); anything else it writes is passed on."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured): leave it
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not line.startswith(XNNPACK_NOTICE):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
 def _make_interpreter(interpreter_class, path: Path, threads: int | None, delegates: list):
     try:
-        interpreter = interpreter_class(
-            model_path=str(path), num_threads=threads, experimental_delegates=delegates or None
-        )
-        interpreter.allocate_tensors()
+        with _without_xnnpack_notice():
+            interpreter = interpreter_class(
+                model_path=str(path), num_threads=threads, experimental_delegates=delegates or None
+            )
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EdgeCnnError(f"cannot load {path} ({first_line}): re-run edgecnn convert") from None

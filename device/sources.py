@@ -36,6 +36,9 @@ def warn(message: str) -> None:
 
 
 def quiet_opencv_warnings() -> None:
+    """Our one-line messages say what went wrong; OpenCV's and FFmpeg's warnings about the
+    same failure only confuse. (Set OPENCV_FFMPEG_LOGLEVEL yourself to see FFmpeg's.)"""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read on first use
     logging = getattr(getattr(cv2, "utils", None), "logging", None)
     if logging is not None:
         logging.setLogLevel(logging.LOG_LEVEL_ERROR)
@@ -185,7 +188,6 @@ class LiveSource(FrameSource):
         return self._reopen()
 
     def _reopen(self) -> np.ndarray | None:
-        quiet_opencv_warnings()  # each failed attempt would log a confusing OpenCV warning
         delay = BACKOFF_FIRST_S
         while not self.stop_event.is_set():
             self._release()
@@ -213,6 +215,7 @@ class CaptureSource(LiveSource):
         self.is_url = isinstance(target, str) and target.lower().startswith(URL_SCHEMES)
         self.description = f"camera {target}" if not self.is_url else f"stream {target}"
         self.capture: cv2.VideoCapture | None = None
+        quiet_opencv_warnings()
         super().__init__()
 
     def _open(self) -> bool:
