@@ -53,18 +53,30 @@ def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """SaturatingRoundingDoublingHighMul: floor((a*b + 2^30) / 2^31), INT32_MIN^2 -> INT32_MAX."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    result = (a * b + (1 << 30)) >> 31
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, result)
+    result = a * b
+    result += 1 << 30
+    result >>= 31
+    if np.any(b == INT32_MIN) and np.any(a == INT32_MIN):
+        result = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, result)
+    return result
 
 
 def rdbpot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
-    """RoundingDivideByPOT: x / 2^exponent rounded half away from zero (arithmetic shift)."""
+    """RoundingDivideByPOT: x / 2^exponent rounded half away from zero (arithmetic shift).
+
+    TFLite: (x >> e) + (remainder > (mask >> 1) + (x < 0)). Written here as
+    (x + 2^(e-1) - (x < 0)) >> e for e >= 1, which is the same integer and one pass cheaper.
+    """
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
+    if not np.any(exponent):
+        return x
+    half = (np.int64(1) << exponent) >> 1
+    negative_fix = (x < 0) & (exponent > 0)
+    result = x + half
+    result -= negative_fix
+    result >>= exponent
+    return result
 
 
 def mbqm(x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
@@ -72,7 +84,8 @@ def mbqm(x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int) -
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    shifted = wrap32(np.asarray(x, dtype=np.int64) << left)
+    x = np.asarray(x, dtype=np.int64)
+    shifted = wrap32(x << left) if np.any(left) else wrap32(x) if x.size and (x.max() > INT32_MAX or x.min() < INT32_MIN) else x
     return rdbpot(srdhm(shifted, multiplier), right)
 
 

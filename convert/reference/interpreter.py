@@ -16,6 +16,9 @@ from edgecnn.convert.reference.ops import OpContext, default_fc_rounding, lookup
 from edgecnn.errors import EdgeCnnError
 
 
+CHUNK = 64  # images per pass: keeps the int64 working arrays near the CPU caches
+
+
 class ReferenceInterpreter:
     """The NumPy int8 reference of one model.
 
@@ -52,12 +55,34 @@ class ReferenceInterpreter:
         return checked
 
     def run(
+        self, *inputs: np.ndarray, keep_tensors: bool = False, chunk: int = CHUNK
+    ) -> list[np.ndarray] | tuple[list[np.ndarray], dict[int, np.ndarray]]:
+        """Run a batch; large batches go through in chunks (cache-sized working arrays)."""
+        inputs = tuple(self.check_inputs(inputs))
+        batch = len(inputs[0]) if inputs else 0
+        if batch <= chunk:
+            return self.run_chunk(*inputs, keep_tensors=keep_tensors)
+        parts = [
+            self.run_chunk(*(x[i : i + chunk] for x in inputs), keep_tensors=keep_tensors)
+            for i in range(0, batch, chunk)
+        ]
+        if not keep_tensors:
+            return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
+        outputs = [np.concatenate(outs) for outs in zip(*(p[0] for p in parts), strict=True)]
+        constant = {t.index for t in self.tensors if t.data is not None}
+        tensors = {
+            i: parts[0][1][i] if i in constant else np.concatenate([p[1][i] for p in parts])
+            for i in parts[0][1]
+        }
+        return outputs, tensors
+
+    def run_chunk(
         self, *inputs: np.ndarray, keep_tensors: bool = False
     ) -> list[np.ndarray] | tuple[list[np.ndarray], dict[int, np.ndarray]]:
         values: dict[int, np.ndarray] = {
             t.index: t.data for t in self.tensors if t.data is not None
         }
-        for index, array in zip(self.input_indices, self.check_inputs(inputs), strict=True):
+        for index, array in zip(self.input_indices, inputs, strict=True):
             values[index] = array
         for op, kernel in zip(self.operators, self.kernels, strict=True):
             ctx = OpContext(
