@@ -1,0 +1,56 @@
+"""Per-layer quantisation error (float vs int8) with TensorFlow's QuantizationDebugger."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def layer_errors(keras_model, x_quantized: np.ndarray, ri, samples: int = 200) -> list[dict]:
+    """Mean error, max |error| and RMSE / scale per quantised tensor, on up to `samples` inputs.
+
+    The debugger re-runs the conversion with the same settings as `edgecnn convert`, feeds
+    the float model and the int8 model the same images, and compares every layer.
+    """
+    import tensorflow as tf
+
+    from edgecnn.convert.command import DEFAULT_CALIBRATION_SAMPLES
+    from edgecnn.convert.quantize import (
+        load_float_model,
+        make_converter,
+        stratified_sample,
+        to_model_images,
+    )
+    from edgecnn.data import load_fashion_mnist
+
+    loaded = load_float_model(keras_model)
+    train = load_fashion_mnist("train")
+    calibration = to_model_images(
+        train.images[stratified_sample(train.labels, DEFAULT_CALIBRATION_SAMPLES)],
+        loaded.input_shape,
+    )
+    t = ri.input_details()[0]
+    real = (
+        x_quantized[:samples].astype(np.float32)
+        - float(t.zero_point[0] if len(t.zero_point) else 0)
+    ) * float(t.scale[0] if len(t.scale) else 1.0)
+    converter = make_converter(loaded)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([c[None]] for c in calibration)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=lambda: ([r[None].astype(np.float32)] for r in real)
+    )
+    debugger.run()
+    rows = []
+    for name, stats in debugger.layer_statistics.items():
+        scale = float(stats.get("scale", 0.0)) if hasattr(stats, "get") else 0.0
+        rmse = float(np.sqrt(stats["mean_squared_error"]))
+        rows.append(
+            {
+                "tensor": name,
+                "mean_error": float(stats["mean_error"]),
+                "max_abs_error": float(stats["max_abs_error"]),
+                "rmse": rmse,
+                "rmse_over_scale": rmse / scale if scale else None,
+            }
+        )
+    return rows
