@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,9 +80,11 @@ def load_interpreters(model: Path):
             experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
             experimental_preserve_all_tensors=True,
         )
-        optimized = Interpreter(
-            model_path=str(model), num_threads=1, experimental_preserve_all_tensors=True
-        )
+        with warnings.catch_warnings():  # "preserve_all_tensors is for debugging": so are we
+            warnings.simplefilter("ignore", UserWarning)
+            optimized = Interpreter(
+                model_path=str(model), num_threads=1, experimental_preserve_all_tensors=True
+            )
         reference.allocate_tensors()
         optimized.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
@@ -240,7 +243,7 @@ def run_verify(
     result = {
         "model": str(model),
         "inputs": inputs,
-        "samples": int(len(x)),
+        "samples": len(x),
         "fc_rounding": ri.fc_rounding,
         "float_accuracy": None,
         "int8_accuracy": float(np.mean(optimized == labels)) if labels is not None else None,
@@ -255,7 +258,7 @@ def run_verify(
             "outputs and the inputs of ops it leaves to the builtin kernels (e.g. SOFTMAX)"
         ),
     }
-    names = list((find_sidecar(model).labels if find_sidecar(model) else FASHION_MNIST_LABELS))
+    names = list(find_sidecar(model).labels if find_sidecar(model) else FASHION_MNIST_LABELS)
     if labels is not None:
         classes = int(max(labels.max(), ours.max())) + 1
         result["per_class_accuracy"] = {

@@ -86,8 +86,16 @@ def read_tensor(model, subgraph, i: int) -> TensorInfo:
     dtype = np.dtype(NUMPY_TYPES.get(t.Type(), np.float32))
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
     q = t.Quantization()
-    scale = q.ScaleAsNumpy().astype(np.float32) if q is not None and q.ScaleLength() else np.zeros(0, np.float32)
-    zero_point = q.ZeroPointAsNumpy().astype(np.int64) if q is not None and q.ZeroPointLength() else np.zeros(0, np.int64)
+    scale = (
+        q.ScaleAsNumpy().astype(np.float32)
+        if q is not None and q.ScaleLength()
+        else np.zeros(0, np.float32)
+    )
+    zero_point = (
+        q.ZeroPointAsNumpy().astype(np.int64)
+        if q is not None and q.ZeroPointLength()
+        else np.zeros(0, np.int64)
+    )
     buffer = model.Buffers(t.Buffer())
     data = None
     if buffer is not None and buffer.DataLength() > 0:
@@ -105,7 +113,9 @@ def read_tensor(model, subgraph, i: int) -> TensorInfo:
     )
 
 
-def read_model(model: str | Path | bytes) -> tuple[list[TensorInfo], list[OperatorInfo], list[int], list[int]]:
+def read_model(
+    model: str | Path | bytes,
+) -> tuple[list[TensorInfo], list[OperatorInfo], list[int], list[int]]:
     """Tensors, operators, input and output indices of subgraph 0."""
     if isinstance(model, (str, Path)):
         try:
@@ -138,5 +148,7 @@ def read_model(model: str | Path | bytes) -> tuple[list[TensorInfo], list[Operat
         inputs = [int(i) for i in sg.InputsAsNumpy()]
         outputs = [int(i) for i in sg.OutputsAsNumpy()]
     except Exception as exc:  # the generated reader fails anywhere on a corrupt buffer
-        raise EdgeCnnError(f"{where} is not a readable TensorFlow Lite model ({type(exc).__name__})") from None
+        raise EdgeCnnError(
+            f"{where} is not a readable TensorFlow Lite model ({type(exc).__name__})"
+        ) from None
     return tensors, operators, inputs, outputs

@@ -15,7 +15,6 @@ from edgecnn.convert.reference.graph import OperatorInfo, TensorInfo, read_model
 from edgecnn.convert.reference.ops import OpContext, default_fc_rounding, lookup
 from edgecnn.errors import EdgeCnnError
 
-
 CHUNK = 64  # images per pass: keeps the int64 working arrays near the CPU caches
 
 
@@ -43,12 +42,16 @@ class ReferenceInterpreter:
 
     def check_inputs(self, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
         if len(inputs) != len(self.input_indices):
-            raise EdgeCnnError(f"the model takes {len(self.input_indices)} input(s), got {len(inputs)}")
+            raise EdgeCnnError(
+                f"the model takes {len(self.input_indices)} input(s), got {len(inputs)}"
+            )
         checked = []
         for array, t in zip(inputs, self.input_details(), strict=True):
             array = np.asarray(array)
             if array.shape[1:] != t.shape[1:]:
-                raise EdgeCnnError(f"input {t.name} must be [batch, {', '.join(map(str, t.shape[1:]))}], got {list(array.shape)}")
+                raise EdgeCnnError(
+                    f"input {t.name} must be [batch, {', '.join(map(str, t.shape[1:]))}], got {list(array.shape)}"
+                )
             if array.dtype != t.dtype:
                 raise EdgeCnnError(f"input {t.name} must be {t.dtype}, got {array.dtype}")
             checked.append(array)
@@ -92,13 +95,24 @@ class ReferenceInterpreter:
                 options=op.options,
                 fc_rounding=self.fc_rounding,
             )
-            ctx.inputs = [v for v in ctx.inputs if v is not None] if op.name == "CONCATENATION" else ctx.inputs
-            ctx.inputs = ctx.inputs if op.name != "FULLY_CONNECTED" or op.inputs[-1] >= 0 else ctx.inputs[:2]
+            ctx.inputs = (
+                [v for v in ctx.inputs if v is not None]
+                if op.name == "CONCATENATION"
+                else ctx.inputs
+            )
+            ctx.inputs = (
+                ctx.inputs if op.name != "FULLY_CONNECTED" or op.inputs[-1] >= 0 else ctx.inputs[:2]
+            )
             for index, result in zip(op.outputs, kernel(ctx), strict=True):
                 values[index] = result
             if not keep_tensors:
                 for i in op.inputs:
-                    if i >= 0 and self.tensors[i].data is None and i not in self.output_indices and self.last_use[i] == op.index:
+                    if (
+                        i >= 0
+                        and self.tensors[i].data is None
+                        and i not in self.output_indices
+                        and self.last_use[i] == op.index
+                    ):
                         values.pop(i, None)
         outputs = [values[i] for i in self.output_indices]
         return (outputs, values) if keep_tensors else outputs

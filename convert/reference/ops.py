@@ -63,7 +63,11 @@ def register(name: str) -> Callable[[OpFunction], OpFunction]:
 def default_fc_rounding() -> str:
     """'double' for runtimes with the 2025 FULLY_CONNECTED change (TF >= 2.20, ai-edge-litert
     >= 1.3), else 'mbqm'. Read from installed package metadata: nothing is imported."""
-    for package, new_from in (("ai-edge-litert", (1, 3)), ("tensorflow", (2, 20)), ("tensorflow-cpu", (2, 20))):
+    for package, new_from in (
+        ("ai-edge-litert", (1, 3)),
+        ("tensorflow", (2, 20)),
+        ("tensorflow-cpu", (2, 20)),
+    ):
         try:
             version = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -136,7 +140,9 @@ def patches(x: np.ndarray, kh: int, kw: int, o: dict, fill) -> tuple[np.ndarray,
     for ky in range(kh):
         for kx in range(kw):
             y0, x0 = ky * dh, kx * dw
-            views[:, :, :, ky, kx, :] = padded[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw, :]
+            views[:, :, :, ky, kx, :] = padded[
+                :, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw, :
+            ]
     return views, oh, ow
 
 
@@ -152,7 +158,9 @@ def per_channel(values: np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values), (n,))
 
 
-def requantize_per_channel(acc: np.ndarray, s_in: float, w: TensorInfo, t_out: TensorInfo) -> np.ndarray:
+def requantize_per_channel(
+    acc: np.ndarray, s_in: float, w: TensorInfo, t_out: TensorInfo
+) -> np.ndarray:
     """M[c] = double(s_in) * double(s_w[c]) / double(s_out); y = MBQM(acc, m[c], shift[c]) + z_out."""
     n = acc.shape[-1]
     real = np.float64(s_in) * per_channel(w.scale, n).astype(np.float64) / np.float64(scale(t_out))
@@ -197,7 +205,7 @@ def depthwise_conv_2d(ctx: OpContext) -> list[np.ndarray]:
     cin = x.shape[-1]
     dm = cout // cin
     centred = x.astype(np.float64) - zp(t_in)
-    views, oh, ow = patches(centred, kh, kw, ctx.options, 0.0)
+    views, _, _ = patches(centred, kh, kw, ctx.options, 0.0)
     views = np.repeat(views, dm, axis=-1)  # channel ic feeds outputs ic*dm .. ic*dm + dm - 1
     acc = np.einsum("byxhwc,hwc->byxc", views, w[0].astype(np.float64)).astype(np.int64)
     if bias is not None:
@@ -223,7 +231,9 @@ def fully_connected(ctx: OpContext) -> list[np.ndarray]:
     s_in, s_out = np.float64(scale(t_in)), np.float64(scale(t_out))
     s_w = per_channel(t_w.scale, n).astype(np.float64)
     if ctx.fc_rounding == "double":
-        y = round_half_away(acc.astype(np.float64) * (s_in * s_w / s_out)).astype(np.int64) + zp(t_out)
+        y = round_half_away(acc.astype(np.float64) * (s_in * s_w / s_out)).astype(np.int64) + zp(
+            t_out
+        )
     elif len(t_w.scale) > 1:
         y = requantize_per_channel(acc, scale(t_in), t_w, t_out)
     else:
@@ -240,7 +250,9 @@ def max_pool_2d(ctx: OpContext) -> list[np.ndarray]:
     """out = clamp(max of raw q over the window clipped to the image). No rescaling."""
     x = ctx.inputs[0]
     o = ctx.options
-    views, _, _ = patches(x.astype(np.int64), o["filter_height"], o["filter_width"], o, np.iinfo(np.int64).min)
+    views, _, _ = patches(
+        x.astype(np.int64), o["filter_height"], o["filter_width"], o, np.iinfo(np.int64).min
+    )
     return [finish(views.max(axis=(3, 4)), ctx.out, o.get("fused_activation_function", 0))]
 
 
@@ -285,7 +297,9 @@ def add(ctx: OpContext) -> list[np.ndarray]:
     twice_max = np.float64(np.float32(2) * max(np.float32(scale(t1)), np.float32(scale(t2))))
     m1, e1 = quantize_multiplier(float(np.float64(scale(t1)) / twice_max))
     m2, e2 = quantize_multiplier(float(np.float64(scale(t2)) / twice_max))
-    mo, eo = quantize_multiplier(float(twice_max / np.float64(np.float32(1 << 20) * np.float32(scale(t_out)))))
+    mo, eo = quantize_multiplier(
+        float(twice_max / np.float64(np.float32(1 << 20) * np.float32(scale(t_out))))
+    )
     v1 = mbqm((a.astype(np.int64) - zp(t1)) << 20, m1, e1)
     v2 = mbqm((b.astype(np.int64) - zp(t2)) << 20, m2, e2)
     y = mbqm(wrap32(v1 + v2), mo, eo) + zp(t_out)
@@ -307,7 +321,11 @@ def mul(ctx: OpContext) -> list[np.ndarray]:
 def pad(ctx: OpContext) -> list[np.ndarray]:
     """Values move unchanged; new positions hold z_out."""
     x, paddings = ctx.inputs[0], np.asarray(ctx.inputs[1]).reshape(-1, 2)
-    return [np.pad(x, [tuple(int(v) for v in p) for p in paddings], constant_values=zp(ctx.out)).astype(ctx.out.dtype)]
+    return [
+        np.pad(x, [tuple(int(v) for v in p) for p in paddings], constant_values=zp(ctx.out)).astype(
+            ctx.out.dtype
+        )
+    ]
 
 
 @register("RESHAPE")
@@ -377,7 +395,9 @@ def logistic(ctx: OpContext) -> list[np.ndarray]:
     q = np.arange(lo, hi + 1, dtype=np.int64)
     f = np.float32(scale(t_in)) * (q - zp(t_in)).astype(np.float32)
     g = (np.float32(1.0) / (np.float32(1.0) + np.exp(-f, dtype=np.float32))).astype(np.float32)
-    table = np.clip(round_half_away(g * np.float32(256.0)).astype(np.int64) + zp(t_out), *qrange(t_out))
+    table = np.clip(
+        round_half_away(g * np.float32(256.0)).astype(np.int64) + zp(t_out), *qrange(t_out)
+    )
     return [table[ctx.inputs[0].astype(np.int64) - lo].astype(t_out.dtype)]
 
 
@@ -387,7 +407,9 @@ def quantize(ctx: OpContext) -> list[np.ndarray]:
     q -> q: clamp(MBQM(q - z_in, QM(s_in / s_out)) + z_out)."""
     x, t_in, t_out = ctx.inputs[0], ctx.input_tensors[0], ctx.out
     if np.issubdtype(x.dtype, np.floating):
-        v = round_half_away(x.astype(np.float32) / np.float32(scale(t_out))).astype(np.int64) + zp(t_out)
+        v = round_half_away(x.astype(np.float32) / np.float32(scale(t_out))).astype(np.int64) + zp(
+            t_out
+        )
     else:
         m, s = quantize_multiplier(float(np.float64(scale(t_in)) / np.float64(scale(t_out))))
         v = mbqm(x.astype(np.int64) - zp(t_in), m, s) + zp(t_out)
