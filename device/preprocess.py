@@ -119,7 +119,7 @@ class Preprocessor:
             self._resize_region(region, order)
         target = self.model_input if out is None else out
         image = target[0] if self.spec.channels == 3 else target[0, :, :, 0]
-        np.take(self.table, self.canvas, out=image, mode="clip")
+        self.table.take(self.canvas, out=image, mode="clip")
         return target
 
     def _resize_region(self, region: np.ndarray, order: str) -> None:

@@ -329,7 +329,8 @@ class Runtime:
                 f"model {model_path} outputs shape {list(self.output_spec.shape)}: edgecnn run "
                 "needs one score per class ([1, classes])"
             )
-        self.scores = np.empty(self.output_spec.shape[-1], np.float32)
+        self._scores_shaped = np.empty(self.output_spec.shape, np.float32)
+        self.scores = self._scores_shaped.reshape(-1)  # a view of the same memory
         self._input_index, self._output_index = self.input_spec.index, self.output_spec.index
         self._table = output_table(self.output_spec)
         self._input_view = interpreter.tensor(self.input_spec.index)  # no copies per frame
@@ -353,10 +354,12 @@ class Runtime:
     def run(self) -> np.ndarray:
         """Invoke on the input tensor as it is; the first output's scores, dequantised."""
         self.interpreter.invoke()
-        raw = self._output_view().reshape(-1)  # a view: dropped before the next invoke()
+        raw = self._output_view()  # a view: dropped before the next invoke()
         if self._table is not None:  # 8-bit output: one table lookup per score
-            return np.take(self._table, raw.view(np.uint8), out=self.scores, mode="wrap")
-        return dequantize(raw, self.output_spec, out=self.scores)
+            self._table.take(raw.view(np.uint8), out=self._scores_shaped, mode="wrap")
+        else:
+            dequantize(raw, self.output_spec, out=self._scores_shaped)
+        return self.scores
 
     def classify(self, model_input: np.ndarray) -> np.ndarray:
         """Scores (float32, dequantised) of the first output for one model input."""
