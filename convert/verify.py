@@ -9,7 +9,9 @@ compared with them.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -225,6 +227,34 @@ def run_verify(
     model = Path(model)
     if not model.is_file():
         raise EdgeCnnError(f"{model} does not exist: give the .tflite that edgecnn convert wrote")
+    with stdout_to_stderr():  # TensorFlow's converter prints on fd 1; stdout is the report's
+        result, failures = verify_model(
+            model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding
+        )
+    print(json.dumps(result) if as_json else format_result(result), flush=True)
+    if failures:
+        print(f"edgecnn: verify failed: {'; '.join(failures)}", file=sys.stderr, flush=True)
+        raise SystemExit(1)
+    return result
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def verify_model(
+    model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding
+):
+    """Run the comparison; return the result and the list of failed checks."""
     ri = ReferenceInterpreter(model, fc_rounding=fc_rounding)
     if inputs == "dataset":
         x, labels = dataset_inputs(ri, model, data_dir, limit)
@@ -286,11 +316,7 @@ def run_verify(
     result["passed"] = not failures
     if report_dir is not None:
         write_report(Path(report_dir), result, labels, optimized, names)
-    print(json.dumps(result) if as_json else format_result(result), flush=True)
-    if failures:
-        print(f"edgecnn: verify failed: {'; '.join(failures)}", file=sys.stderr, flush=True)
-        raise SystemExit(1)
-    return result
+    return result, failures
 
 
 def write_report(folder: Path, result: dict, labels, predictions, names: list[str]) -> None:
