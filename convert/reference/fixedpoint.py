@@ -85,13 +85,8 @@ def mbqm(x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int) -
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
     x = np.asarray(x, dtype=np.int64)
-    shifted = (
-        wrap32(x << left)
-        if np.any(left)
-        else wrap32(x)
-        if x.size and (x.max() > INT32_MAX or x.min() < INT32_MIN)
-        else x
-    )
+    # Accumulators are int32 in the kernels; only a left shift can leave that range (and wrap).
+    shifted = wrap32(x << left) if np.any(left) else x
     return rdbpot(srdhm(shifted, multiplier), right)
 
 

@@ -126,8 +126,14 @@ def out_size(size: int, kernel: int, stride: int, dilation: int, padding: int) -
     return out, total // 2
 
 
-def patches(x: np.ndarray, kh: int, kw: int, o: dict, fill) -> tuple[np.ndarray, int, int]:
-    """Windows [B, OH, OW, KH, KW, C] of x [B, H, W, C], out-of-image taps set to `fill`."""
+def patches(
+    x: np.ndarray, kh: int, kw: int, o: dict, fill, offset=0
+) -> tuple[np.ndarray, int, int]:
+    """Windows [B, OH, OW, KH, KW, C] of (x - offset), out-of-image taps set to `fill`.
+
+    The padded copy is made once, with the offset already subtracted, then one strided view
+    per tap is copied into the window array (im2col).
+    """
     b, h, w, c = x.shape
     sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
     dh, dw = o.get("dilation_h_factor", 1) or 1, o.get("dilation_w_factor", 1) or 1
@@ -135,8 +141,12 @@ def patches(x: np.ndarray, kh: int, kw: int, o: dict, fill) -> tuple[np.ndarray,
     ow, left = out_size(w, kw, sw, dw, o["padding"])
     bottom = max(0, (oh - 1) * sh + (kh - 1) * dh + 1 - h - top)
     right = max(0, (ow - 1) * sw + (kw - 1) * dw + 1 - w - left)
-    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
-    views = np.empty((b, oh, ow, kh, kw, c), dtype=x.dtype)
+    dtype = (
+        np.result_type(x.dtype, type(fill)) if not isinstance(offset, np.floating) else offset.dtype
+    )
+    padded = np.full((b, h + top + bottom, w + left + right, c), fill, dtype=dtype)
+    np.subtract(x, offset, out=padded[:, top : top + h, left : left + w], casting="unsafe")
+    views = np.empty((b, oh, ow, kh, kw, c), dtype=dtype)
     for ky in range(kh):
         for kx in range(kw):
             y0, x0 = ky * dh, kx * dw
@@ -180,8 +190,7 @@ def conv_2d(ctx: OpContext) -> list[np.ndarray]:
     cout, kh, kw, cf = w.shape
     groups = x.shape[-1] // cf
     dtype = exact_float(x.dtype, w)
-    centred = x.astype(dtype) - dtype(zp(t_in))
-    views, oh, ow = patches(centred, kh, kw, ctx.options, 0.0)
+    views, oh, ow = patches(x, kh, kw, ctx.options, dtype(0), offset=dtype(zp(t_in)))
     b = x.shape[0]
     per_group = cout // groups
     acc = np.empty((b, oh, ow, cout), dtype=np.int64)
@@ -204,8 +213,7 @@ def depthwise_conv_2d(ctx: OpContext) -> list[np.ndarray]:
     _, kh, kw, cout = w.shape
     cin = x.shape[-1]
     dm = cout // cin
-    centred = x.astype(np.float64) - zp(t_in)
-    views, _, _ = patches(centred, kh, kw, ctx.options, 0.0)
+    views, _, _ = patches(x, kh, kw, ctx.options, np.float64(0), offset=np.float64(zp(t_in)))
     views = np.repeat(views, dm, axis=-1)  # channel ic feeds outputs ic*dm .. ic*dm + dm - 1
     acc = np.einsum("byxhwc,hwc->byxc", views, w[0].astype(np.float64)).astype(np.int64)
     if bias is not None:
@@ -263,8 +271,8 @@ def average_pool_2d(ctx: OpContext) -> list[np.ndarray]:
     x = ctx.inputs[0]
     o = ctx.options
     kh, kw = o["filter_height"], o["filter_width"]
-    views, _, _ = patches(x.astype(np.int64), kh, kw, o, 0)
-    ones, _, _ = patches(np.ones((1, *x.shape[1:3], 1), np.int64), kh, kw, o, 0)
+    views, _, _ = patches(x, kh, kw, o, np.int64(0))
+    ones, _, _ = patches(np.ones((1, *x.shape[1:3], 1), np.int64), kh, kw, o, np.int64(0))
     acc = views.sum(axis=(3, 4))
     n = ones.sum(axis=(3, 4))
     rounded = np.where(acc > 0, acc + n // 2, acc - n // 2)
