@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
+
 import numpy as np
 
 
@@ -36,10 +40,12 @@ def layer_errors(keras_model, x_quantized: np.ndarray, ri, samples: int = 200) -
     converter = make_converter(loaded)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([c[None]] for c in calibration)
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=lambda: ([r[None].astype(np.float32)] for r in real)
-    )
-    debugger.run()
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the converter's and debugger's notices, not ours
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=lambda: ([r[None].astype(np.float32)] for r in real)
+        )
+        debugger.run()
     rows = []
     for name, stats in debugger.layer_statistics.items():
         scale = float(stats.get("scale", 0.0)) if hasattr(stats, "get") else 0.0

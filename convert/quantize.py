@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,9 +176,13 @@ def convert_int8(
 def run_converter(converter, source: Path) -> bytes:
     try:
         # Keras' export step prints its endpoints on stdout, which belongs to our report.
-        with contextlib.redirect_stdout(
-            sys.stderr if os.environ.get("EDGECNN_DEBUG") else io.StringIO()
+        quiet = not os.environ.get("EDGECNN_DEBUG")
+        with (
+            contextlib.redirect_stdout(io.StringIO() if quiet else sys.stderr),
+            warnings.catch_warnings(),
         ):
+            if quiet:
+                warnings.simplefilter("ignore")
             return converter.convert()
     except Exception as exc:  # ConverterError and friends carry the MLIR diagnostics
         lines = [ln.strip() for ln in str(exc).splitlines() if "error:" in ln]

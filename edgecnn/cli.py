@@ -6,6 +6,7 @@ TensorFlow and `edgecnn --help` is instant. Work lives in the stage packages.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -243,6 +244,7 @@ def explain(**options) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit code 2 for mistakes a user can cause."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     try:
         cli.main(args=argv, prog_name="edgecnn", standalone_mode=False)
     except EdgeCnnError as exc:
