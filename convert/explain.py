@@ -1,0 +1,230 @@
+"""`edgecnn explain`: what the CNN sees, layer by layer, drawn from the real model.
+
+One input (a test image, an image file through the Fashion-MNIST recipe, or a video frame
+through the device's preprocessing) goes through the model(s); `--out` receives:
+
+    input.png                         the 28x28 input with its pixel values
+    <engine>-conv<i>-filters.png      the learned filters
+    <engine>-conv<i>-pre-relu.png     the feature maps before ReLU
+    <engine>-conv<i>-relu.png         ... after ReLU
+    <engine>-conv<i>-pool.png         ... after pooling (when the block pools)
+    <engine>-scores.png               the class scores with their labels
+    index.html, overview.png          all of them in order (engines side by side)
+    maps.npz                          every array drawn ('<engine>.conv<i>.<stage>', 'input')
+
+<engine> is `int8` for a .tflite (NumPy reference interpreter, dequantised) and `float` for
+a .keras model (TensorFlow is imported only then).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.atomic import atomic_path
+from edgecnn.errors import EdgeCnnError
+from edgecnn.labels import FASHION_MNIST_LABELS, read_labels
+from edgecnn.sidecar import find_sidecar
+
+from .explain_maps import ModelMaps, keras_maps, tflite_maps
+
+ENGINE_ORDER = ("int8", "float")
+
+
+def check_models(models: tuple[Path, ...] | list[Path]) -> dict[str, Path]:
+    """engine -> model path; at most one .tflite and one .keras."""
+    by_engine: dict[str, Path] = {}
+    for path in models:
+        path = Path(path)
+        if not path.is_file():
+            raise EdgeCnnError(f"model {path} does not exist: give a .tflite or .keras file")
+        suffix = path.suffix.lower()
+        if suffix not in (".tflite", ".keras"):
+            raise EdgeCnnError(f"model {path}: explain reads .tflite and .keras files")
+        engine = "int8" if suffix == ".tflite" else "float"
+        if engine in by_engine:
+            raise EdgeCnnError(
+                f"two {suffix} models given ({by_engine[engine]}, {path}): give at most one "
+                ".tflite and one .keras to see them side by side"
+            )
+        by_engine[engine] = path
+    if not by_engine:
+        raise EdgeCnnError("give a model with --model MODEL.tflite or --model MODEL.keras")
+    return by_engine
+
+
+def model_labels(paths: dict[str, Path]) -> tuple[list[str], tuple[float, float], object]:
+    """Labels and input range from a sidecar (model.json) or labels.txt beside a model."""
+    for path in paths.values():
+        sidecar = find_sidecar(path)
+        if sidecar is not None:
+            return list(sidecar.labels), tuple(sidecar.input_range), sidecar
+    for path in paths.values():
+        txt = path.with_name("labels.txt")
+        if txt.is_file():
+            return read_labels(txt), (0.0, 1.0), None
+    return list(FASHION_MNIST_LABELS), (0.0, 1.0), None
+
+
+def load_input(
+    image: Path | None,
+    test_index: int | None,
+    source: str | None,
+    frame: int,
+    data_dir: Path | None,
+    sidecar,
+) -> tuple[np.ndarray, str]:
+    """The uint8 28x28 canvas the model sees, and a caption saying where it came from."""
+    given = [
+        name
+        for name, v in (("--image", image), ("--test-index", test_index), ("--source", source))
+        if v is not None
+    ]
+    if len(given) != 1:
+        what = "none" if not given else " and ".join(given)
+        raise EdgeCnnError(
+            f"give exactly one input: --image FILE, --test-index N or --source S --frame K "
+            f"(got {what})"
+        )
+    if test_index is not None:
+        from edgecnn.data import load_fashion_mnist
+
+        data = load_fashion_mnist("test", data_dir=data_dir)
+        if test_index >= len(data.labels):
+            raise EdgeCnnError(
+                f"--test-index {test_index} is out of range: the test set has "
+                f"{len(data.labels)} images (0..{len(data.labels) - 1})"
+            )
+        label = data.class_names[int(data.labels[test_index])]
+        return data.images[test_index].copy(), f"test image {test_index} (true label: {label})"
+    if image is not None:
+        import cv2
+
+        from edgecnn.recipe import fashion_canvas
+
+        path = Path(image)
+        picture = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if picture is None:
+            raise EdgeCnnError(
+                f"cannot read image {path}: give a PNG, JPEG or other file OpenCV can open"
+            )
+        return fashion_canvas(picture), f"{path.name} through the Fashion-MNIST recipe"
+    return video_frame(str(source), frame, sidecar)
+
+
+def video_frame(source: str, frame: int, sidecar) -> tuple[np.ndarray, str]:
+    """Frame `frame` of `source` through the device's own preprocessing (the live loop's)."""
+    from edgecnn.device.preprocess import Preprocessor
+    from edgecnn.device.runtime import TensorSpec
+    from edgecnn.device.sources import open_source
+
+    spec = TensorSpec(0, "image", (1, 28, 28, 1), np.dtype(np.uint8), 1 / 255, 0)
+    pre = Preprocessor(spec, sidecar)
+    count = 0
+    with open_source(source) as frames:
+        for picture in frames:
+            if count == frame:
+                pre.process(picture)
+                return (
+                    pre.canvas.copy(),
+                    f"frame {frame} of {Path(source).name} (device preprocessing)",
+                )
+            count += 1
+    raise EdgeCnnError(
+        f"--frame {frame} is beyond the end of {source}, which has {count} frames (0..{count - 1})"
+    )
+
+
+def run_explain(
+    models: tuple[Path, ...],
+    image: Path | None = None,
+    test_index: int | None = None,
+    source: str | None = None,
+    frame: int = 0,
+    data_dir: Path | None = None,
+    out: Path = Path("out/explain"),
+) -> dict[str, Path]:
+    """Write the figures, maps.npz, index.html and overview.png into `out`; return the paths."""
+    from . import explain_figures as figs
+
+    paths = check_models(models)
+    labels, input_range, sidecar = model_labels(paths)
+    canvas, caption = load_input(image, test_index, source, frame, data_dir, sidecar)
+    results: list[ModelMaps] = []
+    for engine in ENGINE_ORDER:
+        if engine in paths:
+            make = tflite_maps if engine == "int8" else keras_maps
+            results.append(make(paths[engine], canvas, input_range))
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    written["input"] = figs.save(figs.input_figure(canvas, caption), out / "input.png")
+    sections: list[tuple[str, list[Path]]] = [("Input", [written["input"]])]
+    count = max(len(r.blocks) for r in results)
+    for i in range(count):
+        for stage, heading in (
+            ("filters", "learned filters"),
+            ("pre-relu", "feature maps before ReLU"),
+            ("relu", "feature maps after ReLU"),
+            ("pool", "feature maps after pooling"),
+        ):
+            row = []
+            for r in results:
+                if i >= len(r.blocks):
+                    continue
+                fig = stage_figure(r, i, stage)
+                if fig is None:
+                    continue
+                key = f"{r.engine}-conv{i + 1}-{stage}"
+                written[key] = figs.save(fig, out / f"{key}.png")
+                row.append(written[key])
+            if row:
+                sections.append((f"conv{i + 1}: {heading}", row))
+    row = []
+    for r in results:
+        key = f"{r.engine}-scores"
+        fig = figs.scores_figure(r.scores, labels, f"class scores: {r.title}")
+        written[key] = figs.save(fig, out / f"{key}.png")
+        row.append(written[key])
+    sections.append(("Class scores", row))
+
+    arrays = {"input": canvas}
+    for r in results:
+        arrays.update(r.arrays())
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with atomic_path(out / "maps.npz") as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    written["maps"] = out / "maps.npz"
+    title = "What the CNN sees: " + " | ".join(r.title for r in results)
+    written["index"] = figs.index_html(sections, title, out / "index.html")
+    written["overview"] = figs.overview_png([p for _, p in sections], out / "overview.png")
+    print(f"explain: {len(written)} files -> {out}/index.html, {out}/overview.png")
+    return written
+
+
+def stage_figure(r: ModelMaps, i: int, stage: str):
+    from . import explain_figures as figs
+
+    b = r.blocks[i]
+    where = f"{b.name} [{r.title}]"
+    if stage == "filters":
+        kh, kw, cin, cout = b.filters.shape
+        return figs.filters_figure(b.filters, f"{where}: {cout} learned filters, {kh}x{kw}x{cin}")
+    if stage == "pre-relu":
+        title = f"{where}: before ReLU, {figs.shape_text(b.pre_relu)}\n{b.pre_relu_note}"
+        return figs.maps_figure(b.pre_relu, title, signed=True)
+    if stage == "relu":
+        negatives = float((b.pre_relu < 0).mean())
+        title = (
+            f"{where}: after ReLU, {figs.shape_text(b.relu)}\n"
+            f"negatives set to 0 ({negatives:.0%} of the values)"
+        )
+        return figs.maps_figure(b.relu, title, signed=False)
+    if b.pooled is None or b.pooling is None:
+        return None
+    title = f"{where}: after {b.pooling.title}, {figs.shape_text(b.pooled)}"
+    return figs.maps_figure(b.pooled, title, signed=False)

@@ -1,0 +1,208 @@
+"""Matplotlib (Agg) figures for `edgecnn explain`, and the overview that puts them in order."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from edgecnn.atomic import atomic_path, atomic_write_text
+
+DPI = 80
+MAX_MAPS = 32  # feature maps drawn per figure (the npz keeps all of them)
+MAX_FILTER_ROWS, MAX_FILTER_COLS = 32, 16
+
+
+def save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png")
+    plt.close(fig)
+    return path
+
+
+def shape_text(a: np.ndarray) -> str:
+    return "x".join(str(d) for d in a.shape)
+
+
+def input_figure(canvas: np.ndarray, caption: str) -> plt.Figure:
+    """The 28x28 input as grey pixels, every pixel value printed, a grid line every pixel."""
+    h, w = canvas.shape
+    fig, ax = plt.subplots(figsize=(11, 11.6))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    for y in range(h):
+        for x in range(w):
+            v = int(canvas[y, x])
+            ax.text(
+                x,
+                y,
+                str(v),
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="black" if v > 127 else "white",
+            )
+    ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
+    ax.grid(which="minor", color="#808080", linewidth=0.3)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xticks(range(0, w, 4))
+    ax.set_yticks(range(0, h, 4))
+    ax.set_title(f"input as the model receives it: {w}x{h} grey, pixel values 0-255\n{caption}")
+    fig.tight_layout()
+    return fig
+
+
+def filters_figure(filters: np.ndarray, title: str) -> plt.Figure:
+    """Filters [kh, kw, cin, cout] on a shared blue-white-red scale (0 is white)."""
+    kh, kw, cin, cout = filters.shape
+    limit = float(np.abs(filters).max()) or 1.0
+    if cin == 1:
+        cols = min(cout, 8)
+        rows = -(-cout // cols)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(1.6 * cols + 1, 1.6 * rows + 1.0), squeeze=False
+        )
+        for i, ax in enumerate(axes.flat):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i >= cout:
+                ax.axis("off")
+                continue
+            k = filters[:, :, 0, i]
+            image = ax.imshow(k, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            if kh * kw <= 25:
+                for (y, x), v in np.ndenumerate(k):
+                    ax.text(x, y, f"{v:.2f}", ha="center", va="center", fontsize=7)
+            ax.set_title(f"filter {i}", fontsize=9)
+        fig.colorbar(image, ax=axes, shrink=0.8)
+    else:
+        rows, cols = min(cout, MAX_FILTER_ROWS), min(cin, MAX_FILTER_COLS)
+        mosaic = np.full((rows * (kh + 1) - 1, cols * (kw + 1) - 1), np.nan, np.float32)
+        for r in range(rows):
+            for c in range(cols):
+                mosaic[r * (kh + 1) : r * (kh + 1) + kh, c * (kw + 1) : c * (kw + 1) + kw] = (
+                    filters[:, :, c, r]
+                )
+        fig, ax = plt.subplots(
+            figsize=(0.45 * cols * (kw + 1) / 3 + 3, 0.45 * rows * (kh + 1) / 3 + 1.5)
+        )
+        image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_xticks([c * (kw + 1) + (kw - 1) / 2 for c in range(cols)], range(cols), fontsize=7)
+        ax.set_yticks([r * (kh + 1) + (kh - 1) / 2 for r in range(rows)], range(rows), fontsize=7)
+        ax.set_xlabel("input channel")
+        ax.set_ylabel("filter (output channel)")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        if (rows, cols) != (cout, cin):
+            title += f"\n(first {rows} of {cout} filters x first {cols} of {cin} input channels)"
+    fig.suptitle(title)
+    return fig
+
+
+def maps_figure(maps: np.ndarray, title: str, signed: bool) -> plt.Figure:
+    """Feature maps [H, W, C], one panel per channel, one colour scale for the figure."""
+    c = maps.shape[-1]
+    shown = min(c, MAX_MAPS)
+    cols = min(shown, 8)
+    rows = -(-shown // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(1.7 * cols + 1.2, 1.8 * rows + 1.1), squeeze=False
+    )
+    if signed:
+        limit = float(np.abs(maps).max()) or 1.0
+        style = dict(cmap="RdBu_r", vmin=-limit, vmax=limit)
+    else:
+        style = dict(cmap="magma", vmin=0.0, vmax=float(maps.max()) or 1.0)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= shown:
+            ax.axis("off")
+            continue
+        image = ax.imshow(maps[:, :, i], interpolation="nearest", **style)
+        dead = " (all 0)" if not signed and not maps[:, :, i].any() else ""
+        ax.set_title(f"ch {i}{dead}", fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.8)
+    if shown < c:
+        title += f"  (first {shown} of {c} channels)"
+    fig.suptitle(title)
+    return fig
+
+
+def scores_figure(scores: np.ndarray, labels: list[str], title: str) -> plt.Figure:
+    names = [labels[i] if i < len(labels) else f"class {i}" for i in range(len(scores))]
+    best = int(np.argmax(scores))
+    fig, ax = plt.subplots(figsize=(7, 0.38 * len(scores) + 1.4))
+    colours = ["#d62728" if i == best else "#1f77b4" for i in range(len(scores))]
+    ax.barh(range(len(scores)), scores, color=colours)
+    ax.set_yticks(range(len(scores)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1.0, float(scores.max())))
+    for i, v in enumerate(scores):
+        ax.text(min(v, 0.85) + 0.01, i, f"{v:.3f}", va="center", fontsize=8)
+    ax.set_xlabel("score (softmax probability)")
+    ax.set_title(f"{title}\nprediction: {names[best]} ({scores[best]:.1%})")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- overview
+
+
+def read_png(path: Path) -> np.ndarray:
+    image = plt.imread(path)
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    return image[:, :, :3]
+
+
+def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    out = np.ones((height, width, 3), np.float32)
+    out[: image.shape[0], : image.shape[1]] = image
+    return out
+
+
+def overview_png(rows: list[list[Path]], path: Path, gap: int = 12) -> Path:
+    """One tall PNG: each row's images side by side, rows stacked top to bottom."""
+    strips = []
+    for row in rows:
+        images = [read_png(p) for p in row]
+        height = max(i.shape[0] for i in images)
+        parts = []
+        for i in images:
+            parts += [pad_to(i, height, i.shape[1]), np.ones((height, gap, 3), np.float32)]
+        strips.append(np.concatenate(parts[:-1], axis=1))
+    width = max(s.shape[1] for s in strips)
+    stacked = []
+    for s in strips:
+        stacked += [pad_to(s, s.shape[0], width), np.full((gap, width, 3), 0.85, np.float32)]
+    with atomic_path(path) as tmp:
+        plt.imsave(tmp, np.clip(np.concatenate(stacked[:-1], axis=0), 0, 1), format="png")
+    return path
+
+
+def index_html(sections: list[tuple[str, list[Path]]], title: str, path: Path) -> Path:
+    """The overview page: one heading per section, its images side by side, in order."""
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:1.5em}"
+        ".row{display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap}"
+        "img{max-width:100%;border:1px solid #ddd}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    for heading, images in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        parts.append('<div class="row">')
+        for image in images:
+            name = html.escape(image.name)
+            parts.append(f'<a href="{name}"><img src="{name}" alt="{name}"></a>')
+        parts.append("</div>")
+    parts.append("</body></html>")
+    atomic_write_text(path, "\n".join(parts) + "\n")
+    return path
