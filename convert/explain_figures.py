@@ -15,7 +15,7 @@ from edgecnn.atomic import atomic_path, atomic_write_text
 
 DPI = 80
 MAX_MAPS = 32  # feature maps drawn per figure (the npz keeps all of them)
-MAX_FILTER_ROWS, MAX_FILTER_COLS = 32, 16
+MAX_FILTER_ROWS, MAX_FILTER_COLS = 16, 32
 
 
 def save(fig, path: Path) -> Path:
@@ -65,7 +65,11 @@ def filters_figure(filters: np.ndarray, title: str) -> plt.Figure:
         cols = min(cout, 8)
         rows = -(-cout // cols)
         fig, axes = plt.subplots(
-            rows, cols, figsize=(1.6 * cols + 1, 1.6 * rows + 1.0), squeeze=False
+            rows,
+            cols,
+            figsize=(1.6 * cols + 1, 1.6 * rows + 0.8),
+            squeeze=False,
+            layout="constrained",
         )
         for i, ax in enumerate(axes.flat):
             ax.set_xticks([])
@@ -81,24 +85,26 @@ def filters_figure(filters: np.ndarray, title: str) -> plt.Figure:
             ax.set_title(f"filter {i}", fontsize=9)
         fig.colorbar(image, ax=axes, shrink=0.8)
     else:
-        rows, cols = min(cout, MAX_FILTER_ROWS), min(cin, MAX_FILTER_COLS)
+        # One column per filter, one row per input channel it reads.
+        cols, rows = min(cout, MAX_FILTER_COLS), min(cin, MAX_FILTER_ROWS)
         mosaic = np.full((rows * (kh + 1) - 1, cols * (kw + 1) - 1), np.nan, np.float32)
         for r in range(rows):
             for c in range(cols):
                 mosaic[r * (kh + 1) : r * (kh + 1) + kh, c * (kw + 1) : c * (kw + 1) + kw] = (
-                    filters[:, :, c, r]
+                    filters[:, :, r, c]
                 )
         fig, ax = plt.subplots(
-            figsize=(0.45 * cols * (kw + 1) / 3 + 3, 0.45 * rows * (kh + 1) / 3 + 1.5)
+            figsize=(0.11 * mosaic.shape[1] + 2.5, 0.11 * mosaic.shape[0] + 1.6),
+            layout="constrained",
         )
         image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_xticks([c * (kw + 1) + (kw - 1) / 2 for c in range(cols)], range(cols), fontsize=7)
         ax.set_yticks([r * (kh + 1) + (kh - 1) / 2 for r in range(rows)], range(rows), fontsize=7)
-        ax.set_xlabel("input channel")
-        ax.set_ylabel("filter (output channel)")
+        ax.set_xlabel("filter (output channel)")
+        ax.set_ylabel("input channel")
         fig.colorbar(image, ax=ax, shrink=0.8)
-        if (rows, cols) != (cout, cin):
-            title += f"\n(first {rows} of {cout} filters x first {cols} of {cin} input channels)"
+        if (rows, cols) != (cin, cout):
+            title += f"\n(first {cols} of {cout} filters x first {rows} of {cin} input channels)"
     fig.suptitle(title)
     return fig
 
@@ -110,13 +116,19 @@ def maps_figure(maps: np.ndarray, title: str, signed: bool) -> plt.Figure:
     cols = min(shown, 8)
     rows = -(-shown // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(1.7 * cols + 1.2, 1.8 * rows + 1.1), squeeze=False
+        rows,
+        cols,
+        figsize=(1.9 * cols + 1.0, 1.9 * rows + 0.9),
+        squeeze=False,
+        layout="constrained",
     )
+    # The colour scale ends at the 99.5th percentile so one extreme pixel does not wash out
+    # the rest; the colour bar's pointed ends mark the clipped values.
+    top = float(np.percentile(np.abs(maps), 99.5)) or float(np.abs(maps).max()) or 1.0
     if signed:
-        limit = float(np.abs(maps).max()) or 1.0
-        style = dict(cmap="RdBu_r", vmin=-limit, vmax=limit)
+        style = dict(cmap="RdBu_r", vmin=-top, vmax=top)
     else:
-        style = dict(cmap="magma", vmin=0.0, vmax=float(maps.max()) or 1.0)
+        style = dict(cmap="magma", vmin=0.0, vmax=top)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -126,7 +138,7 @@ def maps_figure(maps: np.ndarray, title: str, signed: bool) -> plt.Figure:
         image = ax.imshow(maps[:, :, i], interpolation="nearest", **style)
         dead = " (all 0)" if not signed and not maps[:, :, i].any() else ""
         ax.set_title(f"ch {i}{dead}", fontsize=8)
-    fig.colorbar(image, ax=axes, shrink=0.8)
+    fig.colorbar(image, ax=axes, shrink=0.9, extend="both" if signed else "max")
     if shown < c:
         title += f"  (first {shown} of {c} channels)"
     fig.suptitle(title)
