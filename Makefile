@@ -9,7 +9,7 @@ PRESET ?= tiny
 APT    := $(shell command -v apt-get 2>/dev/null)
 ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: install data system-deps demo test lint format bench clean
+.PHONY: install data system-deps demo docs test lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,12 @@ demo: data
 		--record $(OUT)/annotated.mp4 > $(OUT)/predictions.jsonl
 	@echo "demo: $$(wc -l < $(OUT)/predictions.jsonl) frames classified -> $(OUT)/predictions.jsonl, $(OUT)/annotated.mp4"
 	$(BIN)/edgecnn explain --model $(OUT)/model.tflite --model $(OUT)/model.keras --test-index 0 --out $(OUT)/explain
+
+# The README's figure: what the demo model sees, int8 and float side by side (after `make demo`).
+docs: install
+	$(BIN)/edgecnn explain --model $(OUT)/model.tflite --model $(OUT)/model.keras --test-index 0 --out $(OUT)/explain
+	mkdir -p docs
+	cp $(OUT)/explain/overview.png docs/.explain-overview.png.tmp && mv docs/.explain-overview.png.tmp docs/explain-overview.png
 
 test: data system-deps
 	$(BIN)/python -m pytest
