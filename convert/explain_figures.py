@@ -18,7 +18,12 @@ MAX_MAPS = 32  # feature maps drawn per figure (the npz keeps all of them)
 MAX_FILTER_ROWS, MAX_FILTER_COLS = 16, 32
 
 
+CAPTIONS: dict[Path, str] = {}  # figure path -> its title, for the overview page
+
+
 def save(fig, path: Path) -> Path:
+    title = fig.get_suptitle() or (fig.axes[0].get_title() if fig.axes else "")
+    CAPTIONS[path] = " ".join(title.split())
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
     plt.close(fig)
@@ -205,6 +210,7 @@ def index_html(sections: list[tuple[str, list[Path]]], title: str, path: Path) -
         f"<title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:1.5em}"
         ".row{display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap}"
+        "figure{margin:0;max-width:49%}figcaption{font-size:.85em;color:#444}"
         "img{max-width:100%;border:1px solid #ddd}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
@@ -213,7 +219,11 @@ def index_html(sections: list[tuple[str, list[Path]]], title: str, path: Path) -
         parts.append('<div class="row">')
         for image in images:
             name = html.escape(image.name)
-            parts.append(f'<a href="{name}"><img src="{name}" alt="{name}"></a>')
+            caption = html.escape(CAPTIONS.get(image, image.name), quote=True)
+            parts.append(
+                f'<figure><a href="{name}"><img src="{name}" alt="{caption}"></a>'
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
         parts.append("</div>")
     parts.append("</body></html>")
     atomic_write_text(path, "\n".join(parts) + "\n")

@@ -52,6 +52,7 @@ def test_overview_page_in_order(both):
             expected += [f"int8-{layer}-{stage}.png", f"float-{layer}-{stage}.png"]
     expected += ["int8-scores.png", "float-scores.png"]
     assert shown == expected
+    assert "after max pooling 2x2, stride 2, 14x14x16" in page
     assert all((both / name).is_file() for name in shown)
     import matplotlib.pyplot as plt
 
@@ -112,7 +113,7 @@ def test_float_maps_are_the_keras_layers(both, tiny_model_dir):
         assert np.allclose(maps[f"float.conv{i}.pre_relu"], got[f"bn{i}"], atol=1e-5)
         assert np.allclose(maps[f"float.conv{i}.relu"], got[f"relu{i}"], atol=1e-5)
         assert np.allclose(maps[f"float.conv{i}.pool"], got[f"pool{i}"], atol=1e-5)
-    assert np.allclose(maps["float.scores"], np.asarray(model(x))[0], atol=1e-6)
+    assert np.allclose(maps["float.scores"], model.predict(x, verbose=0)[0], atol=1e-6)
     # The float and int8 graphs agree on what they see (int8 within its quantisation noise).
     assert np.argmax(maps["float.scores"]) == np.argmax(maps["int8.scores"])
     relu = maps["float.conv1.relu"]
@@ -201,3 +202,36 @@ def test_out_dir_rewritten_cleanly(tiny_tflite, both, tmp_path):
     assert "float.conv1.relu" not in maps.files  # maps.npz describes this run only
     page = (out / "index.html").read_text()
     assert "float-" not in page
+
+
+def test_no_pool_avg_and_sum_pooling(pool_kinds_model, tmp_path):
+    out = tmp_path / "out"
+    models = (pool_kinds_model / "model.tflite", pool_kinds_model / "model.keras")
+    run_explain(models=models, test_index=5, out=out)
+    names = {p.name for p in out.glob("*.png")}
+    for engine in ("int8", "float"):
+        assert {f"{engine}-conv1-{s}.png" for s in STAGES[:3]} <= names
+        assert f"{engine}-conv1-pool.png" not in names  # the first block does not pool
+        assert {f"{engine}-conv{i}-{s}.png" for i in (2, 3) for s in STAGES} <= names
+    page = (out / "index.html").read_text()
+    assert "conv1: feature maps after pooling" not in page
+    assert "after sum pooling 3x3, stride 2, 6x6x8" in page
+    assert "after avg pooling 2x2, stride 2, 13x13x6" in page
+    assert "before ReLU, 26x26x4" in page
+    maps = np.load(out / "maps.npz")
+    assert maps["int8.conv1.relu"].shape == maps["float.conv1.relu"].shape == (26, 26, 4)
+    assert maps["int8.conv2.pool"].shape == (13, 13, 6)
+    assert maps["int8.conv3.pool"].shape == maps["float.conv3.pool"].shape == (6, 6, 8)
+    for engine in ("int8", "float"):  # sum pooling really sums a 3x3 window, stride 2
+        relu, pooled = maps[f"{engine}.conv3.relu"], maps[f"{engine}.conv3.pool"]
+        window = relu[2:5, 4:7].sum(axis=(0, 1))
+        assert np.allclose(pooled[1, 2], window, rtol=0.05, atol=0.05 * window.max())
+    relu, pooled = maps["float.conv2.relu"], maps["float.conv2.pool"]
+    assert np.allclose(pooled[3, 4], relu[6:8, 8:10].mean(axis=(0, 1)), atol=1e-5)
+    from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+
+    interp = ReferenceInterpreter(pool_kinds_model / "model.tflite")
+    kinds = [op.name for op in interp.operators]
+    assert "AVERAGE_POOL_2D" in kinds and "DEPTHWISE_CONV_2D" in kinds
+    titles = (out / "int8-conv3-pool.png", out / "float-conv2-pool.png")
+    assert all(p.stat().st_size > 10_000 for p in titles)
