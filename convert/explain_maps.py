@@ -272,11 +272,12 @@ def conv_linear(layer, x, out, layers) -> np.ndarray:
     inp = x if source is None else out[source.name][None]
     y = ops.conv(
         inp,
-        layer.kernel,
+        layer.kernel.numpy(),
         strides=layer.strides,
         padding=layer.padding,
         dilation_rate=layer.dilation_rate,
     )
+    y = ops.convert_to_numpy(y)
     if layer.use_bias:
-        y = y + layer.bias
-    return np.asarray(y)[0].astype(np.float32)
+        y = y + layer.bias.numpy()
+    return y[0].astype(np.float32)

@@ -108,7 +108,7 @@ def test_float_maps_are_the_keras_layers(both, tiny_model_dir):
     names = ["bn1", "relu1", "pool1", "bn2", "relu2", "pool2"]
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
     x = maps["input"].astype(np.float32)[None, :, :, None] / 255.0
-    got = dict(zip(names, (np.asarray(a)[0] for a in probe(x)), strict=True))
+    got = dict(zip(names, (np.asarray(a)[0] for a in probe.predict(x, verbose=0)), strict=True))
     for i in (1, 2):
         assert np.allclose(maps[f"float.conv{i}.pre_relu"], got[f"bn{i}"], atol=1e-5)
         assert np.allclose(maps[f"float.conv{i}.relu"], got[f"relu{i}"], atol=1e-5)
@@ -235,3 +235,27 @@ def test_no_pool_avg_and_sum_pooling(pool_kinds_model, tmp_path):
     assert "AVERAGE_POOL_2D" in kinds and "DEPTHWISE_CONV_2D" in kinds
     titles = (out / "int8-conv3-pool.png", out / "float-conv2-pool.png")
     assert all(p.stat().st_size > 10_000 for p in titles)
+
+
+def test_keras_conv_with_fused_relu(tmp_path):
+    """A Conv2D(activation='relu') has no separate ReLU layer: "before ReLU" is recomputed."""
+    import keras
+
+    from edgecnn.convert.explain_maps import keras_maps
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = keras.layers.Conv2D(4, 5, activation="relu", name="c1")(inputs)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10, activation="softmax")(x)
+    path = tmp_path / "fused.keras"
+    keras.Model(inputs, outputs).save(path)
+    canvas = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    maps = keras_maps(path, canvas, (0.0, 1.0))
+    (block,) = maps.blocks
+    assert block.pre_relu.shape == block.relu.shape == (24, 24, 4)
+    assert (block.pre_relu < 0).any()
+    assert np.allclose(np.maximum(block.pre_relu, 0), block.relu, atol=1e-5)
+    assert block.pooling.kind == "max" and block.pooled.shape == (12, 12, 4)
+    assert maps.scores.shape == (10,) and abs(float(maps.scores.sum()) - 1) < 1e-5
