@@ -19,6 +19,7 @@ a .keras model (TensorFlow is imported only then).
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,8 @@ def load_input(
             f"give exactly one input: --image FILE, --test-index N or --source S --frame K "
             f"(got {what})"
         )
+    if frame and source is None:
+        raise EdgeCnnError(f"--frame {frame} picks a frame of --source: give --source too")
     if test_index is not None:
         from edgecnn.data import load_fashion_mnist
 
@@ -118,8 +121,9 @@ def video_frame(source: str, frame: int, sidecar) -> tuple[np.ndarray, str]:
     """Frame `frame` of `source` through the device's own preprocessing (the live loop's)."""
     from edgecnn.device.preprocess import Preprocessor
     from edgecnn.device.runtime import TensorSpec
-    from edgecnn.device.sources import open_source
+    from edgecnn.device.sources import open_source, quiet_opencv_warnings
 
+    quiet_opencv_warnings()  # our one-line error says what FFmpeg's warnings would
     spec = TensorSpec(0, "image", (1, 28, 28, 1), np.dtype(np.uint8), 1 / 255, 0)
     pre = Preprocessor(spec, sidecar)
     count = 0
@@ -202,8 +206,20 @@ def run_explain(
     title = "What the CNN sees: " + " | ".join(r.title for r in results)
     written["index"] = figs.index_html(sections, title, out / "index.html")
     written["overview"] = figs.overview_png([p for _, p in sections], out / "overview.png")
+    remove_stale(out, set(written.values()))
     print(f"explain: {len(written)} files -> {out}/index.html, {out}/overview.png")
     return written
+
+
+STALE = re.compile(r"(int8|float)-(conv\d+-(filters|pre-relu|relu|pool)|scores)\.png")
+
+
+def remove_stale(out: Path, keep: set[Path]) -> None:
+    """Figures of an earlier run (another model, another engine) that this run did not
+    redraw: gone, so the folder shows one run only."""
+    for path in out.iterdir():
+        if STALE.fullmatch(path.name) and path not in keep:
+            path.unlink(missing_ok=True)
 
 
 def stage_figure(r: ModelMaps, i: int, stage: str):

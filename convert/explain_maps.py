@@ -189,6 +189,10 @@ def load_keras(path: Path):
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise EdgeCnnError(f"{path} is not a Keras model (.keras files are zip archives)")
     import keras
 
     import edgecnn.train.layers  # noqa: F401  (registers SumPooling2D before loading)

@@ -166,15 +166,22 @@ def test_image_file_through_the_recipe(tiny_tflite, tmp_path):
 
 
 def one_error(capsys) -> str:
+    """The one error line (the last line; a source may warn about what it skipped first)."""
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("edgecnn: error: "), err
-    return err[0]
+    errors = [line for line in err if line.startswith("edgecnn: error: ")]
+    assert len(errors) == 1 and err[-1] == errors[0], err
+    assert all(line.startswith("edgecnn: warning: ") for line in err[:-1]), err
+    return errors[0]
 
 
 def test_bad_inputs_exit_2(tiny_tflite, video, tmp_path, capsys):
     m = ["explain", "--model", str(tiny_tflite), "--out", str(tmp_path / "o")]
     text = tmp_path / "not-an-image.png"
     text.write_text("hello")
+    bad_keras = tmp_path / "model.keras"
+    bad_keras.write_text("not a zip")
+    bad_video = tmp_path / "clip.mp4"
+    bad_video.write_text("not a video")
     cases = [
         (["explain", "--model", str(tmp_path / "missing.tflite"), "--test-index", "0"],
          "does not exist"),
@@ -187,6 +194,10 @@ def test_bad_inputs_exit_2(tiny_tflite, video, tmp_path, capsys):
         ([*m, "--test-index", "0", "--image", str(text)], "exactly one input"),
         (["explain", "--model", str(text), "--test-index", "0"], ".tflite and .keras"),
         ([*m[:3], "--model", str(tiny_tflite), "--test-index", "0"], "two .tflite"),
+        ([*m, "--test-index", "0", "--frame", "2"], "give --source too"),
+        (["explain", "--model", str(bad_keras), "--test-index", "0"], "not a Keras model"),
+        ([*m, "--source", str(bad_video)], "cannot decode video"),
+        ([*m, "--source", str(text)], "not a readable image"),
     ]  # fmt: skip
     for argv, words in cases:
         assert main(argv) == 2, argv
@@ -202,6 +213,8 @@ def test_out_dir_rewritten_cleanly(tiny_tflite, both, tmp_path):
     assert "float.conv1.relu" not in maps.files  # maps.npz describes this run only
     page = (out / "index.html").read_text()
     assert "float-" not in page
+    assert not list(out.glob("float-*.png"))  # the earlier run's float figures are gone
+    assert len(list(out.glob("int8-*.png"))) == 2 * 4 + 1
 
 
 def test_no_pool_avg_and_sum_pooling(pool_kinds_model, tmp_path):
