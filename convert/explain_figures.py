@@ -210,7 +210,7 @@ def index_html(sections: list[tuple[str, list[Path]]], title: str, path: Path) -
         f"<title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:1.5em}"
         ".row{display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap}"
-        "figure{margin:0;max-width:49%}figcaption{font-size:.85em;color:#444}"
+        "figure{margin:0;flex:1 1 0;min-width:0}figcaption{font-size:.85em;color:#444}"
         "img{max-width:100%;border:1px solid #ddd}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
