@@ -272,3 +272,18 @@ def test_keras_conv_with_fused_relu(tmp_path):
     assert np.allclose(np.maximum(block.pre_relu, 0), block.relu, atol=1e-5)
     assert block.pooling.kind == "max" and block.pooled.shape == (12, 12, 4)
     assert maps.scores.shape == (10,) and abs(float(maps.scores.sum()) - 1) < 1e-5
+
+
+def test_tflite_alone_never_imports_tensorflow(tiny_tflite, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from edgecnn.cli import main; "
+        f"rc = main(['explain', '--model', {str(tiny_tflite)!r}, '--test-index', '1', "
+        f"'--out', {str(tmp_path)!r}]); "
+        "assert rc == 0; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "overview.png").is_file()
