@@ -151,7 +151,12 @@ def run_explain(
     out: Path = Path("out/explain"),
 ) -> dict[str, Path]:
     """Write the figures, maps.npz, index.html and overview.png into `out`; return the paths."""
-    from . import explain_figures as figs
+    try:
+        from . import explain_figures as figs
+    except ImportError:
+        raise EdgeCnnError(
+            "explain draws with matplotlib: pip install matplotlib (or edgecnn[train])"
+        ) from None
 
     paths = check_models(models)
     labels, input_range, sidecar = model_labels(paths)
