@@ -68,3 +68,17 @@ def test_bad_sidecar(tmp_path):
     (tmp_path / "model.json").write_text('{"input_height": 28}')
     with pytest.raises(EdgeCnnError, match="labels"):
         find_sidecar(tmp_path / "model.tflite")
+
+
+def test_atomic_outputs_are_ordinary_files(tmp_path):
+    import os
+    import stat
+
+    from edgecnn.atomic import atomic_write_text
+
+    atomic_write_text(tmp_path / "page.html", "<p>hi</p>")
+    mode = stat.S_IMODE((tmp_path / "page.html").stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
