@@ -33,7 +33,10 @@ def main() -> int:
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", f"bench.{name}"], check=False)
         result_file = RESULTS / f"{name}.json"
-        entry = {"exit_code": proc.returncode, "wall_seconds": round(time.perf_counter() - start, 1)}
+        entry = {
+            "exit_code": proc.returncode,
+            "wall_seconds": round(time.perf_counter() - start, 1),
+        }
         if proc.returncode == 0 and result_file.is_file():
             entry["result"] = json.loads(result_file.read_text())
         else:

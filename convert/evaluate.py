@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgecnn.convert.native_log import without_native_notices
+
 
 def quantize_images(x: np.ndarray, detail: dict) -> np.ndarray:
     """float inputs -> the input tensor's dtype: q = round(x / scale) + zero_point, clamped."""
@@ -20,8 +22,9 @@ def tflite_predictions(model: bytes, x: np.ndarray) -> np.ndarray:
     """Argmax class of each float image in `x` [N, H, W, C] (inputs in the model's float range)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=model, num_threads=1)
-    interpreter.allocate_tensors()
+    with without_native_notices():
+        interpreter = Interpreter(model_content=model, num_threads=1)
+        interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     q = quantize_images(x, inp)

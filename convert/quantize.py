@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.convert.native_log import without_native_notices
 from edgecnn.errors import EdgeCnnError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -57,10 +58,11 @@ def load_float_model(path: Path) -> LoadedModel:
     path = Path(path)
     if not path.exists():
         raise EdgeCnnError(f"{path} does not exist: give a .keras file or a SavedModel directory")
-    import keras
-    import tensorflow as tf
+    with without_native_notices():
+        import keras
+        import tensorflow as tf
 
-    import edgecnn.train.layers  # noqa: F401  registers SumPooling2D for loading
+        import edgecnn.train.layers  # noqa: F401  registers SumPooling2D for loading
 
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
@@ -180,6 +182,7 @@ def run_converter(converter, source: Path) -> bytes:
         with (
             contextlib.redirect_stdout(io.StringIO() if quiet else sys.stderr),
             warnings.catch_warnings(),
+            without_native_notices(),
         ):
             if quiet:
                 warnings.simplefilter("ignore")
