@@ -3,7 +3,8 @@
 `SumPooling2D` is the article's third pooling kind: each output is the sum of a k x k window.
 It is a depthwise convolution with a fixed all-ones kernel, so it is a real, registered,
 saveable layer (no Lambda, loads with `safe_mode=True`) and TFLite turns it into one int8
-DEPTHWISE_CONV_2D builtin. The sum is accumulated exactly in int32 and requantised once,
+DEPTHWISE_CONV_2D builtin (a CONV_2D when the two strides differ, which TensorFlow's
+depthwise kernel does not take). The sum is accumulated exactly in int32 and requantised once,
 which keeps more precision than average pooling followed by a multiply by k*k.
 """
 
@@ -47,8 +48,14 @@ class SumPooling2D(keras.layers.Layer):
         self.channels = int(input_shape[-1])
 
     def call(self, inputs):
-        kernel = ops.ones((*self.pool_size, self.channels, 1), dtype=inputs.dtype)
-        return ops.depthwise_conv(inputs, kernel, strides=self.strides, padding=self.padding)
+        if self.strides[0] == self.strides[1]:
+            kernel = ops.ones((*self.pool_size, self.channels, 1), dtype=inputs.dtype)
+            return ops.depthwise_conv(inputs, kernel, strides=self.strides, padding=self.padding)
+        # TensorFlow's CPU depthwise kernel takes equal strides only: a full convolution whose
+        # kernel sums each channel into itself alone gives the same sums (one int8 CONV_2D).
+        eye = ops.eye(self.channels, dtype=inputs.dtype)
+        kernel = ops.broadcast_to(eye, (*self.pool_size, self.channels, self.channels))
+        return ops.conv(inputs, kernel, strides=self.strides, padding=self.padding)
 
     def get_config(self) -> dict:
         config = super().get_config()
