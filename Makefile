@@ -9,7 +9,7 @@ PRESET ?= tiny
 APT    := $(shell command -v apt-get 2>/dev/null)
 ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: install data system-deps demo docs test lint format bench clean
+.PHONY: install data system-deps demo docs test test-fast lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,10 @@ docs: install
 
 test: data system-deps
 	$(BIN)/python -m pytest
+
+# The same without the tests marked slow (full-data training, all 10,000 test images).
+test-fast: data system-deps
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -67,19 +67,18 @@ def measure(keras_path: Path) -> dict:
     from edgecnn.convert import quantize
     from edgecnn.convert.command import DEFAULT_CALIBRATION_SAMPLES, run_convert
     from edgecnn.convert.evaluate import tflite_accuracy
-    from edgecnn.convert.graph import read_graph
     from edgecnn.data import load_fashion_mnist
+    from edgecnn.tflite_model import read_model
 
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # the report table; stdout is for the JSON
         report = run_convert(keras_path, out=keras_path.with_name("model.tflite"))
     loaded = quantize.load_float_model(keras_path)
-    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    test = load_fashion_mnist("test")
     x_test = quantize.to_model_images(test.images, loaded.input_shape)
 
     def calibration(n: int, seed: int) -> np.ndarray:
-        picked = quantize.stratified_sample(train.labels, n, seed=seed)
-        return quantize.to_model_images(train.images[picked], loaded.input_shape)
+        return quantize.calibration_images(loaded, n, seed=seed)
 
     sweep = []
     for n in SWEEP:
@@ -135,8 +134,8 @@ def measure(keras_path: Path) -> dict:
             "cost_points_mean": round(100 * float(np.mean(per_channel) - np.mean(per_tensor)), 3),
         },
         "input_type_cost": {
-            "uint8_input_ops": [op.name for op in read_graph(uint8_in).ops][:2],
-            "int8_input_ops": [op.name for op in read_graph(int8_in).ops][:1],
+            "uint8_input_ops": [op.name for op in read_model(uint8_in).operators][:2],
+            "int8_input_ops": [op.name for op in read_model(int8_in).operators][:1],
             "uint8_input_accuracy": round(tflite_accuracy(uint8_in, x_test, test.labels), 4),
             "int8_input_accuracy": round(tflite_accuracy(int8_in, x_test, test.labels), 4),
             "uint8_input_invoke_us": invoke_microseconds(uint8_in),

@@ -27,27 +27,6 @@ FRAMES = 3000
 TARGETS = {"compute_p50_ms_max": 1.0, "inference_over_invoke_max": 1.2}
 
 
-def _convert_with_tflite(keras_path: Path, out: Path) -> None:
-    """Full-int8 conversion (uint8 in, int8 out) when `edgecnn convert` is not available."""
-    import keras
-    import tensorflow as tf
-
-    import edgecnn.train.layers  # noqa: F401  (registers SumPooling2D)
-    from edgecnn.data import load_fashion_mnist
-    from edgecnn.labels import FASHION_MNIST_LABELS
-    from edgecnn.sidecar import ModelSidecar
-
-    model = keras.models.load_model(keras_path)
-    calibration = load_fashion_mnist("train", limit=300).images[..., None] / 255.0
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([x[None].astype("float32")] for x in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type, converter.inference_output_type = tf.uint8, tf.int8
-    out.write_bytes(converter.convert())
-    ModelSidecar(labels=list(FASHION_MNIST_LABELS)).write(out.with_suffix(".json"))
-
-
 def pick_model() -> tuple[str, Path]:
     """The best int8 model available: out/default (bench.train_default + convert), else the
     demo's or a tiny one; when there is none, train the tiny preset and convert it here.
@@ -61,17 +40,10 @@ def pick_model() -> tuple[str, Path]:
 
     print("device bench: no converted model in out/; training the tiny preset", file=sys.stderr)
     run_train(preset="tiny", out=FALLBACK_DIR, progress=False)
-    target = FALLBACK_DIR / "model.tflite"
-    try:
-        from edgecnn.convert.command import run_convert
+    from edgecnn.convert.command import run_convert
 
-        run_convert(
-            model=FALLBACK_DIR / "model.keras", out=target, calibration_samples=None,
-            input_type="uint8", output_type="int8", data_dir=None, edgetpu=False,
-            allow_float=False,
-        )  # fmt: skip
-    except (ImportError, TypeError):
-        _convert_with_tflite(FALLBACK_DIR / "model.keras", target)
+    target = FALLBACK_DIR / "model.tflite"
+    run_convert(model=FALLBACK_DIR / "model.keras", out=target)
     return CANDIDATES[-1][0], target
 
 

@@ -31,12 +31,13 @@ def main() -> int:
     from bench.device_latency import pick_model
     from edgecnn.device.loop import run_loop
     from edgecnn.device.mjpeg import MjpegServer
-    from edgecnn.device.postprocess import Postprocessor, labels_for
+    from edgecnn.device.postprocess import Postprocessor
     from edgecnn.device.preprocess import Preprocessor
     from edgecnn.device.presenters import JsonLinesPresenter
     from edgecnn.device.runtime import load_runtime
     from edgecnn.device.sources import open_source
     from edgecnn.device.synthvideo import make_video
+    from edgecnn.labels import model_labels
     from edgecnn.sidecar import find_sidecar
 
     name, model = pick_model()
@@ -46,7 +47,7 @@ def main() -> int:
         make_video(video, "dark-on-light", items=20, frames_per_item=3, seed=4)
         runtime = load_runtime(model, edgetpu="off")
         preprocessor = Preprocessor(runtime.input_spec, find_sidecar(runtime.model_path))
-        postprocessor = Postprocessor(labels_for(runtime.model_path, runtime.num_classes))
+        postprocessor = Postprocessor(model_labels(runtime.model_path, runtime.num_classes))
         devnull = open(os.devnull, "w")  # noqa: SIM115
         presenters = [JsonLinesPresenter(devnull), MjpegServer("127.0.0.1", 0)]
         samples: list[tuple[int, float]] = []

@@ -7,39 +7,24 @@ Nothing is written until the int8 graph has passed its checks (int8 builtins onl
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 from edgecnn.atomic import atomic_write_bytes, atomic_write_text
+from edgecnn.console import echo
 from edgecnn.convert.edgetpu import INSTALL_HINT, compile_for_edgetpu, edgetpu_verdicts
-from edgecnn.convert.graph import batch_problems, float_ops, read_graph, total_macs
+from edgecnn.convert.graph_checks import batch_problems, float_ops, total_macs
 from edgecnn.convert.report import build_report, format_report
 from edgecnn.errors import EdgeCnnError
-from edgecnn.labels import FASHION_MNIST_LABELS, read_labels
+from edgecnn.labels import model_labels
 from edgecnn.sidecar import ModelSidecar, sidecar_path_for
+from edgecnn.tflite_model import read_model
 
 DEFAULT_CALIBRATION_SAMPLES = 500
 
 
-def echo(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def default_output(model: Path) -> Path:
     return model / "model.tflite" if model.is_dir() else model.with_name("model.tflite")
-
-
-def model_labels(model: Path, num_classes: int) -> list[str]:
-    """labels.txt beside the model (edgecnn train writes it), else the data set's names."""
-    labels_file = (model if model.is_dir() else model.parent) / "labels.txt"
-    if labels_file.is_file():
-        labels = read_labels(labels_file)
-        if len(labels) == num_classes:
-            return labels
-    if num_classes == len(FASHION_MNIST_LABELS):
-        return list(FASHION_MNIST_LABELS)
-    return [f"class {i}" for i in range(num_classes)]
 
 
 def run_convert(
@@ -66,11 +51,8 @@ def run_convert(
     start = time.perf_counter()
 
     loaded = quantize.load_float_model(model)
-    train = load_fashion_mnist("train", data_dir)
+    calibration = quantize.calibration_images(loaded, samples, data_dir)
     test = load_fashion_mnist("test", data_dir, limit=eval_samples)
-    calibration = quantize.to_model_images(
-        train.images[quantize.stratified_sample(train.labels, samples)], loaded.input_shape
-    )
     echo(f"convert: quantising {model} with {len(calibration)} calibration images")
     int8_model = quantize.convert_int8(
         loaded,
@@ -80,7 +62,7 @@ def run_convert(
         per_tensor_dense=edgetpu,
         allow_float=allow_float,
     )
-    graph = read_graph(int8_model)
+    graph = read_model(int8_model)
     leftover = float_ops(graph)
     if leftover and not allow_float:
         raise EdgeCnnError(

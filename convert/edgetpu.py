@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgecnn.convert.graph import Graph, Op
 from edgecnn.errors import EdgeCnnError
+from edgecnn.tflite_model import OperatorInfo, TfliteModel
 
 # op name -> the published limitation (empty when none).
 SUPPORTED_OPS: dict[str, str] = {
@@ -75,13 +75,13 @@ class OpVerdict:
     reason: str
 
 
-def op_verdict(graph: Graph, op: Op) -> OpVerdict:
+def op_verdict(graph: TfliteModel, op: OperatorInfo) -> OpVerdict:
     """Whether the Edge TPU compiler can map one op, and why not when it cannot."""
     name = op.name
     if name not in SUPPORTED_OPS:
         return OpVerdict(name, op.index, False, "not in the Edge TPU op list: runs on the CPU")
     io = [graph.tensors[i] for i in (*op.inputs, *op.outputs) if i >= 0]
-    if any(t.dtype not in ("int8", "uint8", "int32") for t in io):
+    if any(t.type_name not in ("int8", "uint8", "int32") for t in io):
         return OpVerdict(name, op.index, False, "has a float tensor: needs full 8-bit quantisation")
     if any(t.shape_signature and -1 in t.shape_signature for t in io):
         return OpVerdict(name, op.index, False, "dynamic tensor size: shapes must be fixed")
@@ -105,10 +105,10 @@ def op_verdict(graph: Graph, op: Op) -> OpVerdict:
     return OpVerdict(name, op.index, True, SUPPORTED_OPS[name])
 
 
-def edgetpu_verdicts(graph: Graph) -> list[OpVerdict]:
+def edgetpu_verdicts(graph: TfliteModel) -> list[OpVerdict]:
     """A verdict per op; everything after the first CPU op also falls to the CPU."""
     verdicts, cut = [], False
-    for op in graph.ops:
+    for op in graph.operators:
         v = op_verdict(graph, op)
         if cut and v.on_tpu:
             v = OpVerdict(

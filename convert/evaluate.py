@@ -4,35 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.convert.native_log import without_native_notices
-
-
-def quantize_images(x: np.ndarray, detail: dict) -> np.ndarray:
-    """float inputs -> the input tensor's dtype: q = round(x / scale) + zero_point, clamped."""
-    dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        return x.astype(dtype)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(dtype)
-    q = np.round(x / scale) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+from edgecnn.native_output import quiet_native_output
+from edgecnn.quantization import quantize_tensor
+from edgecnn.tflite_model import read_model
 
 
 def tflite_predictions(model: bytes, x: np.ndarray) -> np.ndarray:
-    """Argmax class of each float image in `x` [N, H, W, C] (inputs in the model's float range)."""
+    """Argmax class of each real-valued image in `x` [N, H, W, C] (the model's input range),
+    quantised for the model's input tensor with TFLite's rule."""
     from ai_edge_litert.interpreter import Interpreter
 
-    with without_native_notices():
+    with quiet_native_output():
         interpreter = Interpreter(model_content=model, num_threads=1)
         interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    q = quantize_images(x, inp)
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    q = quantize_tensor(x, read_model(model).tensors[input_index])
     predictions = np.empty(len(q), dtype=np.int64)
     for i in range(len(q)):
-        interpreter.set_tensor(inp["index"], q[i : i + 1])
+        interpreter.set_tensor(input_index, q[i : i + 1])
         interpreter.invoke()
-        predictions[i] = int(np.argmax(interpreter.get_tensor(out["index"])[0]))
+        predictions[i] = int(np.argmax(interpreter.get_tensor(output_index)[0]))
     return predictions
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import warnings
 
 import numpy as np
+
+from edgecnn.quantization import dequantize_tensor
 
 
 def layer_errors(keras_model, x_quantized: np.ndarray, ri, samples: int = 200) -> list[dict]:
@@ -18,29 +18,15 @@ def layer_errors(keras_model, x_quantized: np.ndarray, ri, samples: int = 200) -
     import tensorflow as tf
 
     from edgecnn.convert.command import DEFAULT_CALIBRATION_SAMPLES
-    from edgecnn.convert.quantize import (
-        load_float_model,
-        make_converter,
-        stratified_sample,
-        to_model_images,
-    )
-    from edgecnn.data import load_fashion_mnist
+    from edgecnn.convert.quantize import calibration_images, load_float_model, make_converter
 
     loaded = load_float_model(keras_model)
-    train = load_fashion_mnist("train")
-    calibration = to_model_images(
-        train.images[stratified_sample(train.labels, DEFAULT_CALIBRATION_SAMPLES)],
-        loaded.input_shape,
-    )
-    t = ri.input_details()[0]
-    real = (
-        x_quantized[:samples].astype(np.float32)
-        - float(t.zero_point[0] if len(t.zero_point) else 0)
-    ) * float(t.scale[0] if len(t.scale) else 1.0)
+    calibration = calibration_images(loaded, DEFAULT_CALIBRATION_SAMPLES)
+    real = dequantize_tensor(x_quantized[:samples], ri.input_details()[0])
     converter = make_converter(loaded)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([c[None]] for c in calibration)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the converter's and debugger's notices, not ours
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=lambda: ([r[None].astype(np.float32)] for r in real)

@@ -7,20 +7,17 @@ images are drawn from the training split, stratified by class.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgecnn.convert.native_log import without_native_notices
-from edgecnn.errors import EdgeCnnError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from edgecnn.errors import EdgeCnnError, first_line
+from edgecnn.native_output import debugging, quiet_native_output
+from edgecnn.quantization import pixels_to_model_input
+from edgecnn.sidecar import DEFAULT_INPUT_RANGE
+from edgecnn.train.keras_file import import_keras, load_keras_model
 
 DTYPES = {"uint8": "uint8", "int8": "int8", "float32": "float32"}
 
@@ -58,11 +55,8 @@ def load_float_model(path: Path) -> LoadedModel:
     path = Path(path)
     if not path.exists():
         raise EdgeCnnError(f"{path} does not exist: give a .keras file or a SavedModel directory")
-    with without_native_notices():
-        import keras
-        import tensorflow as tf
-
-        import edgecnn.train.layers  # noqa: F401  registers SumPooling2D for loading
+    keras = import_keras()
+    import tensorflow as tf
 
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
@@ -93,31 +87,26 @@ def load_float_model(path: Path) -> LoadedModel:
         num_classes = int(concrete.structured_outputs.shape[-1])
         return LoadedModel(path, "saved_model", hwc, num_classes, None, concrete, loaded)
 
-    if path.suffix not in (".keras", ".h5"):
-        raise EdgeCnnError(f"{path} is not a .keras file or SavedModel directory")
-    try:
-        model = keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:
-        raise EdgeCnnError(f"{path} is not a loadable Keras model: {first_line(exc)}") from None
+    model = load_keras_model(path)
     hwc = image_shape(model.input_shape, path)
     inputs = keras.Input(hwc, batch_size=1, name="image")
     batch_one = keras.Model(inputs, model(inputs), name=model.name)
     return LoadedModel(path, "keras", hwc, int(model.output_shape[-1]), keras_model=batch_one)
 
 
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
-
-
-def to_model_images(images: np.ndarray, hwc: tuple[int, int, int]) -> np.ndarray:
-    """uint8 [N, 28, 28] -> float32 [N, H, W, C] in [0, 1] for a model of input `hwc`."""
+def to_model_images(
+    images: np.ndarray,
+    hwc: tuple[int, int, int],
+    input_range: tuple[float, float] = DEFAULT_INPUT_RANGE,
+) -> np.ndarray:
+    """uint8 [N, 28, 28] -> float32 [N, H, W, C] model inputs for a model of input `hwc`:
+    resized (INTER_AREA) when the model's side differs, repeated over C channels."""
     h, w, c = hwc
     if images.shape[1:] != (h, w):
         import cv2
 
         images = np.stack([cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images])
-    x = images.astype(np.float32)[..., None] / 255.0
+    x = pixels_to_model_input(images, input_range)
     return np.repeat(x, c, axis=-1) if c > 1 else x
 
 
@@ -132,6 +121,17 @@ def stratified_sample(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarr
         picked.extend(int(p[rank]) for p in per_class if rank < len(p))
         rank += 1
     return np.asarray(sorted(picked[:count]))
+
+
+def calibration_images(
+    model: LoadedModel, samples: int, data_dir: Path | None = None, seed: int = 0
+) -> np.ndarray:
+    """`samples` training images drawn evenly from the classes, as the model's inputs."""
+    from edgecnn.data import load_fashion_mnist
+
+    train = load_fashion_mnist("train", data_dir)
+    picked = stratified_sample(train.labels, samples, seed=seed)
+    return to_model_images(train.images[picked], model.input_shape)
 
 
 def make_converter(model: LoadedModel):
@@ -178,13 +178,8 @@ def convert_int8(
 def run_converter(converter, source: Path) -> bytes:
     try:
         # Keras' export step prints its endpoints on stdout, which belongs to our report.
-        quiet = not os.environ.get("EDGECNN_DEBUG")
-        with (
-            contextlib.redirect_stdout(io.StringIO() if quiet else sys.stderr),
-            warnings.catch_warnings(),
-            without_native_notices(),
-        ):
-            if quiet:
+        with quiet_native_output(capture_stdout=True), warnings.catch_warnings():
+            if not debugging():
                 warnings.simplefilter("ignore")
             return converter.convert()
     except Exception as exc:  # ConverterError and friends carry the MLIR diagnostics

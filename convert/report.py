@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from edgecnn.convert.edgetpu import OpVerdict
-from edgecnn.convert.graph import Graph, Tensor
+from edgecnn.tflite_model import TensorInfo, TfliteModel
 
 
-def one_or_list(values: tuple) -> object:
+def one_or_list(values) -> object:
     """A per-tensor value as a number, per-channel values as a list, none as None."""
+    values = [v.item() for v in values]
     if not values:
         return None
-    return values[0] if len(values) == 1 else list(values)
+    return values[0] if len(values) == 1 else values
 
 
-def tensor_summary(t: Tensor) -> dict:
+def tensor_summary(t: TensorInfo) -> dict:
     return {
         "name": t.name,
         "shape": list(t.shape),
-        "dtype": t.dtype,
+        "dtype": t.type_name,
         "scale": one_or_list(t.scale),
         "zero_point": one_or_list(t.zero_point),
     }
@@ -36,7 +37,7 @@ def edgetpu_summary(verdicts: list[OpVerdict]) -> dict:
 
 
 def build_report(
-    graph: Graph,
+    graph: TfliteModel,
     *,
     source: str,
     output: str,
@@ -50,12 +51,12 @@ def build_report(
     verdicts: list[OpVerdict],
     extra: dict,
 ) -> dict:
-    inp = graph.input()
+    inp = graph.input_details()[0]
     input_cost = (
         "none: camera pixels 0..255 go in as they are (scale 1/255, zero point 0 equals the "
         "model's pixel/255), and the QUANTIZE op at the input costs one uint8->int8 shift"
-        if inp.dtype == "uint8"
-        else f"the caller quantises inputs to {inp.dtype} with the scale and zero point above"
+        if inp.type_name == "uint8"
+        else f"the caller quantises inputs to {inp.type_name} with the scale and zero point above"
     )
     return {
         "source": source,
@@ -64,9 +65,9 @@ def build_report(
         "int8_tflite_bytes": int8_bytes,
         "size_ratio": round(int8_bytes / float_bytes, 4) if float_bytes else None,
         "ops": graph.op_counts(),
-        "op_sequence": [op.name for op in graph.ops],
+        "op_sequence": [op.name for op in graph.operators],
         "input": tensor_summary(inp),
-        "output_tensor": tensor_summary(graph.output()),
+        "output_tensor": tensor_summary(graph.output_details()[0]),
         "input_type_cost": input_cost,
         "macs_per_inference": macs,
         "float_accuracy": round(float_accuracy, 4),

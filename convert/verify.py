@@ -9,9 +9,7 @@ compared with them.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -21,9 +19,12 @@ import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
 from edgecnn.convert.reference.interpreter import ReferenceInterpreter
-from edgecnn.errors import EdgeCnnError
-from edgecnn.labels import FASHION_MNIST_LABELS
-from edgecnn.sidecar import find_sidecar
+from edgecnn.errors import EdgeCnnError, first_line
+from edgecnn.labels import model_labels
+from edgecnn.metrics import confusion_matrix, per_class_accuracy
+from edgecnn.native_output import quiet_native_output
+from edgecnn.quantization import pixels_to_model_input
+from edgecnn.sidecar import DEFAULT_INPUT_RANGE, find_sidecar
 
 CHUNK = 64
 DEFAULT_RANDOM_SAMPLES = 1000
@@ -74,30 +75,32 @@ def optimized_visible(ri: ReferenceInterpreter) -> list[int]:
 
 
 def load_interpreters(model: Path):
+    """TFLite's reference kernels and its default optimized kernels, every tensor kept."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     try:
-        reference = Interpreter(
-            model_path=str(model),
-            experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-            experimental_preserve_all_tensors=True,
-        )
-        with warnings.catch_warnings():  # "preserve_all_tensors is for debugging": so are we
+        with quiet_native_output(), warnings.catch_warnings():
+            # "preserve_all_tensors is for debugging": so are we.
             warnings.simplefilter("ignore", UserWarning)
+            reference = Interpreter(
+                model_path=str(model),
+                experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                experimental_preserve_all_tensors=True,
+            )
             optimized = Interpreter(
                 model_path=str(model), num_threads=1, experimental_preserve_all_tensors=True
             )
-        reference.allocate_tensors()
-        optimized.allocate_tensors()
+            reference.allocate_tensors()
+            optimized.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        raise EdgeCnnError(f"LiteRT cannot load {model}: {str(exc).splitlines()[0]}") from None
+        raise EdgeCnnError(f"LiteRT cannot load {model}: {first_line(exc)}") from None
     return reference, optimized
 
 
 def dataset_inputs(
     ri: ReferenceInterpreter, model: Path, data_dir, limit
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Test images in the model's input dtype (pixel/255 quantised with its scale and zero point)."""
+    """Test images as the model's input (pixels through its input range, then quantised)."""
     from edgecnn.data import load_fashion_mnist
 
     t = ri.input_details()[0]
@@ -106,15 +109,9 @@ def dataset_inputs(
             f"{model} takes {list(t.shape)}, not Fashion-MNIST's [1, 28, 28, 1]: use --inputs random"
         )
     sidecar = find_sidecar(model)
-    low, high = sidecar.input_range if sidecar else (0.0, 1.0)
+    input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
     test = load_fashion_mnist("test", data_dir, limit=limit)
-    real = low + test.images[..., None].astype(np.float64) / 255.0 * (high - low)
-    if np.issubdtype(t.dtype, np.floating):
-        return real.astype(t.dtype), test.labels
-    s, z = float(t.scale[0]), int(t.zero_point[0])
-    info = np.iinfo(t.dtype)
-    q = np.clip(np.floor(real / s + 0.5) + z, info.min, info.max)
-    return q.astype(t.dtype), test.labels
+    return pixels_to_model_input(test.images, input_range, t), test.labels
 
 
 def random_inputs(ri: ReferenceInterpreter, samples: int, seed: int = 0) -> np.ndarray:
@@ -165,29 +162,18 @@ def compare_engines(
 
 
 def float_accuracy(keras_model: Path, data_dir, limit) -> tuple[float, np.ndarray]:
-    from edgecnn.convert.quantize import load_float_model, to_model_images
+    """Accuracy of the float Keras model on the same test images."""
     from edgecnn.data import load_fashion_mnist
+    from edgecnn.train.keras_file import load_keras_model
 
-    loaded = load_float_model(keras_model)
-    if loaded.kind != "keras":
-        raise EdgeCnnError(
-            f"--keras {keras_model}: give the .keras file the model was converted from"
-        )
+    model = load_keras_model(keras_model)
     test = load_fashion_mnist("test", data_dir, limit=limit)
-    import keras
-
-    model = keras.models.load_model(keras_model, safe_mode=True, compile=False)
-    probabilities = model.predict(
-        to_model_images(test.images, loaded.input_shape), batch_size=512, verbose=0
-    )
+    sidecar = find_sidecar(keras_model)
+    x = pixels_to_model_input(test.images, sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE)
+    with quiet_native_output(capture_stdout=True):
+        probabilities = model.predict(x, batch_size=512, verbose=0)
     predictions = probabilities.argmax(axis=1)
     return float(np.mean(predictions == test.labels)), predictions
-
-
-def confusion(labels: np.ndarray, predictions: np.ndarray, classes: int) -> np.ndarray:
-    matrix = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predictions), 1)
-    return matrix
 
 
 def write_confusion_png(path: Path, matrix: np.ndarray, names: list[str], title: str) -> None:
@@ -225,30 +211,14 @@ def run_verify(
     fc_rounding: str | None = None,
 ) -> dict:
     model = Path(model)
-    if not model.is_file():
-        raise EdgeCnnError(f"{model} does not exist: give the .tflite that edgecnn convert wrote")
-    with stdout_to_stderr():  # TensorFlow's converter prints on fd 1; stdout is the report's
-        result, failures = verify_model(
-            model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding
-        )
+    result, failures = verify_model(
+        model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding
+    )
     print(json.dumps(result) if as_json else format_result(result), flush=True)
     if failures:
         print(f"edgecnn: verify failed: {'; '.join(failures)}", file=sys.stderr, flush=True)
         raise SystemExit(1)
     return result
-
-
-@contextlib.contextmanager
-def stdout_to_stderr():
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def verify_model(
@@ -288,19 +258,20 @@ def verify_model(
             "outputs and the inputs of ops it leaves to the builtin kernels (e.g. SOFTMAX)"
         ),
     }
-    names = list(find_sidecar(model).labels if find_sidecar(model) else FASHION_MNIST_LABELS)
+    names = model_labels(model, int(np.prod(ri.output_details()[0].shape[1:])))
     if labels is not None:
-        classes = int(max(labels.max(), ours.max())) + 1
+        matrix = confusion_matrix(labels, optimized, len(names))
         result["per_class_accuracy"] = {
-            names[c] if c < len(names) else str(c): float(np.mean(optimized[labels == c] == c))
-            for c in range(classes)
-            if np.any(labels == c)
+            name: accuracy
+            for name, accuracy in per_class_accuracy(matrix, names).items()
+            if accuracy is not None
         }
     if keras_model is not None and labels is not None:
         result["float_accuracy"], _ = float_accuracy(Path(keras_model), data_dir, limit)
         from edgecnn.convert.layer_errors import layer_errors
 
-        result["layer_errors"] = layer_errors(Path(keras_model), x, ri)
+        with quiet_native_output(capture_stdout=True):
+            result["layer_errors"] = layer_errors(Path(keras_model), x, ri)
     failures = []
     if not result["bit_exact"]:
         failures.append(
@@ -323,7 +294,7 @@ def write_report(folder: Path, result: dict, labels, predictions, names: list[st
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "verify_report.json", json.dumps(result, indent=2) + "\n")
     if labels is not None:
-        matrix = confusion(labels, predictions, len(names))
+        matrix = confusion_matrix(labels, predictions, len(names))
         result["confusion_matrix"] = matrix.tolist()
         atomic_write_text(folder / "verify_report.json", json.dumps(result, indent=2) + "\n")
         accuracy = 100 * result["int8_accuracy"]

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.labels import model_labels
 from edgecnn.sidecar import find_sidecar
 
 from .loop import STAGES, run_loop
-from .postprocess import Postprocessor, labels_for
+from .postprocess import Postprocessor
 from .preprocess import Preprocessor, keep_opencv_on_one_thread
 from .runtime import Runtime, load_runtime
 from .sources import ArraySource, FrameSource, open_source
@@ -85,7 +86,7 @@ def run_benchmark(
     runtime = load_runtime(model, backend, threads, edgetpu)
     keep_opencv_on_one_thread()
     preprocessor = Preprocessor(runtime.input_spec, find_sidecar(runtime.model_path))
-    postprocessor = Postprocessor(labels_for(runtime.model_path, runtime.num_classes))
+    postprocessor = Postprocessor(model_labels(runtime.model_path, runtime.num_classes))
     frame_source, description = bench_source(source)
     with frame_source:
         run_loop(frame_source, preprocessor, runtime, postprocessor, max_frames=WARMUP_FRAMES)

@@ -7,13 +7,15 @@ import json
 import sys
 from pathlib import Path
 
+from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError
+from edgecnn.labels import model_labels
 from edgecnn.sidecar import find_sidecar
 
 from .loop import FrameResult, Presenter, StopSignals, run_loop
-from .postprocess import Postprocessor, labels_for
+from .postprocess import Postprocessor
 from .preprocess import Preprocessor, keep_opencv_on_one_thread, parse_roi
-from .runtime import load_runtime, warn
+from .runtime import load_runtime
 from .sources import open_source
 
 
@@ -98,7 +100,7 @@ def run_live(
             "inputs in 0..1 (edgecnn convert writes model.json)"
         )
     preprocessor = Preprocessor(runtime.input_spec, sidecar, parse_roi(roi), invert)
-    labels = labels_for(runtime.model_path, runtime.num_classes, labels_path)
+    labels = model_labels(runtime.model_path, runtime.num_classes, labels_path)
     postprocessor = Postprocessor(labels, top_k, threshold, smooth)
     with (
         open_source(source) as frames,

@@ -171,15 +171,15 @@ def run_loop(
             break
         clock.lap("capture")
         # Straight into the interpreter's input tensor (the view is dropped at once).
-        preprocessor.process(frame, source.colour_order, out=runtime.input_tensor())
+        seen = preprocessor.process(frame, source.colour_order, out=runtime.input_tensor())
         clock.lap("preprocess")
         scores = runtime.run()
         clock.lap("inference")
         prediction = postprocessor(scores)
         clock.lap("postprocess")
         result = FrameResult(
-            stats.frames, time.time(), frame, source.colour_order, preprocessor.canvas,
-            preprocessor.box, prediction, clock.finish(), rate.tick(),
+            stats.frames, time.time(), frame, source.colour_order, seen.canvas, seen.roi,
+            prediction, clock.finish(), rate.tick(),
         )  # fmt: skip
         for presenter in presenters:
             presenter.present(result)

@@ -9,14 +9,8 @@ through a softmax. `--smooth a` keeps an exponential moving average of the proba
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from edgecnn.labels import read_labels
-from edgecnn.sidecar import find_sidecar
-
-from .runtime import warn
 
 UNSURE = "unsure"
 PROBABILITY_TOLERANCE = 0.05  # int8 outputs sum to 1 within a few quantisation steps
@@ -56,23 +50,6 @@ def to_probabilities(scores: np.ndarray, out: np.ndarray) -> np.ndarray:
     np.exp(out, out=out)
     out /= out.sum()
     return out
-
-
-def labels_for(
-    model_path: str | Path, num_classes: int, labels_path: str | Path | None = None
-) -> list[str]:
-    """Labels from --labels, else from model.json; "class <id>" for any that are missing."""
-    if labels_path is not None:
-        labels = read_labels(labels_path)
-    else:
-        sidecar = find_sidecar(model_path)
-        labels = list(sidecar.labels) if sidecar else []
-    if labels and len(labels) != num_classes:
-        warn(
-            f"{len(labels)} labels for {num_classes} model outputs: check the label file "
-            "(missing ones show as 'class <id>')"
-        )
-    return [labels[i] if i < len(labels) else f"class {i}" for i in range(num_classes)]
 
 
 class Postprocessor:

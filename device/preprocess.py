@@ -1,25 +1,29 @@
 """From a camera frame to exactly what the model's input tensor holds.
 
-Driven by the model's input tensor (height, width, channels, dtype, scale, zero point) and
+Driven by the model's input tensor (height, width, channels, type, scale, zero point) and
 its sidecar (input range, recipe). For Fashion-MNIST-style models (recipe "fashion_mnist",
 one channel) the region of interest goes through the data set's own recipe
 (`edgecnn.recipe.FashionCanvas`: trim, fit the longest side with INTER_AREA, centre, light
 on black); any other image model gets the region resized to its input. The uint8 canvas is
-then mapped through a 256-entry table straight to the model's input values (scaled to the
-sidecar's input range and quantised with the tensor's scale and zero point), so the same
-code feeds uint8, int8 and float32 models. Buffers are made once and reused.
+then mapped through a 256-entry table straight to the model's input values
+(`edgecnn.quantization.pixel_table`: the sidecar's input range, then the tensor's scale and
+zero point), so the same code feeds uint8, int8 and float32 models. Buffers are made once
+and reused. `process()` fills the model's input tensor and returns what the model sees: the
+canvas and the region of interest it came from.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from edgecnn.errors import EdgeCnnError
+from edgecnn.quantization import pixel_table
 from edgecnn.recipe import FashionCanvas, to_grey
-from edgecnn.sidecar import ModelSidecar
-
-from .runtime import TensorSpec, as_tensor_spec, quantize_input
+from edgecnn.sidecar import DEFAULT_INPUT_RANGE, ModelSidecar
+from edgecnn.tflite_model import TensorInfo, tensor_info
 
 INVERT_CHOICES = {"auto": None, "on": True, "off": False}
 
@@ -49,19 +53,28 @@ def centre_square(frame_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return (width - side) // 2, (height - side) // 2, side, side
 
 
-def input_table(spec: TensorSpec, input_range: tuple[float, float]) -> np.ndarray:
-    """Pixel value 0..255 -> the input tensor's value for it (256 entries, tensor dtype)."""
-    low, high = input_range
-    values = low + np.arange(256, dtype=np.float64) / 255.0 * (high - low)
-    return quantize_input(values, spec)
+def fashion_mnist_input() -> TensorInfo:
+    """The input tensor edgecnn convert gives a Fashion-MNIST model: uint8 [1, 28, 28, 1],
+    scale 1/255, zero point 0 (for previews without a model file)."""
+    return tensor_info((1, 28, 28, 1), np.uint8, scale=1 / 255, zero_point=0)
+
+
+@dataclass(frozen=True)
+class SeenInput:
+    """What the model sees for one frame: the uint8 canvas its input is made from (28x28
+    grey, or the model's size) and the region of interest (x, y, w, h) of the frame it came
+    from. `canvas` is a buffer reused from frame to frame: copy it to keep it."""
+
+    canvas: np.ndarray
+    roi: tuple[int, int, int, int]
 
 
 class Preprocessor:
-    """`process(frame)` returns the model input for one frame; `.canvas` is what it saw."""
+    """`process(frame)` returns what the model sees for one frame (`SeenInput`)."""
 
     def __init__(
         self,
-        input_spec: TensorSpec,  # or anything with shape, dtype, scale, zero_point
+        input_spec: TensorInfo,
         sidecar: ModelSidecar | None,
         roi: tuple[int, int, int, int] | str | None = None,
         invert: str = "auto",
@@ -69,21 +82,19 @@ class Preprocessor:
     ) -> None:
         if invert not in INVERT_CHOICES:
             raise EdgeCnnError(f"--invert {invert!r}: choose auto, on or off")
-        input_spec = as_tensor_spec(input_spec)
         self.spec = input_spec
         self.roi = parse_roi(roi) if isinstance(roi, str) or roi is None else tuple(roi)
         self.invert = INVERT_CHOICES[invert]
         self.colour_order = colour_order
-        input_range = sidecar.input_range if sidecar else (0.0, 1.0)
+        input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
         recipe = sidecar.recipe if sidecar else "fashion_mnist"
-        self.table = input_table(input_spec, input_range)
+        self.table = pixel_table(input_spec, input_range)
         height, width, channels = input_spec.height, input_spec.width, input_spec.channels
         self.uses_recipe = recipe == "fashion_mnist" and channels == 1
         self.recipe = FashionCanvas(height, width) if self.uses_recipe else None
         canvas_shape = (height, width) if channels == 1 else (height, width, channels)
-        self.canvas = self.recipe.canvas if self.recipe else np.zeros(canvas_shape, np.uint8)
-        self.model_input = np.zeros(input_spec.shape, input_spec.dtype)
-        self.box: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self._canvas = self.recipe.canvas if self.recipe else np.zeros(canvas_shape, np.uint8)
+        self._roi: tuple[int, int, int, int] = (0, 0, 0, 0)
         self._checked_shape: tuple[int, ...] | None = None
 
     def roi_for(self, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -101,38 +112,40 @@ class Preprocessor:
 
     def process(
         self, frame: np.ndarray, colour_order: str | None = None, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """The model input ([1, H, W, C], tensor dtype) for one frame.
-
-        Written into `out` when given (e.g. `Runtime.input_tensor()`, saving a copy), else
-        into a buffer of our own that is reused from frame to frame.
-        """
+    ) -> SeenInput:
+        """What the model sees for one frame. The model's input ([1, H, W, C], the tensor's
+        type) is written into `out` (e.g. `Runtime.input_tensor()`, saving a copy); without
+        `out` only the canvas is made (a preview, a capture)."""
         order = colour_order or self.colour_order
         if frame.shape != self._checked_shape:
-            self.box = self.roi_for(frame.shape)
+            self._roi = self.roi_for(frame.shape)
             self._checked_shape = frame.shape
-        x, y, w, h = self.box
+        x, y, w, h = self._roi
         region = frame[y : y + h, x : x + w]
         if self.recipe is not None:
-            self.recipe(region, order, self.invert)  # fills self.canvas
+            self.recipe(region, order, self.invert)  # fills the canvas
         else:
             self._resize_region(region, order)
-        target = self.model_input if out is None else out
-        image = target[0] if self.spec.channels == 3 else target[0, :, :, 0]
-        self.table.take(self.canvas, out=image, mode="clip")
-        return target
+        if out is not None:
+            image = out[0] if self.spec.channels == 3 else out[0, :, :, 0]
+            self.table.take(self._canvas, out=image, mode="clip")
+        return SeenInput(self._canvas, self._roi)
+
+    def new_input(self) -> np.ndarray:
+        """A zeroed buffer shaped and typed like the model's input, for `process(out=...)`."""
+        return np.zeros(self.spec.shape, self.spec.dtype)
 
     def _resize_region(self, region: np.ndarray, order: str) -> None:
         """Any other image model: the region resized to the input, grey or RGB."""
         size = (self.spec.width, self.spec.height)
         if self.spec.channels == 1:
             grey = to_grey(region, order)
-            cv2.resize(grey, size, dst=self.canvas, interpolation=cv2.INTER_AREA)
+            cv2.resize(grey, size, dst=self._canvas, interpolation=cv2.INTER_AREA)
             if self.invert:
-                cv2.bitwise_not(self.canvas, dst=self.canvas)
+                cv2.bitwise_not(self._canvas, dst=self._canvas)
             return
         if region.ndim == 2:
             region = cv2.cvtColor(region, cv2.COLOR_GRAY2RGB)
         elif order == "BGR":
             region = cv2.cvtColor(region, cv2.COLOR_BGR2RGB)  # image models are trained on RGB
-        cv2.resize(region, size, dst=self.canvas, interpolation=cv2.INTER_AREA)
+        cv2.resize(region, size, dst=self._canvas, interpolation=cv2.INTER_AREA)

@@ -11,17 +11,17 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 import cv2
 
+from edgecnn.atomic import AtomicFile
+from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError
 
 from .loop import FrameResult, Presenter
-from .runtime import warn
 
 RECORD_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_RECORD_FPS = 10.0
@@ -103,12 +103,7 @@ class VideoRecorder(Presenter):
             )
         self.fourcc = cv2.VideoWriter_fourcc(*codec)
         self.fps = fps or DEFAULT_RECORD_FPS
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=f".tmp{self.path.suffix}", dir=self.path.parent
-        )
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.file = AtomicFile(self.path)
         self.writer: cv2.VideoWriter | None = None
         self.frames = 0
 
@@ -116,7 +111,9 @@ class VideoRecorder(Presenter):
         image = result.annotated()
         if self.writer is None:
             height, width = image.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.tmp), self.fourcc, self.fps, (width, height))
+            self.writer = cv2.VideoWriter(
+                str(self.file.tmp), self.fourcc, self.fps, (width, height)
+            )
             if not self.writer.isOpened():
                 raise EdgeCnnError(f"OpenCV cannot write video {self.path}: try a .avi name")
         self.writer.write(image)
@@ -127,7 +124,7 @@ class VideoRecorder(Presenter):
             self.writer.release()
             self.writer = None
         if self.frames:
-            os.replace(self.tmp, self.path)
+            self.file.commit()
         else:
-            self.tmp.unlink(missing_ok=True)
+            self.file.discard()
             warn(f"no frames were recorded: {self.path} not written")

@@ -22,17 +22,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.errors import EdgeCnnError
+from edgecnn.console import warn
+from edgecnn.data import IMAGE_SUFFIXES
+from edgecnn.errors import EdgeCnnError, first_line
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 STREAM_TIMEOUT_MS = 5000
 BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 5.0
-
-
-def warn(message: str) -> None:
-    print(f"edgecnn: warning: {message}", file=sys.stderr, flush=True)
 
 
 def quiet_opencv_warnings() -> None:
@@ -81,51 +78,56 @@ class FrameSource:
             yield frame
 
 
-class ArraySource(FrameSource):
+class PlaylistSource(FrameSource):
+    """A finite list of items played in order, once or looped."""
+
+    def __init__(self, items: list, loop: bool) -> None:
+        super().__init__()
+        self.items, self.loop, self.position = items, loop, 0
+
+    def next_item(self):
+        """The next item, or None at the end of a pass that is not looped."""
+        if self.position >= len(self.items):
+            if not self.loop:
+                return None
+            self.position = 0
+        self.position += 1
+        return self.items[self.position - 1]
+
+
+class ArraySource(PlaylistSource):
     """Frames already in memory (bench, tests); optionally looped."""
 
     def __init__(
         self, frames: list[np.ndarray], colour_order: str = "BGR", loop: bool = False
     ) -> None:
-        super().__init__()
         if not frames:
             raise EdgeCnnError("no frames to play")
-        self.frames, self.colour_order, self.loop = frames, colour_order, loop
-        self.position = 0
+        super().__init__(frames, loop)
+        self.colour_order = colour_order
         self.description = f"{len(frames)} frames in memory"
 
     def _read(self) -> np.ndarray | None:
-        if self.position >= len(self.frames):
-            if not self.loop:
-                return None
-            self.position = 0
-        frame = self.frames[self.position]
-        self.position += 1
-        return frame
+        return self.next_item()
 
 
-class ImageFilesSource(FrameSource):
+class ImageFilesSource(PlaylistSource):
     """One image file or every image in a folder (sorted by name), each read once per pass."""
 
     def __init__(self, paths: list[Path], loop: bool = False) -> None:
-        super().__init__()
-        self.paths, self.loop, self.position = paths, loop, 0
+        super().__init__(paths, loop)
+        self.paths = paths
         self.description = str(paths[0]) if len(paths) == 1 else f"{len(paths)} images"
 
     def _read(self) -> np.ndarray | None:
-        while True:
-            if self.position >= len(self.paths):
-                if not self.loop:
-                    return None
-                self.position = 0
-            path = self.paths[self.position]
-            self.position += 1
+        while (path := self.next_item()) is not None:
             frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if frame is not None:
                 return frame
             warn(f"skipping {path}: not a readable image")
             if len(self.paths) == 1:
                 raise EdgeCnnError(f"{path} is not a readable image")
+        return None
 
 
 class VideoFileSource(FrameSource):
@@ -317,7 +319,7 @@ class PicameraSource(LiveSource):
             self.camera.start()
         except Exception as exc:  # libcamera raises many types; all mean "no camera"
             self.camera = None
-            self._last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self._last_error = first_line(exc)
             return False
         return True
 

@@ -15,26 +15,38 @@ def current_umask() -> int:
     return mask
 
 
+class AtomicFile:
+    """A file made under a temporary name beside `path` (`.tmp`), renamed onto `path` by
+    `commit()` or removed by `discard()`: for outputs written over a long time, such as a
+    recorded video. The temporary name keeps the suffix, so libraries that pick a format
+    from the file name (Keras, matplotlib, OpenCV) still do the right thing."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=f".tmp{self.path.suffix}", dir=self.path.parent
+        )
+        os.close(fd)
+        self.tmp = Path(tmp)
+        os.chmod(self.tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs are ordinary
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
-
-    The temporary name keeps the suffix, so libraries that pick a format from the file name
-    (Keras, matplotlib, OpenCV) still do the right thing.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs are ordinary files
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    target = AtomicFile(path)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        yield target.tmp
+        target.commit()
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        target.discard()
         raise
 
 

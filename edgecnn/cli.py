@@ -237,7 +237,7 @@ def bench(**options) -> None:
 @click.option("--out", type=PathArg, default=Path("out/explain"), show_default=True)
 def explain(**options) -> None:
     """Pictures of what the CNN sees: input, filters, feature maps, pooling, scores."""
-    from edgecnn.convert.explain import run_explain
+    from edgecnn.explain.command import run_explain
 
     run_explain(**options)
 

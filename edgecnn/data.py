@@ -1,6 +1,6 @@
 """Fashion-MNIST in its IDX files, found where it is installed, validated before use.
 
-Lookup order (SPEC.md): --data-dir, $EDGECNN_DATA, /usr/share/datasets/fashion-mnist
+Lookup order (docs/stages.md): --data-dir, $EDGECNN_DATA, /usr/share/datasets/fashion-mnist
 (Debian's `dataset-fashion-mnist`), the Keras cache ~/.keras/datasets/fashion-mnist, and
 as the last resort the Keras downloader. Every file is checked (magic number, dimensions,
 counts, label range, truncation) and a bad one raises EdgeCnnError naming the file.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.errors import EdgeCnnError
+from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.labels import FASHION_MNIST_LABELS
 
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
@@ -119,7 +119,7 @@ def download_with_keras() -> str | None:
     try:
         fashion_mnist.load_data()
     except Exception as exc:  # the downloader raises many kinds (URLError, HTTPError, OSError)
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'failed'}"
+        return f"{type(exc).__name__}: {first_line(exc)}"
     return None
 
 
@@ -195,7 +195,7 @@ def load_fashion_mnist(
     return Dataset(images, labels.astype(np.int64), FASHION_MNIST_LABELS, str(folder))
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 
 
 def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
@@ -223,7 +223,10 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
     for class_id, class_dir in enumerate(class_dirs):
         files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise EdgeCnnError(f"class folder {class_dir} holds no .png/.jpg images")
+            raise EdgeCnnError(
+                f"class folder {class_dir} holds no .png, .jpg or other image file "
+                f"({', '.join(IMAGE_SUFFIXES)})"
+            )
         for file in files:
             grey = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
             if grey is None:

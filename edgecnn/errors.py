@@ -6,3 +6,10 @@ class EdgeCnnError(Exception):
 
     The message says what is wrong and what to do about it.
     """
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type's name when it has none), for
+    one-line errors that quote what a library said."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip()[:limit] if lines else type(exc).__name__

@@ -51,3 +51,32 @@ def write_labels(path: str | Path, labels: list[str] | tuple[str, ...]) -> None:
     from edgecnn.atomic import atomic_write_text
 
     atomic_write_text(path, "".join(f"{label}\n" for label in labels))
+
+
+def model_labels(
+    model_path: str | Path, num_classes: int, labels_path: str | Path | None = None
+) -> list[str]:
+    """The class names of a model, `num_classes` of them, from the first place that has them:
+    an explicit label file (--labels), model.json beside the model, labels.txt beside it
+    (edgecnn train writes one), Fashion-MNIST's names for a 10-class model. Missing names
+    become "class <id>"; a count that disagrees with the model is warned about."""
+    from edgecnn.console import warn
+    from edgecnn.sidecar import find_sidecar
+
+    model_path = Path(model_path)
+    folder = model_path if model_path.is_dir() else model_path.parent
+    labels: list[str] = []
+    if labels_path is not None:
+        labels = read_labels(labels_path)
+    elif (sidecar := find_sidecar(model_path)) is not None:
+        labels = list(sidecar.labels)
+    elif (folder / "labels.txt").is_file():
+        labels = read_labels(folder / "labels.txt")
+    elif num_classes == len(FASHION_MNIST_LABELS):
+        labels = list(FASHION_MNIST_LABELS)
+    if labels and len(labels) != num_classes:
+        warn(
+            f"{len(labels)} labels for {num_classes} model outputs: check the label file "
+            "(missing ones show as 'class <id>')"
+        )
+    return [labels[i] if i < len(labels) else f"class {i}" for i in range(num_classes)]

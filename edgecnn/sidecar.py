@@ -14,6 +14,7 @@ from edgecnn.atomic import atomic_write_text
 from edgecnn.errors import EdgeCnnError
 
 SIDECAR_VERSION = 1
+DEFAULT_INPUT_RANGE = (0.0, 1.0)  # pixel / 255: what Fashion-MNIST models are trained on
 
 
 @dataclass
@@ -29,7 +30,7 @@ class ModelSidecar:
     input_height: int = 28
     input_width: int = 28
     channels: int = 1
-    input_range: tuple[float, float] = (0.0, 1.0)
+    input_range: tuple[float, float] = DEFAULT_INPUT_RANGE
     polarity: str = "light_on_dark"
     recipe: str = "fashion_mnist"
     extra: dict = field(default_factory=dict)

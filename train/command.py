@@ -13,23 +13,20 @@ import dataclasses
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgecnn.console import echo
 from edgecnn.data import Dataset, load_fashion_mnist, load_image_folder
 from edgecnn.errors import EdgeCnnError
+from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.train.config import TrainConfig, read_config
 from edgecnn.train.presets import get_preset
 
 CHECKPOINT_NAME = "checkpoint.keras"
 IMAGE_TEST_FRACTION = 0.2
-
-
-def echo(message: str = "") -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def resolve_config(
@@ -106,16 +103,10 @@ def evaluate(model, test: Dataset, batch_size: int = 500) -> dict:
 
     scores = model.predict(to_model_input(test.images), batch_size=batch_size, verbose=0)
     predicted = np.argmax(scores, axis=1)
-    n = len(test.class_names)
-    confusion = np.zeros((n, n), dtype=np.int64)
-    np.add.at(confusion, (test.labels, predicted), 1)
-    per_class = {
-        name: (float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None)
-        for i, name in enumerate(test.class_names)
-    }
+    confusion = confusion_matrix(test.labels, predicted, len(test.class_names))
     return {
         "test_accuracy": float(np.mean(predicted == test.labels)),
-        "per_class_accuracy": per_class,
+        "per_class_accuracy": per_class_accuracy(confusion, test.class_names),
         "confusion_matrix": confusion.tolist(),
     }
 
@@ -136,7 +127,6 @@ def run_train(
 ) -> dict:
     """Train and write the outputs; return the report (also written as train_report.json)."""
     started = time.perf_counter()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     config = resolve_config(preset, config_path, epochs, batch_size, seed, augment)
     if strategy == "multiworker":
         from edgecnn.train.training import make_strategy

@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.errors import EdgeCnnError
+from edgecnn.native_output import quiet_native_output
+from edgecnn.quantization import pixels_to_model_input
+from edgecnn.sidecar import DEFAULT_INPUT_RANGE
 from edgecnn.train.config import TrainConfig
 
 MULTIWORKER_ISSUE = "https://github.com/keras-team/keras/issues/20585"
@@ -22,8 +25,9 @@ MULTIWORKER_ISSUE = "https://github.com/keras-team/keras/issues/20585"
 
 def set_seeds(seed: int) -> None:
     """Python, NumPy and TensorFlow seeds, and deterministic TensorFlow kernels."""
-    import keras
-    import tensorflow as tf
+    with quiet_native_output():
+        import keras
+        import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
@@ -81,9 +85,9 @@ def split_validation(
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W] (or [N, H, W, C]) -> float32 [N, H, W, C] with values pixel/255."""
-    x = images.astype(np.float32) / 255.0
-    return x[..., None] if x.ndim == 3 else x
+    """uint8 [N, H, W] (or [N, H, W, C]) -> float32 [N, H, W, C] in the input range every
+    edgecnn model is trained on (pixel / 255, written to model.json by convert)."""
+    return pixels_to_model_input(images, DEFAULT_INPUT_RANGE)
 
 
 def make_dataset(

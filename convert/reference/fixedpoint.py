@@ -1,8 +1,9 @@
-"""TFLite's integer arithmetic, vectorised over int64 NumPy arrays (INT8.md sections 0-3).
+"""TFLite's integer arithmetic, vectorised over int64 NumPy arrays (docs/int8.md, sections 0-3).
 
 Every function here emulates one helper of `kernels/internal/common.h`,
-`quantization_util.cc` or gemmlowp's `fixedpoint.h`, including int32 wrap-around and
-C rounding rules, so the operators built on them match the reference kernels bit for bit.
+`quantization_util.cc` or gemmlowp's `fixedpoint.h`, including int32 wrap-around and C
+rounding rules (`round_half_away`, C's std::round, is the project's one from
+`edgecnn.quantization`), so the ops built on them match the reference kernels bit for bit.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from edgecnn.quantization import round_half_away
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -19,12 +22,6 @@ def wrap32(x: np.ndarray) -> np.ndarray:
     """Two's-complement int32 wrap-around of int64 values."""
     x = np.asarray(x, dtype=np.int64)
     return ((x + 2**31) & 0xFFFFFFFF) - 2**31
-
-
-def round_half_away(x: np.ndarray | float) -> np.ndarray:
-    """C `std::round`: halves go away from zero (not NumPy's half-to-even)."""
-    x = np.asarray(x)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.convert.reference.graph import OperatorInfo, TensorInfo, read_model
-from edgecnn.convert.reference.ops import OpContext, default_fc_rounding, lookup
+from edgecnn.convert.reference import ops  # noqa: F401  registers the ops
+from edgecnn.convert.reference.ops import default_fc_rounding
+from edgecnn.convert.reference.registry import OpContext, lookup
 from edgecnn.errors import EdgeCnnError
+from edgecnn.tflite_model import TensorInfo, TfliteModel, read_model
 
 CHUNK = 64  # images per pass: keeps the int64 working arrays near the CPU caches
 
 
 class ReferenceInterpreter:
-    """The NumPy int8 reference of one model.
+    """The NumPy reference of one model.
 
     `run(*inputs)` returns the list of outputs; `run(*inputs, keep_tensors=True)` returns
     `(outputs, tensors)` with every tensor index -> value (constants included).
@@ -27,18 +29,22 @@ class ReferenceInterpreter:
     before); by default it follows the installed runtime's version.
     """
 
-    def __init__(self, model: str | Path | bytes, fc_rounding: str | None = None) -> None:
-        self.tensors: list[TensorInfo]
-        self.operators: list[OperatorInfo]
-        self.tensors, self.operators, self.input_indices, self.output_indices = read_model(model)
+    def __init__(
+        self, model: str | Path | bytes | TfliteModel, fc_rounding: str | None = None
+    ) -> None:
+        self.model = model if isinstance(model, TfliteModel) else read_model(model)
+        self.tensors = self.model.tensors
+        self.operators = self.model.operators
+        self.input_indices, self.output_indices = self.model.inputs, self.model.outputs
         self.fc_rounding = fc_rounding or default_fc_rounding()
         self.kernels = [lookup(op.name) for op in self.operators]
+        self.last_use = {i: op.index for op in self.operators for i in op.inputs}
 
     def input_details(self) -> list[TensorInfo]:
-        return [self.tensors[i] for i in self.input_indices]
+        return self.model.input_details()
 
     def output_details(self) -> list[TensorInfo]:
-        return [self.tensors[i] for i in self.output_indices]
+        return self.model.output_details()
 
     def check_inputs(self, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
         if len(inputs) != len(self.input_indices):
@@ -49,8 +55,9 @@ class ReferenceInterpreter:
         for array, t in zip(inputs, self.input_details(), strict=True):
             array = np.asarray(array)
             if array.shape[1:] != t.shape[1:]:
+                dims = ", ".join(map(str, t.shape[1:]))
                 raise EdgeCnnError(
-                    f"input {t.name} must be [batch, {', '.join(map(str, t.shape[1:]))}], got {list(array.shape)}"
+                    f"input {t.name} must be [batch, {dims}], got {list(array.shape)}"
                 )
             if array.dtype != t.dtype:
                 raise EdgeCnnError(f"input {t.name} must be {t.dtype}, got {array.dtype}")
@@ -72,9 +79,10 @@ class ReferenceInterpreter:
         if not keep_tensors:
             return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
         outputs = [np.concatenate(outs) for outs in zip(*(p[0] for p in parts), strict=True)]
-        constant = {t.index for t in self.tensors if t.data is not None}
         tensors = {
-            i: parts[0][1][i] if i in constant else np.concatenate([p[1][i] for p in parts])
+            i: parts[0][1][i]
+            if self.tensors[i].is_constant
+            else np.concatenate([p[1][i] for p in parts])
             for i in parts[0][1]
         }
         return outputs, tensors
@@ -85,8 +93,7 @@ class ReferenceInterpreter:
         values: dict[int, np.ndarray] = {
             t.index: t.data for t in self.tensors if t.data is not None
         }
-        for index, array in zip(self.input_indices, inputs, strict=True):
-            values[index] = array
+        values.update(zip(self.input_indices, inputs, strict=True))
         for op, kernel in zip(self.operators, self.kernels, strict=True):
             ctx = OpContext(
                 inputs=[values[i] if i >= 0 else None for i in op.inputs],
@@ -95,30 +102,19 @@ class ReferenceInterpreter:
                 options=op.options,
                 fc_rounding=self.fc_rounding,
             )
-            ctx.inputs = (
-                [v for v in ctx.inputs if v is not None]
-                if op.name == "CONCATENATION"
-                else ctx.inputs
-            )
-            ctx.inputs = (
-                ctx.inputs if op.name != "FULLY_CONNECTED" or op.inputs[-1] >= 0 else ctx.inputs[:2]
-            )
-            for index, result in zip(op.outputs, kernel(ctx), strict=True):
-                values[index] = result
+            values.update(zip(op.outputs, kernel(ctx), strict=True))
             if not keep_tensors:
-                for i in op.inputs:
-                    if (
-                        i >= 0
-                        and self.tensors[i].data is None
-                        and i not in self.output_indices
-                        and self.last_use[i] == op.index
-                    ):
-                        values.pop(i, None)
+                self._forget_dead(values, op.inputs, op.index)
         outputs = [values[i] for i in self.output_indices]
         return (outputs, values) if keep_tensors else outputs
 
-    @property
-    def last_use(self) -> dict[int, int]:
-        if not hasattr(self, "_last_use"):
-            self._last_use = {i: op.index for op in self.operators for i in op.inputs}
-        return self._last_use
+    def _forget_dead(self, values: dict, used: tuple[int, ...], op_index: int) -> None:
+        """Drop activations no later op reads (keeps the working set small)."""
+        for i in used:
+            if (
+                i >= 0
+                and not self.tensors[i].is_constant
+                and i not in self.output_indices
+                and self.last_use[i] == op_index
+            ):
+                values.pop(i, None)

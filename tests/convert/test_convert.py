@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from edgecnn.convert.edgetpu import edgetpu_verdicts
-from edgecnn.convert.graph import batch_problems, float_ops, read_graph, total_macs
+from edgecnn.convert.graph_checks import batch_problems, float_ops, total_macs
 from edgecnn.sidecar import find_sidecar
+from edgecnn.tflite_model import read_model
 
 EXPECTED_TINY_OPS = ["QUANTIZE", "CONV_2D", "MAX_POOL_2D", "CONV_2D", "MAX_POOL_2D", "RESHAPE",
                      "FULLY_CONNECTED", "SOFTMAX"]  # fmt: skip
@@ -29,16 +30,25 @@ def edgecnn(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_tiny_model_is_a_clean_int8_graph(tiny_tflite):
-    graph = read_graph(tiny_tflite)
-    assert [op.name for op in graph.ops] == EXPECTED_TINY_OPS
-    assert graph.input().dtype == "uint8" and graph.input().shape == (1, 28, 28, 1)
-    assert graph.input().scale == pytest.approx((1 / 255,)) and graph.input().zero_point == (0,)
-    assert graph.output().dtype == "int8" and graph.output().shape == (1, 10)
+    graph = read_model(tiny_tflite)
+    assert [op.name for op in graph.operators] == EXPECTED_TINY_OPS
+    assert graph.input_details()[0].type_name == "uint8" and graph.input_details()[0].shape == (
+        1,
+        28,
+        28,
+        1,
+    )
+    assert tuple(graph.input_details()[0].scale) == pytest.approx((1 / 255,))
+    assert tuple(graph.input_details()[0].zero_point) == (0,)
+    assert graph.output_details()[0].type_name == "int8" and graph.output_details()[0].shape == (
+        1,
+        10,
+    )
     assert float_ops(graph) == [] and batch_problems(graph) == []
-    conv_weights = graph.tensors[graph.ops[1].inputs[1]]
-    assert conv_weights.dtype == "int8" and len(conv_weights.scale) == conv_weights.shape[0]
-    bias = graph.tensors[graph.ops[1].inputs[2]]
-    assert bias.dtype == "int32"
+    conv_weights = graph.tensors[graph.operators[1].inputs[1]]
+    assert conv_weights.type_name == "int8" and len(conv_weights.scale) == conv_weights.shape[0]
+    bias = graph.tensors[graph.operators[1].inputs[2]]
+    assert bias.type_name == "int32"
 
 
 def test_sidecar_and_report_beside_the_model(tiny_tflite):
@@ -49,7 +59,7 @@ def test_sidecar_and_report_beside_the_model(tiny_tflite):
     report = json.loads((tiny_tflite.parent / "convert_report.json").read_text())
     assert report["int8_tflite_bytes"] == tiny_tflite.stat().st_size
     assert report["int8_tflite_bytes"] < 0.35 * report["float_tflite_bytes"]
-    assert report["macs_per_inference"] == total_macs(read_graph(tiny_tflite)) == 1_031_744
+    assert report["macs_per_inference"] == total_macs(read_model(tiny_tflite)) == 1_031_744
     assert report["ops"]["CONV_2D"] == 2 and report["input"]["dtype"] == "uint8"
     assert abs(report["accuracy_drop_points"]) <= 1.5  # 1,000 test images: the full set is benched
     assert report["calibration_samples"] == 500 and report["test_samples"] == 1000
@@ -89,16 +99,16 @@ def test_every_knob_converts_to_int8_builtins_at_batch_1(
     )
     build_model(config).save(tmp_path / "m.keras")
     loaded = quantize.load_float_model(tmp_path / "m.keras")
-    graph = read_graph(quantize.convert_int8(loaded, calibration))
+    graph = read_model(quantize.convert_int8(loaded, calibration))
     assert float_ops(graph) == [] and batch_problems(graph) == []
-    names = {op.name for op in graph.ops}
+    names = {op.name for op in graph.operators}
     expected_pool = {"max": "MAX_POOL_2D", "avg": "AVERAGE_POOL_2D", "sum": "DEPTHWISE_CONV_2D"}[
         pool
     ]
     assert expected_pool in names
     assert names <= {"QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D",
                      "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"}  # fmt: skip
-    assert all(t.dtype in ("int8", "uint8", "int32") for t in graph.tensors)
+    assert all(t.type_name in ("int8", "uint8", "int32") for t in graph.tensors)
 
 
 def small_model(path: Path, activation: str | None = None) -> Path:
@@ -118,8 +128,8 @@ def test_edgetpu_verdict_compatible_with_per_tensor_fc(tmp_path, calibration):
     from edgecnn.convert import quantize
 
     loaded = quantize.load_float_model(small_model(tmp_path / "ok.keras"))
-    per_channel = read_graph(quantize.convert_int8(loaded, calibration))
-    per_tensor = read_graph(quantize.convert_int8(loaded, calibration, per_tensor_dense=True))
+    per_channel = read_model(quantize.convert_int8(loaded, calibration))
+    per_tensor = read_model(quantize.convert_int8(loaded, calibration, per_tensor_dense=True))
     assert all(v.on_tpu for v in edgetpu_verdicts(per_tensor))
     verdicts = {v.op: v for v in edgetpu_verdicts(per_channel)}
     assert (
@@ -134,7 +144,7 @@ def test_edgetpu_verdict_names_the_unsupported_op(tmp_path, calibration):
 
     loaded = quantize.load_float_model(small_model(tmp_path / "exp.keras", "exponential"))
     verdicts = edgetpu_verdicts(
-        read_graph(quantize.convert_int8(loaded, calibration, per_tensor_dense=True))
+        read_model(quantize.convert_int8(loaded, calibration, per_tensor_dense=True))
     )
     exp = next(v for v in verdicts if v.op == "EXP")
     assert not exp.on_tpu and "not in the Edge TPU op list" in exp.reason
@@ -170,9 +180,9 @@ def test_saved_model_directory_converts_the_same_way(tiny_model_dir, tmp_path):
         "convert", str(export), "--out", str(out), "--eval-samples", "200", "--input-type", "int8"
     )
     assert proc.returncode == 0, proc.stderr
-    graph = read_graph(out)
-    assert [op.name for op in graph.ops] == EXPECTED_TINY_OPS[1:]  # int8 input: no QUANTIZE
-    assert graph.input().dtype == "int8" and find_sidecar(out) is not None
+    graph = read_model(out)
+    assert [op.name for op in graph.operators] == EXPECTED_TINY_OPS[1:]  # int8 input: no QUANTIZE
+    assert graph.input_details()[0].type_name == "int8" and find_sidecar(out) is not None
 
 
 def test_float_output_type_keeps_only_the_interface_float(tiny_model_dir, tmp_path):
@@ -182,8 +192,11 @@ def test_float_output_type_keeps_only_the_interface_float(tiny_model_dir, tmp_pa
         "convert", model, "--out", str(out), "--eval-samples", "100", "--output-type", "float32"
     )
     assert proc.returncode == 0, proc.stderr
-    graph = read_graph(out)
-    assert graph.ops[-1].name == "DEQUANTIZE" and graph.output().dtype == "float32"
+    graph = read_model(out)
+    assert (
+        graph.operators[-1].name == "DEQUANTIZE"
+        and graph.output_details()[0].type_name == "float32"
+    )
     assert float_ops(graph) == []
 
 
@@ -199,7 +212,7 @@ def test_edgetpu_without_compiler_says_where_it_runs(tiny_model_dir, tmp_path):
     report = json.loads((out.parent / "convert_report.json").read_text())
     assert report["edgetpu"]["compatible"] is True
     assert (
-        len(read_graph(out).tensors[read_graph(out).ops[-2].inputs[1]].scale) == 1
+        len(read_model(out).tensors[read_model(out).operators[-2].inputs[1]].scale) == 1
     )  # per-tensor FC
     cost = report["edgetpu_per_tensor_fc"]
     assert set(cost) == {"int8_accuracy_per_channel_fc", "int8_accuracy_per_tensor_fc"}

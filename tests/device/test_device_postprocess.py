@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.device.postprocess import Postprocessor, labels_for, to_probabilities
+from edgecnn.device.postprocess import Postprocessor, to_probabilities
+from edgecnn.labels import model_labels
 
 LABELS = ["cat", "dog", "owl"]
 
@@ -45,11 +46,11 @@ def test_labels_from_sidecar_file_or_defaults(tmp_path: Path, capsys) -> None:
     from edgecnn.sidecar import ModelSidecar
 
     model = tmp_path / "model.tflite"
-    assert labels_for(model, 2) == ["class 0", "class 1"]
+    assert model_labels(model, 2) == ["class 0", "class 1"]
     ModelSidecar(labels=["a", "b"]).write(tmp_path / "model.json")
-    assert labels_for(model, 2) == ["a", "b"]
+    assert model_labels(model, 2) == ["a", "b"]
     for text in ("0 zero\n1 one\n", "0:zero\n1:one\n", "zero\none\n"):
         (tmp_path / "labels.txt").write_text(text)
-        assert labels_for(model, 2, tmp_path / "labels.txt") == ["zero", "one"]
-    assert labels_for(model, 3, tmp_path / "labels.txt") == ["zero", "one", "class 2"]
+        assert model_labels(model, 2, tmp_path / "labels.txt") == ["zero", "one"]
+    assert model_labels(model, 3, tmp_path / "labels.txt") == ["zero", "one", "class 2"]
     assert "2 labels for 3 model outputs" in capsys.readouterr().err

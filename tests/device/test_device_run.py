@@ -89,6 +89,7 @@ def test_json_lines_have_every_field(int8_model, accuracy_videos) -> None:
     assert "20 frames" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("style", "required"), [("light-on-dark", 0.88), ("dark-on-light", 0.80)])
 def test_labels_match_the_items_in_generated_videos(int8_model, accuracy_videos, style, required):
     """Every frame gets a label (--threshold 0: no "unsure"); it must be the item's."""
@@ -129,6 +130,11 @@ def test_record_writes_a_playable_annotated_video(int8_model, accuracy_videos, t
     assert proc.returncode == 0, proc.stderr
     assert count_frames(out) == 12
     assert not list(tmp_path.glob(".annotated*"))  # no temporary file left behind
+    # An ordinary output file, like every other edgecnn output (not mkstemp's 0600).
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert out.stat().st_mode & 0o777 == int8_model.with_suffix(".json").stat().st_mode & 0o777
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

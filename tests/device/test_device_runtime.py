@@ -12,14 +12,11 @@ import numpy as np
 import pytest
 
 from edgecnn.data import load_fashion_mnist
-from edgecnn.device.runtime import (
-    TensorSpec,
-    choose_backend,
-    dequantize,
-    load_runtime,
-    quantize_input,
-)
+from edgecnn.device.backends import choose_backend
+from edgecnn.device.runtime import load_runtime
 from edgecnn.errors import EdgeCnnError
+from edgecnn.quantization import dequantize_tensor, pixels_to_model_input, quantize_tensor
+from edgecnn.tflite_model import tensor_info
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +26,7 @@ def test_items():
 
 
 def accuracy(runtime, images, labels) -> float:
-    hits = [int(np.argmax(runtime.classify(quantize_input(im[None, :, :, None] / 255.0,
-                                                          runtime.input_spec))) == lab)
+    hits = [int(np.argmax(runtime.classify(pixels_to_model_input(im[None], tensor=runtime.input_spec))) == lab)
             for im, lab in zip(images, labels, strict=True)]  # fmt: skip
     return float(np.mean(hits))
 
@@ -41,8 +37,7 @@ def test_every_input_type_is_fed_and_every_output_dequantised(device_models, tes
     assert (
         runtime.input_spec.dtype == {"uint8": np.uint8, "int8": np.int8, "float": np.float32}[kind]
     )
-    scores = runtime.classify(quantize_input(test_items[0][:1, :, :, None] / 255.0,
-                                             runtime.input_spec))  # fmt: skip
+    scores = runtime.classify(pixels_to_model_input(test_items[0][:1], tensor=runtime.input_spec))
     assert scores.dtype == np.float32 and scores.shape == (10,)
     assert abs(float(scores.sum()) - 1.0) < 0.05 and scores.min() >= 0  # probabilities
     assert accuracy(runtime, *test_items) > 0.8
@@ -51,18 +46,23 @@ def test_every_input_type_is_fed_and_every_output_dequantised(device_models, tes
 def test_int8_and_uint8_models_agree(device_models, test_items) -> None:
     a = load_runtime(device_models["uint8"], "litert", edgetpu="off")
     b = load_runtime(device_models["int8"], "litert", edgetpu="off")
-    images = test_items[0][:100, :, :, None] / 255.0
-    pa = [np.argmax(a.classify(quantize_input(x[None], a.input_spec))) for x in images]
-    pb = [np.argmax(b.classify(quantize_input(x[None], b.input_spec))) for x in images]
+    images = test_items[0][:100]
+    pa = [
+        np.argmax(a.classify(pixels_to_model_input(x[None], tensor=a.input_spec))) for x in images
+    ]
+    pb = [
+        np.argmax(b.classify(pixels_to_model_input(x[None], tensor=b.input_spec))) for x in images
+    ]
     assert np.mean(np.equal(pa, pb)) >= 0.97
 
 
 def test_quantize_and_dequantize_follow_scale_and_zero_point() -> None:
-    spec = TensorSpec(0, "x", (1, 2, 2, 1), np.dtype(np.int8), 1 / 255, -128)
-    q = quantize_input(np.array([0.0, 1.0, 0.5, 2.0]), spec)
-    assert q.dtype == np.int8 and q.tolist() == [-128, 127, 0, 127]
-    out = TensorSpec(1, "y", (1, 3), np.dtype(np.int8), 1 / 256, -128)
-    values = dequantize(np.array([-128, 0, 127], np.int8), out)
+    spec = tensor_info((1, 2, 2, 1), np.int8, 1 / 255, -128)
+    q = quantize_tensor(np.array([0.0, 1.0, 0.5, 2.0]), spec)
+    # TFLite's rule: float32(0.5) / float32(1/255) = 127.49999 -> 127, then - 128
+    assert q.dtype == np.int8 and q.tolist() == [-128, 127, -1, 127]
+    out = tensor_info((1, 3), np.int8, 1 / 256, -128)
+    values = dequantize_tensor(np.array([-128, 0, 127], np.int8), out)
     assert values.tolist() == pytest.approx([0.0, 0.5, 255 / 256])
 
 
@@ -87,7 +87,7 @@ def test_not_a_flatbuffer(tmp_path: Path) -> None:
 def test_truncated_model_is_a_clear_error(tmp_path: Path, device_models) -> None:
     bad = tmp_path / "model.tflite"
     bad.write_bytes(device_models["uint8"].read_bytes()[:300])
-    with pytest.raises(EdgeCnnError, match="cannot load"):
+    with pytest.raises(EdgeCnnError, match="not a readable TensorFlow Lite model"):
         load_runtime(bad, edgetpu="off")
 
 
@@ -120,7 +120,7 @@ def test_tflite_runtime_is_refused_under_numpy_2_without_importing_it(tmp_path: 
     fake.mkdir()
     (fake / "__init__.py").write_text("raise SystemExit('tflite_runtime was imported')\n")
     code = (
-        "from edgecnn.device.runtime import choose_backend\n"
+        "from edgecnn.device.backends import choose_backend\n"
         "from edgecnn.errors import EdgeCnnError\n"
         "try:\n    choose_backend('tflite-runtime')\n"
         "except EdgeCnnError as e:\n    print(e)\n"

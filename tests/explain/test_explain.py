@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edgecnn.cli import main
-from edgecnn.convert.explain import run_explain
-from edgecnn.convert.explain_maps import dequantize_tensor
+from edgecnn.explain.command import run_explain
+from edgecnn.quantization import dequantize_tensor
 
 TEST_INDEX = 3
 STAGES = ("filters", "pre-relu", "relu", "pool")
@@ -39,7 +39,14 @@ def test_files_and_count_per_conv_layer(both):
         assert f"{engine}-scores.png" in pngs
     assert {"input.png", "overview.png"} <= set(pngs)
     assert len(pngs) == 1 + 2 * (2 * 4 + 1) + 1
-    assert (both / "maps.npz").is_file() and (both / "index.html").is_file()
+    arrays = set(np.load(both / "maps.npz").files)
+    for engine in ("int8", "float"):
+        for layer in ("conv1", "conv2"):
+            expected = {f"{engine}.{layer}.{k}" for k in ("filters", "pre_relu", "relu", "pool")}
+            assert expected <= arrays
+        assert f"{engine}.scores" in arrays
+    assert "input" in arrays
+    assert "What the CNN sees" in (both / "index.html").read_text()
     assert not [p for p in both.iterdir() if p.name.startswith(".") or "tmp" in p.name]
 
 
@@ -143,8 +150,8 @@ def test_video_frame_through_device_preprocessing(tiny_tflite, video, tmp_path):
     pre = Preprocessor(interp.input_details()[0], find_sidecar(tiny_tflite))
     with open_source(str(video)) as frames:
         frame = [f for _, f in zip(range(5), frames, strict=False)][-1]
-    x = pre.process(frame)
-    assert np.array_equal(maps["input"], pre.canvas)
+    x = pre.new_input()
+    assert np.array_equal(maps["input"], pre.process(frame, out=x).canvas)
     assert maps["input"].max() > 100  # the dark-on-light item came out light on black
     scores = dequantize_tensor(interp.run(x)[0][0], interp.output_details()[0])
     assert np.array_equal(maps["int8.scores"], scores)
@@ -195,7 +202,7 @@ def test_bad_inputs_exit_2(tiny_tflite, video, tmp_path, capsys):
         (["explain", "--model", str(text), "--test-index", "0"], ".tflite and .keras"),
         ([*m[:3], "--model", str(tiny_tflite), "--test-index", "0"], "two .tflite"),
         ([*m, "--test-index", "0", "--frame", "2"], "give --source too"),
-        (["explain", "--model", str(bad_keras), "--test-index", "0"], "not a Keras model"),
+        (["explain", "--model", str(bad_keras), "--test-index", "0"], "not a loadable Keras model"),
         ([*m, "--source", str(bad_video)], "cannot decode video"),
         ([*m, "--source", str(text)], "not a readable image"),
     ]  # fmt: skip
@@ -246,15 +253,20 @@ def test_no_pool_avg_and_sum_pooling(pool_kinds_model, tmp_path):
     interp = ReferenceInterpreter(pool_kinds_model / "model.tflite")
     kinds = [op.name for op in interp.operators]
     assert "AVERAGE_POOL_2D" in kinds and "DEPTHWISE_CONV_2D" in kinds
-    titles = (out / "int8-conv3-pool.png", out / "float-conv2-pool.png")
-    assert all(p.stat().st_size > 10_000 for p in titles)
+    page = (out / "index.html").read_text()
+    assert "sum pooling 3x3, stride 2" in page and "avg pooling 2x2, stride 2" in page
+    import matplotlib.pyplot as plt
+
+    for figure in (out / "int8-conv3-pool.png", out / "float-conv2-pool.png"):
+        image = plt.imread(figure)
+        assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0.05
 
 
 def test_keras_conv_with_fused_relu(tmp_path):
     """A Conv2D(activation='relu') has no separate ReLU layer: "before ReLU" is recomputed."""
     import keras
 
-    from edgecnn.convert.explain_maps import keras_maps
+    from edgecnn.explain.maps import keras_maps
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((28, 28, 1), name="image")
@@ -286,4 +298,8 @@ def test_tflite_alone_never_imports_tensorflow(tiny_tflite, tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (tmp_path / "overview.png").is_file()
+    import matplotlib.pyplot as plt
+
+    overview = plt.imread(tmp_path / "overview.png")
+    assert overview.shape[0] > overview.shape[1] > 300  # the figures stacked top to bottom
+    assert set(np.load(tmp_path / "maps.npz").files) >= {"input", "int8.scores"}

@@ -25,6 +25,7 @@ def full_test_set(tiny_tflite):
     return json.loads(proc.stdout)
 
 
+@pytest.mark.slow
 def test_bit_exact_on_every_tensor_of_all_10000_test_images(full_test_set):
     result = full_test_set
     assert result["samples"] == 10000
@@ -34,6 +35,7 @@ def test_bit_exact_on_every_tensor_of_all_10000_test_images(full_test_set):
     assert all(t["max_abs_diff"] == 0 for t in result["tensors"]["reference_kernels"])
 
 
+@pytest.mark.slow
 def test_within_one_lsb_of_the_optimized_kernels_and_same_predictions(full_test_set):
     result = full_test_set
     fc = [t for t in result["tensors"]["optimized_kernels"] if t["op"] == "FULLY_CONNECTED"]
@@ -54,7 +56,10 @@ def test_report_with_float_model_and_layer_errors(tiny_tflite, tiny_model_dir, t
     )
     saved = json.loads((tmp_path / "r" / "verify_report.json").read_text())
     assert len(saved["confusion_matrix"]) == 10 and sum(map(sum, saved["confusion_matrix"])) == 300
-    assert (tmp_path / "r" / "confusion_matrix.png").stat().st_size > 10_000
+    import matplotlib.pyplot as plt
+
+    image = plt.imread(tmp_path / "r" / "confusion_matrix.png")
+    assert image.shape[0] > 400 and image.shape[1] > 400 and image.std() > 0.05
 
 
 def test_random_inputs_need_no_data_set(tiny_tflite):
@@ -66,16 +71,16 @@ def test_random_inputs_need_no_data_set(tiny_tflite):
 
 def test_not_bit_exact_exits_1(tiny_tflite, monkeypatch, capsys):
     """A fault injected into one NumPy op (max pooling off by one) must fail verification."""
-    from edgecnn.convert.reference import ops
+    from edgecnn.convert.reference import registry
     from edgecnn.convert.verify import run_verify
 
-    right = ops.REGISTRY["MAX_POOL_2D"]
+    right = registry.REGISTRY["MAX_POOL_2D"]
 
     def off_by_one(ctx):
         (out,) = right(ctx)
         return [np.clip(out.astype(np.int64) + 1, -128, 127).astype(out.dtype)]
 
-    monkeypatch.setitem(ops.REGISTRY, "MAX_POOL_2D", off_by_one)
+    monkeypatch.setitem(registry.REGISTRY, "MAX_POOL_2D", off_by_one)
     with pytest.raises(SystemExit) as stop:
         run_verify(tiny_tflite, inputs="random", samples=20, as_json=True)
     assert stop.value.code == 1
@@ -98,5 +103,5 @@ def test_bad_inputs(tmp_path):
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"\x00" * 64)
     proc = edgecnn("verify", str(junk))
-    assert proc.returncode == 2 and "not a TensorFlow Lite flatbuffer" in proc.stderr
+    assert proc.returncode == 2 and "not a TensorFlow Lite model" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -26,10 +26,10 @@ def test_report_has_the_promised_fields(tiny_model_dir):
     assert 0.5 < report["test_accuracy"] <= 1
     assert set(report["per_class_accuracy"]) == set(FASHION_MNIST_LABELS)
     assert report["params"] <= 25_000
-    assert report["epochs"] == 2 and len(report["history"]["val_accuracy"]) == 2
+    assert report["epochs"] == 3 and len(report["history"]["val_accuracy"]) == 3
     assert report["seconds"] > 0
     assert report["dataset"]["name"] == "fashion_mnist"
-    assert report["dataset"]["train_images"] == 12000
+    assert report["dataset"]["train_images"] == 60000
     assert report["dataset"]["test_images"] == 10000
 
 
@@ -37,5 +37,5 @@ def test_config_toml_is_the_exact_config_used(tiny_model_dir):
     used = read_config(tiny_model_dir / "config.toml")
     expected = get_preset("tiny")
     assert used.model == expected.model
-    assert used.training.epochs == 2 and used.training.seed == 1
+    assert used.training.epochs == 3 and used.training.seed == 1
     assert read_labels(tiny_model_dir / "labels.txt") == list(FASHION_MNIST_LABELS)

@@ -93,6 +93,7 @@ def test_saved_model_reloads_safely_and_scores_what_the_report_says(tiny_model_d
     assert accuracy == report_of(tiny_model_dir)["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_run(tmp_path):
     """Augmentation, shuffling, initialisation and the split all follow the seed."""
     args = ("--preset", "tiny", "--limit", "1500", "--epochs", "1", "--augment", "--seed", "7")
@@ -102,6 +103,7 @@ def test_same_seed_same_run(tmp_path):
     assert a["history"] == b["history"] and a["test_accuracy"] == b["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     # Logical devices must be configured before TensorFlow initialises: a fresh process.
     prelude = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -18,16 +19,39 @@ MAX_MAPS = 32  # feature maps drawn per figure (the npz keeps all of them)
 MAX_FILTER_ROWS, MAX_FILTER_COLS = 16, 32
 
 
-CAPTIONS: dict[Path, str] = {}  # figure path -> its title, for the overview page
+@dataclass(frozen=True)
+class SavedFigure:
+    """A figure written to `path`, with its title as the caption the overview page shows."""
+
+    path: Path
+    caption: str
 
 
-def save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> SavedFigure:
     title = fig.get_suptitle() or (fig.axes[0].get_title() if fig.axes else "")
-    CAPTIONS[path] = " ".join(title.split())
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
     plt.close(fig)
-    return path
+    return SavedFigure(path, " ".join(title.split()))
+
+
+def panel_grid(count: int, cols: int, cell: float, extra: tuple[float, float]):
+    """(figure, the axes of the first `count` panels): a grid of `cols` columns, the
+    panels past `count` hidden, no ticks."""
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(cell * cols + extra[0], cell * rows + extra[1]),
+        squeeze=False,
+        layout="constrained",
+    )
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= count:
+            ax.axis("off")
+    return fig, axes, list(axes.flat)[:count]
 
 
 def shape_text(a: np.ndarray) -> str:
@@ -67,21 +91,8 @@ def filters_figure(filters: np.ndarray, title: str) -> plt.Figure:
     kh, kw, cin, cout = filters.shape
     limit = float(np.abs(filters).max()) or 1.0
     if cin == 1:
-        cols = min(cout, 8)
-        rows = -(-cout // cols)
-        fig, axes = plt.subplots(
-            rows,
-            cols,
-            figsize=(1.6 * cols + 1, 1.6 * rows + 0.8),
-            squeeze=False,
-            layout="constrained",
-        )
-        for i, ax in enumerate(axes.flat):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i >= cout:
-                ax.axis("off")
-                continue
+        fig, axes, panels = panel_grid(cout, min(cout, 8), 1.6, (1.0, 0.8))
+        for i, ax in enumerate(panels):
             k = filters[:, :, 0, i]
             image = ax.imshow(k, cmap="RdBu_r", vmin=-limit, vmax=limit)
             if kh * kw <= 25:
@@ -118,15 +129,7 @@ def maps_figure(maps: np.ndarray, title: str, signed: bool) -> plt.Figure:
     """Feature maps [H, W, C], one panel per channel, one colour scale for the figure."""
     c = maps.shape[-1]
     shown = min(c, MAX_MAPS)
-    cols = min(shown, 8)
-    rows = -(-shown // cols)
-    fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(1.9 * cols + 1.0, 1.9 * rows + 0.9),
-        squeeze=False,
-        layout="constrained",
-    )
+    fig, axes, panels = panel_grid(shown, min(shown, 8), 1.9, (1.0, 0.9))
     # The colour scale ends at the 99.5th percentile so one extreme pixel does not wash out
     # the rest; the colour bar's pointed ends mark the clipped values.
     top = float(np.percentile(np.abs(maps), 99.5)) or float(np.abs(maps).max()) or 1.0
@@ -134,12 +137,7 @@ def maps_figure(maps: np.ndarray, title: str, signed: bool) -> plt.Figure:
         style = dict(cmap="RdBu_r", vmin=-top, vmax=top)
     else:
         style = dict(cmap="magma", vmin=0.0, vmax=top)
-    for i, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if i >= shown:
-            ax.axis("off")
-            continue
+    for i, ax in enumerate(panels):
         image = ax.imshow(maps[:, :, i], interpolation="nearest", **style)
         dead = " (all 0)" if not signed and not maps[:, :, i].any() else ""
         ax.set_title(f"ch {i}{dead}", fontsize=8)
@@ -183,11 +181,11 @@ def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def overview_png(rows: list[list[Path]], path: Path, gap: int = 12) -> Path:
-    """One tall PNG: each row's images side by side, rows stacked top to bottom."""
+def overview_png(rows: list[list[SavedFigure]], path: Path, gap: int = 12) -> SavedFigure:
+    """One tall PNG: each row's figures side by side, rows stacked top to bottom."""
     strips = []
     for row in rows:
-        images = [read_png(p) for p in row]
+        images = [read_png(figure.path) for figure in row]
         height = max(i.shape[0] for i in images)
         parts = []
         for i in images:
@@ -199,10 +197,10 @@ def overview_png(rows: list[list[Path]], path: Path, gap: int = 12) -> Path:
         stacked += [pad_to(s, s.shape[0], width), np.full((gap, width, 3), 0.85, np.float32)]
     with atomic_path(path) as tmp:
         plt.imsave(tmp, np.clip(np.concatenate(stacked[:-1], axis=0), 0, 1), format="png")
-    return path
+    return SavedFigure(path, "every figure above, in order")
 
 
-def index_html(sections: list[tuple[str, list[Path]]], title: str, path: Path) -> Path:
+def index_html(sections: list[tuple[str, list[SavedFigure]]], title: str, path: Path) -> Path:
     """The overview page: one heading per section, its images side by side, in order."""
     parts = [
         "<!doctype html>",
@@ -217,9 +215,9 @@ def index_html(sections: list[tuple[str, list[Path]]], title: str, path: Path) -
     for heading, images in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         parts.append('<div class="row">')
-        for image in images:
-            name = html.escape(image.name)
-            caption = html.escape(CAPTIONS.get(image, image.name), quote=True)
+        for figure in images:
+            name = html.escape(figure.path.name)
+            caption = html.escape(figure.caption or figure.path.name, quote=True)
             parts.append(
                 f'<figure><a href="{name}"><img src="{name}" alt="{caption}"></a>'
                 f"<figcaption>{caption}</figcaption></figure>"

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.errors import EdgeCnnError
+from edgecnn.quantization import dequantize_tensor, pixels_to_model_input
 
 POOL_OPS = {"MAX_POOL_2D": "max", "AVERAGE_POOL_2D": "avg"}
 
@@ -79,23 +80,10 @@ class ModelMaps:
 # ---------------------------------------------------------------- int8 graph
 
 
-def dequantize_tensor(q: np.ndarray, t) -> np.ndarray:
-    """real = scale * (q - zero_point), per channel along the tensor's quantised dimension."""
-    scale = np.asarray(t.scale, np.float64)
-    zero = np.asarray(t.zero_point, np.float64)
-    if scale.size == 0:
-        return np.asarray(q, np.float32)
-    if scale.size > 1:
-        shape = [1] * q.ndim
-        shape[t.quantized_dimension] = scale.size
-        scale, zero = scale.reshape(shape), zero.reshape(shape)
-    return ((q.astype(np.float64) - zero) * scale).astype(np.float32)
-
-
 def conv_pre_activation(x: np.ndarray, op, tensors) -> np.ndarray:
     """The real value of a CONV_2D's int32 accumulator (before requantising and the fused
     ReLU): (sum (q_in - z_in) * q_w + bias) * s_in * s_w[c], for a batch of one."""
-    from edgecnn.convert.reference.ops import patches
+    from edgecnn.convert.reference.kernel_util import patches
 
     t_in, t_w = tensors[op.inputs[0]], tensors[op.inputs[1]]
     w = t_w.data
@@ -122,17 +110,15 @@ def is_sum_pool(op, tensors) -> bool:
 def tflite_maps(path: Path, canvas: np.ndarray, input_range: tuple[float, float]) -> ModelMaps:
     """Run `canvas` (uint8 HxW) through the int8 graph; collect every conv block's maps."""
     from edgecnn.convert.reference.interpreter import ReferenceInterpreter
-    from edgecnn.device.preprocess import input_table
-    from edgecnn.device.runtime import as_tensor_spec
 
     interp = ReferenceInterpreter(path)
-    spec = as_tensor_spec(interp.input_details()[0])
-    if (spec.height, spec.width, spec.channels) != (canvas.shape[0], canvas.shape[1], 1):
+    spec = interp.input_details()[0]
+    if spec.shape[1:] != (canvas.shape[0], canvas.shape[1], 1):
         raise EdgeCnnError(
-            f"{path} takes {spec.height}x{spec.width}x{spec.channels} input; "
+            f"{path} takes {'x'.join(map(str, spec.shape[1:]))} input; "
             f"explain shows 28x28 grey models ({canvas.shape[1]}x{canvas.shape[0]} canvas)"
         )
-    x = input_table(spec, input_range).take(canvas)[None, :, :, None]
+    x = pixels_to_model_input(canvas[None], input_range, spec)
     outputs, values = interp.run(x, keep_tensors=True)
     tensors = interp.tensors
     consumers: dict[int, list] = {}
@@ -185,37 +171,17 @@ def tflite_maps(path: Path, canvas: np.ndarray, input_range: tuple[float, float]
 # ---------------------------------------------------------------- float Keras
 
 
-def load_keras(path: Path):
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        raise EdgeCnnError(f"{path} is not a Keras model (.keras files are zip archives)")
-    import keras
-
-    import edgecnn.train.layers  # noqa: F401  (registers SumPooling2D before loading)
-
-    try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgeCnnError(f"cannot load Keras model {path}: {first[:200]}") from None
-
-
 def keras_maps(path: Path, canvas: np.ndarray, input_range: tuple[float, float]) -> ModelMaps:
     """Run `canvas` through the float model; collect conv, batch-norm, ReLU and pooling outputs."""
-    import keras
-
+    from edgecnn.train.keras_file import import_keras, load_keras_model
     from edgecnn.train.layers import SumPooling2D
 
-    model = load_keras(path)
+    keras = import_keras()
+    model = load_keras_model(path)
     shape = tuple(model.input_shape[1:])
     if shape != (canvas.shape[0], canvas.shape[1], 1):
         raise EdgeCnnError(f"{path} takes {shape} input; explain shows 28x28x1 grey models")
-    low, high = input_range
-    x = (low + canvas.astype(np.float32) / 255.0 * (high - low))[None, :, :, None]
+    x = pixels_to_model_input(canvas[None], input_range)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     results = probe.predict(x, verbose=0)

@@ -26,10 +26,10 @@ import numpy as np
 
 from edgecnn.atomic import atomic_path
 from edgecnn.errors import EdgeCnnError
-from edgecnn.labels import FASHION_MNIST_LABELS, read_labels
-from edgecnn.sidecar import find_sidecar
+from edgecnn.labels import model_labels
+from edgecnn.sidecar import DEFAULT_INPUT_RANGE, find_sidecar
 
-from .explain_maps import ModelMaps, keras_maps, tflite_maps
+from .maps import ModelMaps, keras_maps, tflite_maps
 
 ENGINE_ORDER = ("int8", "float")
 
@@ -56,17 +56,9 @@ def check_models(models: tuple[Path, ...] | list[Path]) -> dict[str, Path]:
     return by_engine
 
 
-def model_labels(paths: dict[str, Path]) -> tuple[list[str], tuple[float, float], object]:
-    """Labels and input range from a sidecar (model.json) or labels.txt beside a model."""
-    for path in paths.values():
-        sidecar = find_sidecar(path)
-        if sidecar is not None:
-            return list(sidecar.labels), tuple(sidecar.input_range), sidecar
-    for path in paths.values():
-        txt = path.with_name("labels.txt")
-        if txt.is_file():
-            return read_labels(txt), (0.0, 1.0), None
-    return list(FASHION_MNIST_LABELS), (0.0, 1.0), None
+def model_sidecar(paths: dict[str, Path]):
+    """The sidecar (model.json) beside one of the models, or None."""
+    return next((s for s in map(find_sidecar, paths.values()) if s is not None), None)
 
 
 def load_input(
@@ -119,20 +111,18 @@ def load_input(
 
 def video_frame(source: str, frame: int, sidecar) -> tuple[np.ndarray, str]:
     """Frame `frame` of `source` through the device's own preprocessing (the live loop's)."""
-    from edgecnn.device.preprocess import Preprocessor
-    from edgecnn.device.runtime import TensorSpec
+    from edgecnn.device.preprocess import Preprocessor, fashion_mnist_input
     from edgecnn.device.sources import open_source, quiet_opencv_warnings
 
     quiet_opencv_warnings()  # our one-line error says what FFmpeg's warnings would
-    spec = TensorSpec(0, "image", (1, 28, 28, 1), np.dtype(np.uint8), 1 / 255, 0)
-    pre = Preprocessor(spec, sidecar)
+    pre = Preprocessor(fashion_mnist_input(), sidecar)
     count = 0
     with open_source(source) as frames:
         for picture in frames:
             if count == frame:
-                pre.process(picture)
+                seen = pre.process(picture)
                 return (
-                    pre.canvas.copy(),
+                    seen.canvas.copy(),
                     f"frame {frame} of {Path(source).name} (device preprocessing)",
                 )
             count += 1
@@ -152,14 +142,15 @@ def run_explain(
 ) -> dict[str, Path]:
     """Write the figures, maps.npz, index.html and overview.png into `out`; return the paths."""
     try:
-        from . import explain_figures as figs
+        from . import figures as figs
     except ImportError:
         raise EdgeCnnError(
             "explain draws with matplotlib: pip install matplotlib (or edgecnn[train])"
         ) from None
 
     paths = check_models(models)
-    labels, input_range, sidecar = model_labels(paths)
+    sidecar = model_sidecar(paths)
+    input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
     canvas, caption = load_input(image, test_index, source, frame, data_dir, sidecar)
     results: list[ModelMaps] = []
     for engine in ENGINE_ORDER:
@@ -169,9 +160,9 @@ def run_explain(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    written["input"] = figs.save(figs.input_figure(canvas, caption), out / "input.png")
-    sections: list[tuple[str, list[Path]]] = [("Input", [written["input"]])]
+    figures: dict[str, figs.SavedFigure] = {}
+    figures["input"] = figs.save(figs.input_figure(canvas, caption), out / "input.png")
+    sections: list[tuple[str, list[figs.SavedFigure]]] = [("Input", [figures["input"]])]
     count = max(len(r.blocks) for r in results)
     for i in range(count):
         for stage, heading in (
@@ -188,16 +179,17 @@ def run_explain(
                 if fig is None:
                     continue
                 key = f"{r.engine}-conv{i + 1}-{stage}"
-                written[key] = figs.save(fig, out / f"{key}.png")
-                row.append(written[key])
+                figures[key] = figs.save(fig, out / f"{key}.png")
+                row.append(figures[key])
             if row:
                 sections.append((f"conv{i + 1}: {heading}", row))
+    labels = model_labels(next(iter(paths.values())), len(results[0].scores))
     row = []
     for r in results:
         key = f"{r.engine}-scores"
         fig = figs.scores_figure(r.scores, labels, f"class scores: {r.title}")
-        written[key] = figs.save(fig, out / f"{key}.png")
-        row.append(written[key])
+        figures[key] = figs.save(fig, out / f"{key}.png")
+        row.append(figures[key])
     sections.append(("Class scores", row))
 
     arrays = {"input": canvas}
@@ -207,10 +199,11 @@ def run_explain(
     np.savez(buffer, **arrays)
     with atomic_path(out / "maps.npz") as tmp:
         tmp.write_bytes(buffer.getvalue())
-    written["maps"] = out / "maps.npz"
     title = "What the CNN sees: " + " | ".join(r.title for r in results)
+    written = {key: figure.path for key, figure in figures.items()}
+    written["maps"] = out / "maps.npz"
     written["index"] = figs.index_html(sections, title, out / "index.html")
-    written["overview"] = figs.overview_png([p for _, p in sections], out / "overview.png")
+    written["overview"] = figs.overview_png([row for _, row in sections], out / "overview.png").path
     remove_stale(out, set(written.values()))
     print(f"explain: {len(written)} files -> {out}/index.html, {out}/overview.png")
     return written
@@ -228,7 +221,7 @@ def remove_stale(out: Path, keep: set[Path]) -> None:
 
 
 def stage_figure(r: ModelMaps, i: int, stage: str):
-    from . import explain_figures as figs
+    from . import figures as figs
 
     b = r.blocks[i]
     where = f"{b.name} [{r.title}]"

@@ -1,0 +1,15 @@
+"""Messages for people, on stderr: stdout belongs to a command's report or JSON lines."""
+
+from __future__ import annotations
+
+import sys
+
+
+def echo(message: str = "") -> None:
+    """A progress line (stderr, flushed at once)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    """A warning that does not stop the command: `edgecnn: warning: ...` on stderr."""
+    echo(f"edgecnn: warning: {message}")
