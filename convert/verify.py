@@ -19,6 +19,8 @@ import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
 from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+from edgecnn.convert.user_inputs import load_user_inputs
+from edgecnn.convert.user_inputs import save_outputs as save_outputs_npz
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.labels import model_labels
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
@@ -28,6 +30,9 @@ from edgecnn.sidecar import DEFAULT_INPUT_RANGE, find_sidecar
 
 CHUNK = 64
 DEFAULT_RANDOM_SAMPLES = 1000
+# Float tensors: |NumPy - TFLite| <= FLOAT_RTOL * max(1, max |TFLite value|) per tensor. The
+# reference kernels accumulate in float32 in their own order; NumPy sums in float64.
+FLOAT_RTOL = 1e-4
 
 
 @dataclass
@@ -36,23 +41,39 @@ class TensorDiff:
 
     name: str
     op: str
-    max_abs_diff: int = 0
+    is_float: bool = False
+    max_abs_diff: float = 0
+    max_abs_value: float = 0
     differing: int = 0
     elements: int = 0
 
     def update(self, ours: np.ndarray, theirs: np.ndarray) -> None:
-        diff = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
+        theirs64 = theirs.astype(np.float64)
+        diff = np.abs(ours.astype(np.float64) - theirs64)
         self.max_abs_diff = max(self.max_abs_diff, float(diff.max()) if diff.size else 0.0)
+        if theirs64.size:
+            self.max_abs_value = max(self.max_abs_value, float(np.abs(theirs64).max()))
         self.differing += int(np.count_nonzero(diff))
         self.elements += diff.size
 
+    @property
+    def tolerance(self) -> float:
+        return FLOAT_RTOL * max(1.0, self.max_abs_value) if self.is_float else 0.0
+
+    @property
+    def matches(self) -> bool:
+        return self.max_abs_diff <= self.tolerance
+
     def summary(self) -> dict:
-        return {
+        summary = {
             "name": self.name,
             "op": self.op,
             "max_abs_diff": self.max_abs_diff,
             "fraction_differing": self.differing / self.elements if self.elements else 0.0,
         }
+        if self.is_float:
+            summary["float_tolerance"] = self.tolerance
+        return summary
 
 
 @dataclass
@@ -62,6 +83,23 @@ class Comparison:
 
 
 NOT_IN_XNNPACK = {"SOFTMAX", "AVERAGE_POOL_2D", "LOGISTIC", "MEAN"}
+TYPE_CHANGES = {"QUANTIZE", "DEQUANTIZE", "CAST"}
+
+
+def model_kind(ri: ReferenceInterpreter) -> str:
+    """'float', 'int8', '16x8' (int16 activations) or 'mixed', from the compute ops' outputs."""
+    kinds = set()
+    for op in ri.operators:
+        if op.name in TYPE_CHANGES or not op.outputs:
+            continue
+        type_name = ri.tensors[op.outputs[0]].type_name
+        kinds.add(
+            {"float32": "float", "int16": "16x8", "int8": "int8", "uint8": "int8"}.get(type_name)
+        )
+    kinds.discard(None)
+    if len(kinds) == 1:
+        return kinds.pop()
+    return "mixed" if kinds else "int8"
 
 
 def optimized_visible(ri: ReferenceInterpreter) -> list[int]:
@@ -99,66 +137,85 @@ def load_interpreters(model: Path):
 
 def dataset_inputs(
     ri: ReferenceInterpreter, model: Path, data_dir, limit
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Test images as the model's input (pixels through its input range, then quantised)."""
     from edgecnn.data import load_fashion_mnist
 
-    t = ri.input_details()[0]
-    if t.shape[1:] != (28, 28, 1):
+    details = ri.input_details()
+    t = details[0]
+    if len(details) != 1 or t.shape[1:] != (28, 28, 1):
+        shapes = ", ".join(str(list(d.shape)) for d in details)
         raise EdgeCnnError(
-            f"{model} takes {list(t.shape)}, not Fashion-MNIST's [1, 28, 28, 1]: use --inputs random"
+            f"{model} takes {shapes}, not Fashion-MNIST's [1, 28, 28, 1]: use --inputs random "
+            "or --inputs FILE.npz"
         )
     sidecar = find_sidecar(model)
     input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
     test = load_fashion_mnist("test", data_dir, limit=limit)
-    return pixels_to_model_input(test.images, input_range, t), test.labels
+    return [pixels_to_model_input(test.images, input_range, t)], test.labels
 
 
-def random_inputs(ri: ReferenceInterpreter, samples: int, seed: int = 0) -> np.ndarray:
-    t = ri.input_details()[0]
+def random_inputs(ri: ReferenceInterpreter, samples: int, seed: int = 0) -> list[np.ndarray]:
+    """Every input filled with values valid for its type: the whole range of an integer type
+    (raw quantised values), uniform [-1, 1) for floats, 0/1 for bool."""
     rng = np.random.default_rng(seed)
-    if np.issubdtype(t.dtype, np.floating):
-        return rng.random((samples, *t.shape[1:])).astype(t.dtype)
-    info = np.iinfo(t.dtype)
-    return rng.integers(info.min, info.max + 1, (samples, *t.shape[1:])).astype(t.dtype)
+    arrays = []
+    for t in ri.input_details():
+        shape = (samples, *t.shape[1:])
+        if t.dtype is None:
+            raise EdgeCnnError(f"input {t.name} is {t.type_name}: verify cannot make values for it")
+        if np.issubdtype(t.dtype, np.floating):
+            arrays.append(rng.uniform(-1, 1, shape).astype(t.dtype))
+        elif t.dtype == np.bool_:
+            arrays.append(rng.integers(0, 2, shape).astype(np.bool_))
+        else:
+            info = np.iinfo(t.dtype)
+            arrays.append(rng.integers(info.min, info.max, shape, endpoint=True).astype(t.dtype))
+    return arrays
 
 
 def compare_engines(
-    ri: ReferenceInterpreter, model: Path, x: np.ndarray
-) -> tuple[Comparison, dict[str, np.ndarray]]:
-    """Run all three engines on `x`; return per-tensor comparisons and each engine's outputs."""
+    ri: ReferenceInterpreter, model: Path, inputs: list[np.ndarray]
+) -> tuple[Comparison, dict[str, list[np.ndarray]]]:
+    """Run all three engines on `inputs` (one array per model input); return per-tensor
+    comparisons and each engine's outputs (one array per model output)."""
     reference, optimized = load_interpreters(model)
-    ref_in, opt_in = (
-        reference.get_input_details()[0]["index"],
-        optimized.get_input_details()[0]["index"],
-    )
-    out_index = ri.output_indices[0]
+    ref_in = [d["index"] for d in reference.get_input_details()]
+    opt_in = [d["index"] for d in optimized.get_input_details()]
     producer = {o: op.name for op in ri.operators for o in op.outputs}
+
+    def diff(i: int) -> TensorDiff:
+        return TensorDiff(ri.tensors[i].name, producer[i], ri.tensors[i].type_name == "float32")
+
     comparison = Comparison(
-        {i: TensorDiff(ri.tensors[i].name, name) for i, name in producer.items()},
-        {
-            i: TensorDiff(ri.tensors[i].name, producer[i])
-            for i in optimized_visible(ri)
-            if i in producer
-        },
+        {i: diff(i) for i in producer},
+        {i: diff(i) for i in optimized_visible(ri) if i in producer},
     )
-    outputs = {"numpy": [], "reference_kernels": [], "optimized_kernels": []}
-    for start in range(0, len(x), CHUNK):
-        batch = x[start : start + CHUNK]
-        ours, tensors = ri.run(batch, keep_tensors=True)
-        outputs["numpy"].append(ours[0])
-        for b in range(len(batch)):
-            reference.set_tensor(ref_in, batch[b : b + 1])
-            reference.invoke()
-            for index, diff in comparison.reference_kernels.items():
-                diff.update(tensors[index][b : b + 1], reference.get_tensor(index))
-            outputs["reference_kernels"].append(reference.get_tensor(out_index).copy())
-            optimized.set_tensor(opt_in, batch[b : b + 1])
-            optimized.invoke()
-            for index, diff in comparison.optimized_kernels.items():
-                diff.update(tensors[index][b : b + 1], optimized.get_tensor(index))
-            outputs["optimized_kernels"].append(optimized.get_tensor(out_index).copy())
-    return comparison, {k: np.concatenate(v) for k, v in outputs.items()}
+    outputs: dict[str, list[list[np.ndarray]]] = {
+        k: [[] for _ in ri.output_indices]
+        for k in ("numpy", "reference_kernels", "optimized_kernels")
+    }
+    samples = len(inputs[0]) if inputs else 0
+    for start in range(0, samples, CHUNK):
+        batch = [x[start : start + CHUNK] for x in inputs]
+        ours, tensors = ri.run(*batch, keep_tensors=True)
+        for k, out in enumerate(ours):
+            outputs["numpy"][k].append(out)
+        for b in range(len(batch[0]) if batch else 0):
+            for engine, indices, name, diffs in (
+                (reference, ref_in, "reference_kernels", comparison.reference_kernels),
+                (optimized, opt_in, "optimized_kernels", comparison.optimized_kernels),
+            ):
+                for index, x in zip(indices, batch, strict=True):
+                    engine.set_tensor(index, x[b : b + 1])
+                engine.invoke()
+                for index, tensor_diff in diffs.items():
+                    tensor_diff.update(tensors[index][b : b + 1], engine.get_tensor(index))
+                for k, index in enumerate(ri.output_indices):
+                    outputs[name][k].append(engine.get_tensor(index).copy())
+    return comparison, {
+        k: [np.concatenate(parts) for parts in v] for k, v in outputs.items() if samples
+    }
 
 
 def float_accuracy(keras_model: Path, data_dir, limit) -> tuple[float, np.ndarray]:
@@ -209,11 +266,15 @@ def run_verify(
     as_json: bool = False,
     report_dir: Path | None = None,
     fc_rounding: str | None = None,
+    save_outputs: Path | None = None,
 ) -> dict:
     model = Path(model)
+    if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
+        raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
     result, failures = verify_model(
-        model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding
-    )
+        model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
+        save_outputs,
+    )  # fmt: skip
     print(json.dumps(result) if as_json else format_result(result), flush=True)
     if failures:
         print(f"edgecnn: verify failed: {'; '.join(failures)}", file=sys.stderr, flush=True)
@@ -222,34 +283,50 @@ def run_verify(
 
 
 def verify_model(
-    model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding
-):
+    model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
+    save_outputs=None,
+):  # fmt: skip
     """Run the comparison; return the result and the list of failed checks."""
     ri = ReferenceInterpreter(model, fc_rounding=fc_rounding)
     if inputs == "dataset":
         x, labels = dataset_inputs(ri, model, data_dir, limit)
-    else:
+    elif inputs == "random":
         x, labels = random_inputs(ri, samples or DEFAULT_RANDOM_SAMPLES), None
+    else:
+        x, labels = load_user_inputs(Path(inputs), ri.input_details()), None
     comparison, outputs = compare_engines(ri, model, x)
+    if save_outputs is not None:
+        save_outputs_npz(Path(save_outputs), outputs["numpy"])
 
     def argmax(out: np.ndarray) -> np.ndarray:
         return out.reshape(len(out), -1).argmax(axis=1)
 
-    ours, optimized = argmax(outputs["numpy"]), argmax(outputs["optimized_kernels"])
-    ref_tensors = [d.summary() for d in comparison.reference_kernels.values()]
+    ours, optimized = argmax(outputs["numpy"][0]), argmax(outputs["optimized_kernels"][0])
+    ref_diffs = list(comparison.reference_kernels.values())
+    ref_tensors = [d.summary() for d in ref_diffs]
     opt_tensors = [d.summary() for d in comparison.optimized_kernels.values()]
+    integer_diffs = [d.max_abs_diff for d in ref_diffs if not d.is_float]
     max_ref = max((t["max_abs_diff"] for t in ref_tensors), default=0.0)
     max_opt = max((t["max_abs_diff"] for t in opt_tensors), default=0.0)
+    kind = model_kind(ri)
+    float_tensors = [d for d in ref_diffs if d.is_float]
     result = {
         "model": str(model),
-        "inputs": inputs,
-        "samples": len(x),
+        "model_kind": kind,
+        "inputs": inputs if inputs in ("dataset", "random") else str(inputs),
+        "samples": len(x[0]),
         "fc_rounding": ri.fc_rounding,
         "float_accuracy": None,
         "int8_accuracy": float(np.mean(optimized == labels)) if labels is not None else None,
         "reference_accuracy": float(np.mean(ours == labels)) if labels is not None else None,
         "agreement": float(np.mean(ours == optimized)),
-        "bit_exact": max_ref == 0,
+        "bit_exact": max(integer_diffs) == 0 if integer_diffs else None,
+        "float_tolerance": (
+            f"|NumPy - TFLite| <= {FLOAT_RTOL:g} * max(1, max |value|) per float tensor"
+            if float_tensors
+            else None
+        ),
+        "within_float_tolerance": all(d.matches for d in float_tensors) if float_tensors else None,
         "max_abs_diff_reference_kernels": max_ref,
         "max_abs_diff_optimized_kernels": max_opt,
         "tensors": {"reference_kernels": ref_tensors, "optimized_kernels": opt_tensors},
@@ -271,11 +348,18 @@ def verify_model(
         from edgecnn.convert.layer_errors import layer_errors
 
         with quiet_native_output(capture_stdout=True):
-            result["layer_errors"] = layer_errors(Path(keras_model), x, ri)
+            result["layer_errors"] = layer_errors(Path(keras_model), x[0], ri)
     failures = []
-    if not result["bit_exact"]:
+    if result["bit_exact"] is False:
         failures.append(
-            f"NumPy reference differs from TFLite's reference kernels by up to {max_ref:g}"
+            "NumPy reference differs from TFLite's reference kernels by up to "
+            f"{max(integer_diffs):g}"
+        )
+    if result["within_float_tolerance"] is False:
+        worst = max(float_tensors, key=lambda d: d.max_abs_diff / max(d.tolerance, 1e-30))
+        failures.append(
+            f"float tensor {worst.name} ({worst.op}) differs from TFLite's reference kernels by "
+            f"{worst.max_abs_diff:.3g}, beyond the float tolerance {worst.tolerance:.3g}"
         )
     if result["float_accuracy"] is not None:
         drop = 100 * (result["float_accuracy"] - result["int8_accuracy"])
@@ -310,14 +394,29 @@ def format_result(r: dict) -> str:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
 
+    source = {"dataset": "test images", "random": "random inputs"}.get(
+        r["inputs"], f"inputs from {r['inputs']}"
+    )
+    kind = {"float": "float model", "16x8": "16x8 model (int16 activations, int8 weights)",
+            "int8": "int8 model", "mixed": "mixed float/integer model"}[r["model_kind"]]  # fmt: skip
+    exact = (
+        f"  bit-exact vs TFLite reference kernels: {'yes' if r['bit_exact'] else 'NO'}"
+        f" (max |diff| {r['max_abs_diff_reference_kernels']:g} over {len(r['tensors']['reference_kernels'])} tensors)"
+        if r["bit_exact"] is not None
+        else "  bit-exact vs TFLite reference kernels: n/a (no integer tensors)"
+    )
+    if r["float_tolerance"]:
+        exact += (
+            f"\n  float tensors within tolerance: {'yes' if r['within_float_tolerance'] else 'NO'}"
+            f" ({r['float_tolerance']})"
+        )
     lines = [
-        f"verify {r['model']} on {r['samples']} {'test images' if r['inputs'] == 'dataset' else 'random inputs'}",
+        f"verify {r['model']} ({kind}) on {r['samples']} {source}",
         f"  float accuracy        {pct(r['float_accuracy'])}",
         f"  int8 accuracy         {pct(r['int8_accuracy'])}  (TFLite optimized kernels)",
         f"  reference accuracy    {pct(r['reference_accuracy'])}  (NumPy reference)",
         f"  argmax agreement      {pct(r['agreement'])}",
-        f"  bit-exact vs TFLite reference kernels: {'yes' if r['bit_exact'] else 'NO'}"
-        f" (max |diff| {r['max_abs_diff_reference_kernels']:g} over {len(r['tensors']['reference_kernels'])} tensors)",
+        exact,
         "  vs optimized kernels: "
         + ", ".join(
             f"{t['op']} max |diff| {t['max_abs_diff']:g}" for t in r["tensors"]["optimized_kernels"]

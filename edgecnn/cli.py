@@ -117,10 +117,20 @@ def convert(**options) -> None:
     "--limit", type=click.IntRange(min=1), default=None, help="Use the first N test images."
 )
 @click.option(
-    "--inputs", type=click.Choice(["dataset", "random"]), default="dataset", show_default=True
+    "--inputs",
+    default="dataset",
+    show_default=True,
+    help="dataset (Fashion-MNIST test images), random (every input, values valid for its "
+    "type), or FILE.npy/.npz/.csv with your own raw input values, one array per model input.",
 )
 @click.option(
     "--samples", type=click.IntRange(min=1), default=None, help="Number of random inputs."
+)
+@click.option(
+    "--save-outputs",
+    type=PathArg,
+    default=None,
+    help="Write the NumPy reference's raw outputs to OUT.npz (output_0, output_1, ...).",
 )
 @click.option(
     "--max-drop", type=float, default=1.0, show_default=True, help="Allowed accuracy drop, points."

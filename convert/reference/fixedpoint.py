@@ -147,3 +147,62 @@ def clz32(x: np.ndarray) -> np.ndarray:
     bits = np.where(nonzero & ((np.int64(1) << np.maximum(bits - 1, 0)) > x), bits - 1, bits)
     bits = np.where(nonzero & ((np.int64(1) << bits) <= x), bits + 1, bits)
     return 32 - bits
+
+
+def mbqm64(x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier of an int64 accumulator (the 16x8 kernels' int64 bias
+    path): reduced_multiplier = (m + 2^15) >> 16 (0x7FFF for m >= 0x7FFF0000);
+    total_shift = 15 - shift; result = (x * reduced_multiplier + 2^(total_shift - 1)) >>
+    total_shift, an arithmetic (flooring) shift, cast to int32."""
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    reduced_multiplier = np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total_shift = 15 - np.asarray(shift, dtype=np.int64)
+    x = np.asarray(x, dtype=np.int64)
+    # |x| < 2^47 and the multiplier < 2^15: the product stays inside int64.
+    result = (x * reduced_multiplier + (np.int64(1) << (total_shift - 1))) >> total_shift
+    return wrap32(result)
+
+
+def wrap16(x: np.ndarray) -> np.ndarray:
+    """Two's-complement int16 wrap-around (a C cast of an int to int16_t)."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x + 2**15) & 0xFFFF) - 2**15
+
+
+def srdhm16(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16: floor((a*b + 2^14) / 2^15),
+    INT16_MIN^2 -> INT16_MAX."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    result = (a * b + (1 << 14)) >> 15
+    return np.where((a == -(2**15)) & (b == -(2**15)), 2**15 - 1, result)
+
+
+def saturating_doubling_high_mul16(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SaturatingDoublingHighMul (hard_swish.h): (a*b) / 2^15 truncated toward zero (no
+    rounding), INT16_MIN^2 -> INT16_MAX."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    product = a * b
+    result = np.sign(product) * (np.abs(product) >> 15)
+    return np.where((a == -(2**15)) & (b == -(2**15)), 2**15 - 1, result)
+
+
+def saturating_left_shift16(x: np.ndarray, amount: int) -> np.ndarray:
+    """SaturatingLeftShift (hard_swish.h): x * 2^amount clamped to int16."""
+    return np.clip(np.asarray(x, dtype=np.int64) << amount, -(2**15), 2**15 - 1)
+
+
+def down_scale_int32_to_int16_multiplier(multiplier: int) -> int:
+    """DownScaleInt32ToInt16Multiplier (activations.cc): (m + 2^15) >> 16, INT16_MAX when m is
+    within 2^15 of INT32_MAX."""
+    if multiplier >= INT32_MAX - (1 << 15):
+        return 2**15 - 1
+    return (multiplier + (1 << 15)) >> 16
+
+
+def checked_log2(x: float) -> int | None:
+    """CheckedLog2: round(log2(x)) when x is a power of two to within 1e-3 in log2, else None."""
+    x_log2 = math.log(x) * (1.0 / math.log(2.0))
+    x_log2_rounded = float(round_half_away(x_log2))
+    return int(x_log2_rounded) if abs(x_log2 - x_log2_rounded) < 1e-3 else None

@@ -13,11 +13,60 @@ import numpy as np
 
 from edgecnn.convert.reference import ops  # noqa: F401  registers the ops
 from edgecnn.convert.reference.ops import default_fc_rounding
-from edgecnn.convert.reference.registry import OpContext, lookup
+from edgecnn.convert.reference.registry import OpContext, check_types, lookup
 from edgecnn.errors import EdgeCnnError
-from edgecnn.tflite_model import TensorInfo, TfliteModel, read_model
+from edgecnn.tflite_model import OperatorInfo, TensorInfo, TfliteModel, read_model
 
 CHUNK = 64  # images per pass: keeps the int64 working arrays near the CPU caches
+
+
+# Inputs whose scales may be per channel, and the dimension TFLite's kernel takes them on
+# (op, input index) -> dimension; None: any (DEQUANTIZE of per-channel weights).
+PER_CHANNEL_DIMENSIONS = {
+    ("CONV_2D", 1): 0,
+    ("CONV_2D", 2): 0,
+    ("DEPTHWISE_CONV_2D", 1): 3,
+    ("DEPTHWISE_CONV_2D", 2): 0,
+    ("FULLY_CONNECTED", 1): 0,
+    ("FULLY_CONNECTED", 2): 0,
+    ("TRANSPOSE_CONV", 1): 0,
+    ("TRANSPOSE_CONV", 3): 0,
+    ("DEQUANTIZE", 0): None,
+}
+
+
+def check_op(op: OperatorInfo, tensors: tuple[TensorInfo, ...]) -> None:
+    """Refuse in one line what the reference does not implement: the op on its tensor type,
+    a tensor type NumPy cannot hold (int4, string, ...), float16 outside DEQUANTIZE, or
+    per-channel scales where the kernel takes them per tensor (or on another dimension)."""
+    for i in (*op.inputs, *op.outputs):
+        if i < 0:
+            continue
+        t = tensors[i]
+        if t.dtype is None or t.type_name in ("float16", "float64", "complex64", "complex128"):
+            if t.type_name == "float16" and op.name == "DEQUANTIZE":
+                continue
+            raise EdgeCnnError(
+                f"{op.name} (operator {op.index}) tensor {t.name} is {t.type_name}: the NumPy "
+                "reference handles float32, int8, uint8, int16 and int32 tensors"
+            )
+    check_types(op, tensors)
+    for position, i in enumerate(op.inputs):
+        if i < 0 or not tensors[i].is_per_channel:
+            continue
+        t = tensors[i]
+        allowed = PER_CHANNEL_DIMENSIONS.get((op.name, position), -1)
+        if allowed is None or allowed == t.quantized_dimension:
+            continue
+        expected = (
+            f"TFLite's {op.name} kernel takes per-channel scales on dimension {allowed} of this input"
+            if allowed >= 0
+            else f"TFLite's {op.name} kernel takes one scale for this input"
+        )
+        raise EdgeCnnError(
+            f"{op.name} (operator {op.index}) input {t.name} is quantised per-channel on "
+            f"dimension {t.quantized_dimension}: {expected}"
+        )
 
 
 class ReferenceInterpreter:
@@ -38,6 +87,8 @@ class ReferenceInterpreter:
         self.input_indices, self.output_indices = self.model.inputs, self.model.outputs
         self.fc_rounding = fc_rounding or default_fc_rounding()
         self.kernels = [lookup(op.name) for op in self.operators]
+        for op in self.operators:
+            check_op(op, self.tensors)
         self.last_use = {i: op.index for op in self.operators for i in op.inputs}
 
     def input_details(self) -> list[TensorInfo]:

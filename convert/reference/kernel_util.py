@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.convert.reference.fixedpoint import mbqm, quantize_multipliers
+from edgecnn.convert.reference.fixedpoint import mbqm, mbqm64, quantize_multipliers
+from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import round_half_away
 from edgecnn.tflite_model import TensorInfo
 
 PADDING_SAME, PADDING_VALID = 0, 1
 ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3
+
+
+def is_float(t: TensorInfo) -> bool:
+    return t.type_name == "float32"
 
 
 def type_range(t: TensorInfo) -> tuple[int, int]:
@@ -46,11 +51,39 @@ def calculate_activation_range_quantized(activation: int, t: TensorInfo) -> tupl
 
 
 def clamp_to_output(acc: np.ndarray, t: TensorInfo, activation: int = ACT_NONE) -> np.ndarray:
-    """clamp(acc, output_activation_min, output_activation_max), in the output's type."""
+    """clamp(acc, output_activation_min, output_activation_max), in the output's type; for a
+    float output, the float activation range (CalculateActivationRange)."""
+    if t.type_name == "float32":
+        return float_activation(acc, activation)
+    if activation not in FLOAT_ACTIVATION_RANGES:
+        raise EdgeCnnError(
+            f"fused activation {activation} on a quantised output is not a TFLite kernel's"
+        )
     output_activation_min, output_activation_max = calculate_activation_range_quantized(
         activation, t
     )
     return np.clip(acc, output_activation_min, output_activation_max).astype(t.dtype)
+
+
+FLOAT_ACTIVATION_RANGES = {
+    ACT_NONE: (-np.inf, np.inf),
+    ACT_RELU: (0.0, np.inf),
+    ACT_RELU_N1_TO_1: (-1.0, 1.0),
+    ACT_RELU6: (0.0, 6.0),
+}
+ACT_TANH, ACT_SIGN_BIT = 4, 5
+
+
+def float_activation(x: np.ndarray, activation: int) -> np.ndarray:
+    """ActivationFunctionWithMinMax in float32: the fused RELU/RELU6/RELU_N1_TO_1 clamp,
+    TANH, or none."""
+    x = np.asarray(x, np.float32)
+    if activation == ACT_TANH:
+        return np.tanh(x)
+    if activation not in FLOAT_ACTIVATION_RANGES:
+        raise EdgeCnnError(f"fused activation {activation} (SIGN_BIT) has no TFLite float kernel")
+    low, high = FLOAT_ACTIVATION_RANGES[activation]
+    return np.clip(x, np.float32(low), np.float32(high)).astype(np.float32)
 
 
 def compute_padding(
@@ -126,10 +159,16 @@ def per_channel_multipliers(
 
 
 def requantize_per_channel(
-    acc: np.ndarray, t_in: TensorInfo, t_filter: TensorInfo, t_out: TensorInfo
+    acc: np.ndarray,
+    t_in: TensorInfo,
+    t_filter: TensorInfo,
+    t_out: TensorInfo,
+    int64_accumulator: bool = False,
 ) -> np.ndarray:
-    """MBQM(acc, output_multiplier[c], output_shift[c]) + output_offset, channel last."""
+    """MBQM(acc, output_multiplier[c], output_shift[c]) + output_offset, channel last; the
+    int64 accumulator of the 16x8 kernels takes MultiplyByQuantizedMultiplier's int64 form."""
     output_multiplier, output_shift = per_channel_multipliers(
         scale(t_in), t_filter.scale, scale(t_out), acc.shape[-1]
     )
-    return mbqm(acc, output_multiplier, output_shift) + zero_point(t_out)
+    multiply = mbqm64 if int64_accumulator else mbqm
+    return multiply(acc, output_multiplier, output_shift) + zero_point(t_out)

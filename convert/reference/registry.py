@@ -2,7 +2,9 @@
 
 An op function takes an `OpContext` (its input arrays, the tensors' records, its options)
 and returns its output arrays; it never walks the graph. The interpreter walks the graph and
-knows no op.
+knows no op. Each op is registered with the tensor types it implements (the type of its
+first output: float32 for float models, int8/uint8 for full-int8, int16 for 16x8 models), so
+an op on a type it lacks is refused by name before anything runs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgecnn.errors import EdgeCnnError
-from edgecnn.tflite_model import TensorInfo
+from edgecnn.tflite_model import OperatorInfo, TensorInfo
+
+INT8_TYPES = ("int8", "uint8")
+QUANTIZED_TYPES = ("int8", "uint8", "int16")
+ALL_TYPES = ("float32", "int8", "uint8", "int16")
 
 
 @dataclass
@@ -37,14 +43,34 @@ class OpContext:
     def fused_activation(self) -> int:
         return self.options.get("fused_activation_function", 0)
 
+    @property
+    def is_float(self) -> bool:
+        return self.out.type_name == "float32"
+
 
 OpFunction = Callable[[OpContext], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class RegisteredOp:
+    function: OpFunction
+    types: tuple[str, ...]
+    missing: dict[str, str]
+
+
 REGISTRY: dict[str, OpFunction] = {}
+OP_TYPES: dict[str, RegisteredOp] = {}
 
 
-def register(name: str) -> Callable[[OpFunction], OpFunction]:
+def register(
+    name: str, types: tuple[str, ...] = ALL_TYPES, missing: dict[str, str] | None = None
+) -> Callable[[OpFunction], OpFunction]:
+    """Register `fn` for opcode `name` on output types `types`; `missing` says why a type
+    is not there (e.g. {"int16": "TFLite has no 16-bit HARD_SWISH kernel"})."""
+
     def add(fn: OpFunction) -> OpFunction:
         REGISTRY[name] = fn
+        OP_TYPES[name] = RegisteredOp(fn, types, missing or {})
         return fn
 
     return add
@@ -57,3 +83,18 @@ def lookup(name: str) -> OpFunction:
             f"{', '.join(sorted(REGISTRY))})"
         )
     return REGISTRY[name]
+
+
+def check_types(op: OperatorInfo, tensors: tuple[TensorInfo, ...]) -> None:
+    """Refuse, by op and type name, an op on a tensor type its function does not implement."""
+    registered = OP_TYPES[op.name]
+    if not op.outputs:
+        return
+    type_name = tensors[op.outputs[0]].type_name
+    if type_name in registered.types:
+        return
+    why = registered.missing.get(type_name)
+    raise EdgeCnnError(
+        f"the NumPy reference has no {type_name} {op.name} (operator {op.index}): "
+        + (why if why else f"it implements {op.name} on {', '.join(registered.types)}")
+    )
