@@ -8,12 +8,16 @@ import os
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @functools.cache
 def convert(spec: tuple, io: str = "int8", per_channel: bool = True) -> bytes:
-    """Convert the model that `build(spec)` makes to full int8 with `io` input/output."""
+    """Convert the model that `build(spec)` makes: full int8 with `io` ("int8" or "uint8")
+    input/output, 16x8 (int16 activations, int8 weights) with io="int16", or a float model
+    with io="float32"."""
     import contextlib
     import io as _io
 
@@ -23,12 +27,17 @@ def convert(spec: tuple, io: str = "int8", per_channel: bool = True) -> bytes:
     rng = np.random.default_rng(len(repr(spec)))
     calibration = [rng.uniform(-1, 1, (1, *shape)).astype(np.float32) for _ in range(24)]
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([c] for c in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8}[io]
-    converter.inference_output_type = {"int8": tf.int8, "uint8": tf.uint8}[io]
-    converter._experimental_disable_per_channel = not per_channel
+    if io != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([c] for c in calibration)
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            if io == "int16"
+            else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+        ]
+        converter.inference_input_type = getattr(tf, io)
+        converter.inference_output_type = getattr(tf, io)
+        converter._experimental_disable_per_channel = not per_channel
     with contextlib.redirect_stdout(_io.StringIO()):
         return converter.convert()
 
@@ -88,8 +97,75 @@ def build(spec: tuple):
         x = keras.layers.Conv2D(2, 1)(x)
         x = keras.layers.Reshape((-1, 2))(x)
     else:
-        raise ValueError(kind)
+        x = build_new_op(kind, x, params)
     return keras.Model(inputs, x), shape
+
+
+def build_new_op(kind: str, x, params: dict):
+    """The ops added for keras.applications graphs and user models (issue 12)."""
+    import keras
+    import tensorflow as tf
+
+    lam = keras.layers.Lambda
+    if kind in ("add_broadcast", "sub", "sub_broadcast", "mul_broadcast"):
+        a = keras.layers.Conv2D(x.shape[-1], 1)(x)
+        b = (
+            lam(lambda t: tf.reduce_mean(t, axis=(1, 2), keepdims=True))(x)
+            if "broadcast" in kind
+            else x
+        )
+        op = {"add_broadcast": tf.add, "sub": tf.subtract, "sub_broadcast": tf.subtract,
+              "mul_broadcast": tf.multiply}[kind]  # fmt: skip
+        return lam(lambda t: op(t[0], t[1]))([a, b])
+    if kind == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=params["alpha"])(keras.layers.Conv2D(3, 1)(x))
+    if kind == "prelu":
+        x = keras.layers.Conv2D(3, 1)(x)
+        return keras.layers.PReLU(
+            alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.8, seed=1),
+            shared_axes=[1, 2] if params["shared"] else None,
+        )(x)
+    if kind == "hard_swish":
+        return keras.layers.Activation("hard_swish")(keras.layers.Conv2D(3, 1)(x))
+    if kind in ("relu", "relu6", "relu_n1_to_1"):
+        fn = {"relu": tf.nn.relu, "relu6": tf.nn.relu6,
+              "relu_n1_to_1": lambda t: tf.minimum(tf.maximum(t, -1.0), 1.0)}[kind]  # fmt: skip
+        # On the graph input the clamp cannot fuse into a producer: it stays an op.
+        y = lam(fn)(x)
+        return keras.layers.Concatenate()([y, keras.layers.Conv2D(2, 1)(x)])
+    if kind in ("maximum", "minimum"):
+        a, b = keras.layers.Conv2D(3, 1)(x), keras.layers.Conv2D(3, 1)(x)
+        return {"maximum": keras.layers.Maximum, "minimum": keras.layers.Minimum}[kind]()([a, b])
+    if kind == "tanh":
+        return keras.layers.Conv2D(2, 1, activation="tanh")(x)
+    if kind == "transpose_conv":
+        return keras.layers.Conv2DTranspose(params["filters"], params["kernel"], strides=params["stride"],
+                                            padding=params["padding"])(x)  # fmt: skip
+    if kind == "resize":
+        size, method = params["size"], params["method"]
+        if params["align_corners"]:
+            fn = {"bilinear": tf.compat.v1.image.resize_bilinear,
+                  "nearest": tf.compat.v1.image.resize_nearest_neighbor}[method]  # fmt: skip
+            y = lam(lambda t: fn(t, size, align_corners=True))(x)
+        else:
+            y = lam(lambda t: tf.image.resize(t, size, method=method))(x)
+        return keras.layers.Conv2D(2, 1)(y)
+    if kind == "strided_slice":
+        (y0, y1, sy), (x0, x1, sx) = params["rows"], params["cols"]
+        return keras.layers.Conv2D(2, 1)(lam(lambda t: t[:, y0:y1:sy, x0:x1:sx, :])(x))
+    if kind == "slice":
+        begin, size = params["begin"], params["size"]
+        return keras.layers.Conv2D(2, 1)(
+            lam(lambda t: tf.slice(t, [0, *begin, 0], [1, *size, -1]))(x)
+        )
+    if kind in ("split", "split_v"):
+        x = keras.layers.Conv2D(6, 1)(x)
+        parts = lam(lambda t: tf.split(t, 3 if kind == "split" else [1, 3, 2], axis=-1))(x)
+        return keras.layers.Concatenate()([keras.layers.Conv2D(2, 1)(p) for p in parts])
+    if kind == "squeeze":
+        y = lam(lambda t: tf.squeeze(t[:, :1], axis=1))(x)
+        return keras.layers.Dense(3)(y)
+    raise ValueError(kind)
 
 
 def reference_kernel_tensors(model: bytes, x: np.ndarray, indices) -> dict[int, np.ndarray]:
@@ -120,3 +196,52 @@ def optimized_kernel_outputs(model: bytes, x: np.ndarray) -> np.ndarray:
         interpreter.invoke()
         results.append(interpreter.get_tensor(out["index"]).copy())
     return np.concatenate(results)
+
+
+FLOAT_RTOL = 1e-4  # the float tolerance `edgecnn verify` states
+
+
+def random_inputs(t, batch: int, seed: int = 1) -> np.ndarray:
+    """Values valid for the input's type: its whole integer range, or uniform [-1, 1)."""
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(t.dtype, np.floating):
+        return rng.uniform(-1, 1, (batch, *t.shape[1:])).astype(t.dtype)
+    info = np.iinfo(t.dtype)
+    return rng.integers(info.min, info.max, (batch, *t.shape[1:]), endpoint=True).astype(t.dtype)
+
+
+def assert_bit_exact(
+    model: bytes, io: str = "int8", batch: int = 6, optimized_lsb: int | None = 1
+) -> ReferenceInterpreter:
+    """Every tensor the graph produces equals TFLite's reference kernels (integer tensors
+    exactly, float tensors within FLOAT_RTOL * max(1, max |value|)); the output is within
+    `optimized_lsb` of the optimized kernels (None: not compared)."""
+    ri = ReferenceInterpreter(model)
+    x = random_inputs(ri.input_details()[0], batch)
+    ours, tensors = ri.run(x, keep_tensors=True)
+    produced = [o for op in ri.operators for o in op.outputs]
+    theirs = reference_kernel_tensors(model, x, produced)
+    for op in ri.operators:
+        for o in op.outputs:
+            a, b = tensors[o], theirs[o]
+            if np.issubdtype(b.dtype, np.floating):
+                tolerance = FLOAT_RTOL * max(1.0, float(np.abs(b).max(initial=0)))
+                worst = float(np.abs(a.astype(np.float64) - b).max(initial=0))
+                assert worst <= tolerance, (
+                    f"{op.name} output {ri.tensors[o].name}: {worst} > {tolerance}"
+                )
+                continue
+            mismatch = np.count_nonzero(a.astype(np.int64) != b.astype(np.int64))
+            assert mismatch == 0, (
+                f"{op.name} output {ri.tensors[o].name}: {mismatch} elements differ"
+            )
+    if optimized_lsb is not None and io != "float32":
+        diff = np.abs(
+            ours[0].astype(np.int64) - optimized_kernel_outputs(model, x).astype(np.int64)
+        )
+        assert diff.max() <= optimized_lsb
+    return ri
+
+
+def op_names(ri: ReferenceInterpreter) -> set[str]:
+    return {op.name for op in ri.operators}

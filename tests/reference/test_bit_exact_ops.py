@@ -6,12 +6,9 @@ int8/uint8 images, and every tensor (intermediates included) must match exactly.
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_models import convert, optimized_kernel_outputs, reference_kernel_tensors
-
-from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+from reference_models import assert_bit_exact, convert, op_names
 
 SETTINGS = settings(
     max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
@@ -23,38 +20,6 @@ io_types = st.sampled_from(["int8", "uint8"])
 
 def sides(lo: int = 5, hi: int = 12):
     return st.integers(lo, hi)
-
-
-def assert_bit_exact(
-    model: bytes, io: str, batch: int = 6, optimized_lsb: int | None = 1
-) -> ReferenceInterpreter:
-    ri = ReferenceInterpreter(model)
-    t = ri.input_details()[0]
-    info = np.iinfo(t.dtype)
-    x = (
-        np.random.default_rng(1)
-        .integers(info.min, info.max + 1, (batch, *t.shape[1:]))
-        .astype(t.dtype)
-    )
-    ours, tensors = ri.run(x, keep_tensors=True)
-    produced = [o for op in ri.operators for o in op.outputs]
-    theirs = reference_kernel_tensors(model, x, produced)
-    for op in ri.operators:
-        for o in op.outputs:
-            mismatch = np.count_nonzero(tensors[o].astype(np.int64) != theirs[o].astype(np.int64))
-            assert mismatch == 0, (
-                f"{op.name} output {ri.tensors[o].name}: {mismatch} elements differ"
-            )
-    if optimized_lsb is not None:
-        diff = np.abs(
-            ours[0].astype(np.int64) - optimized_kernel_outputs(model, x).astype(np.int64)
-        )
-        assert diff.max() <= optimized_lsb
-    return ri
-
-
-def op_names(ri: ReferenceInterpreter) -> set[str]:
-    return {op.name for op in ri.operators}
 
 
 @SETTINGS
