@@ -27,18 +27,47 @@ def default_output(model: Path) -> Path:
     return model / "model.tflite" if model.is_dir() else model.with_name("model.tflite")
 
 
+def io_types(
+    activations: str, input_type: str | None, output_type: str | None, edgetpu: bool
+) -> tuple[str, str]:
+    """The input and output types for the activation width, with one-line refusals."""
+    if activations == "int8":
+        if "int16" in (input_type, output_type):
+            raise EdgeCnnError("int16 input or output is for --activations int16 (16x8 models)")
+        return input_type or "uint8", output_type or "int8"
+    if edgetpu:
+        raise EdgeCnnError(
+            "--activations int16 cannot run on the Edge TPU (int8 only): drop --edgetpu"
+        )
+    if input_type not in (None, "int16"):
+        raise EdgeCnnError(
+            f"--input-type {input_type} is for int8 models: with --activations int16 the input "
+            "is int16 (model.json's input range quantises pixels into it)"
+        )
+    if output_type not in (None, "int16", "float32"):
+        raise EdgeCnnError(
+            f"--output-type {output_type} is for int8 models: with --activations int16 the "
+            "output is int16 or float32"
+        )
+    return "int16", output_type or "int16"
+
+
 def run_convert(
     model: Path,
     out: Path | None = None,
     calibration_samples: int | None = None,
-    input_type: str = "uint8",
-    output_type: str = "int8",
+    input_type: str | None = None,
+    output_type: str | None = None,
     data_dir: Path | None = None,
     edgetpu: bool = False,
     allow_float: bool = False,
     eval_samples: int | None = None,
+    activations: str = "int8",
 ) -> dict:
-    """Convert `model` and return the report (also written as convert_report.json)."""
+    """Convert `model` and return the report (also written as convert_report.json).
+
+    `activations="int16"` makes TFLite's 16x8 model (int16 activations, int8 weights):
+    int16 input and output unless --output-type float32."""
     from edgecnn.convert import quantize
     from edgecnn.convert.evaluate import tflite_accuracy
     from edgecnn.data import load_fashion_mnist
@@ -47,6 +76,7 @@ def run_convert(
     out = Path(out) if out is not None else default_output(model)
     if out.suffix != ".tflite":
         raise EdgeCnnError(f"--out {out}: the output must be a .tflite file")
+    input_type, output_type = io_types(activations, input_type, output_type, edgetpu)
     samples = calibration_samples or DEFAULT_CALIBRATION_SAMPLES
     start = time.perf_counter()
 
@@ -61,6 +91,7 @@ def run_convert(
         output_type,
         per_tensor_dense=edgetpu,
         allow_float=allow_float,
+        activations=activations,
     )
     graph = read_model(int8_model)
     leftover = float_ops(graph)
@@ -78,7 +109,7 @@ def run_convert(
     echo(f"convert: measuring float and int8 accuracy on {len(test)} test images")
     float_accuracy = tflite_accuracy(float_model, x_test, test.labels)
     int8_accuracy = tflite_accuracy(int8_model, x_test, test.labels)
-    extra: dict = {"float_ops_allowed": leftover, "seconds": None}
+    extra: dict = {"float_ops_allowed": leftover, "seconds": None, "activations": activations}
     if edgetpu:
         per_channel = quantize.convert_int8(loaded, calibration, input_type, output_type)
         extra["edgetpu_per_tensor_fc"] = {

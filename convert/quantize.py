@@ -19,7 +19,7 @@ from edgecnn.quantization import pixels_to_model_input
 from edgecnn.sidecar import DEFAULT_INPUT_RANGE
 from edgecnn.train.keras_file import import_keras, load_keras_model
 
-DTYPES = {"uint8": "uint8", "int8": "int8", "float32": "float32"}
+DTYPES = {"uint8": "uint8", "int8": "int8", "int16": "int16", "float32": "float32"}
 
 
 @dataclass
@@ -156,8 +156,10 @@ def convert_int8(
     output_type: str = "int8",
     per_tensor_dense: bool = False,
     allow_float: bool = False,
+    activations: str = "int8",
 ) -> bytes:
-    """Full-integer quantisation: int8 weights (per-channel for conv) and activations.
+    """Full-integer quantisation: int8 weights (per-channel for conv) and int8 activations,
+    or int16 activations (TFLite's 16x8 mode) with `activations="int16"`.
 
     `calibration` is float32 [N, H, W, C]; `per_tensor_dense` quantises FULLY_CONNECTED
     weights per tensor, as Edge TPU compiler 16 requires.
@@ -167,8 +169,15 @@ def convert_int8(
     converter = make_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([x[None]] for x in calibration)
+    ops_set = (
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        if activations == "int16"
+        else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+    )
     if not allow_float:
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.target_spec.supported_ops = [ops_set]
+    elif activations == "int16":
+        converter.target_spec.supported_ops = [ops_set, tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.inference_input_type = getattr(tf, DTYPES[input_type])
     converter.inference_output_type = getattr(tf, DTYPES[output_type])
     converter._experimental_disable_per_channel_quantization_for_dense_layers = per_tensor_dense
@@ -186,6 +195,6 @@ def run_converter(converter, source: Path) -> bytes:
         lines = [ln.strip() for ln in str(exc).splitlines() if "error:" in ln]
         detail = lines[0].split("error:", 1)[1].strip() if lines else first_line(exc)
         raise EdgeCnnError(
-            f"TFLite cannot quantise {source} to int8 builtins: {detail[:300]}; "
+            f"TFLite cannot quantise {source} to integer builtins: {detail[:300]}; "
             "replace that layer, or pass --allow-float to keep float ops"
         ) from None

@@ -52,6 +52,7 @@ def build_report(
     extra: dict,
 ) -> dict:
     inp = graph.input_details()[0]
+    activations = extra.get("activations", "int8")
     input_cost = (
         "none: camera pixels 0..255 go in as they are (scale 1/255, zero point 0 equals the "
         "model's pixel/255), and the QUANTIZE op at the input costs one uint8->int8 shift"
@@ -72,12 +73,19 @@ def build_report(
         "macs_per_inference": macs,
         "float_accuracy": round(float_accuracy, 4),
         "int8_accuracy": round(int8_accuracy, 4),
+        "quantization": QUANTIZATION_NAMES[activations],
         "accuracy_drop_points": round(100 * (float_accuracy - int8_accuracy), 2),
         "test_samples": test_samples,
         "calibration_samples": calibration_samples,
         "edgetpu": edgetpu_summary(verdicts),
         **extra,
     }
+
+
+QUANTIZATION_NAMES = {
+    "int8": "full int8 (int8 activations and weights)",
+    "int16": "16x8 (int16 activations, int8 weights)",
+}
 
 
 def tensor_line(t: dict) -> str:
@@ -91,11 +99,13 @@ def format_report(report: dict) -> str:
     inp, out = report["input"], report["output_tensor"]
     ops = ", ".join(f"{name} x{n}" for name, n in report["ops"].items())
     tpu = report["edgetpu"]
+    mode = "16x8" if report.get("activations") == "int16" else "int8"
     rows = [
         ("model", f"{report['source']} -> {report['output']}"),
+        ("quantization", report.get("quantization", QUANTIZATION_NAMES["int8"])),
         (
             "size",
-            f"float {report['float_tflite_bytes'] / 1024:.1f} KiB -> int8 "
+            f"float {report['float_tflite_bytes'] / 1024:.1f} KiB -> {mode} "
             f"{report['int8_tflite_bytes'] / 1024:.1f} KiB ({100 * report['size_ratio']:.0f}%)",
         ),
         ("ops", ops),
@@ -110,7 +120,7 @@ def format_report(report: dict) -> str:
         ("MACs", f"{report['macs_per_inference']:,} per inference"),
         (
             "accuracy",
-            f"float {100 * report['float_accuracy']:.2f}%  int8 "
+            f"float {100 * report['float_accuracy']:.2f}%  {mode} "
             f"{100 * report['int8_accuracy']:.2f}%  (drop {report['accuracy_drop_points']:+.2f} "
             f"points, {report['test_samples']} test images)",
         ),

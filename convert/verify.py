@@ -112,6 +112,24 @@ def optimized_visible(ri: ReferenceInterpreter) -> list[int]:
     return sorted(visible)
 
 
+def refuse_reference_kernel_aborts(ri: ReferenceInterpreter) -> None:
+    """Graphs on which TFLite's reference kernels abort the process (a failed TFLITE_CHECK,
+    no message): an int8 SOFTMAX whose beta * input scale * 2^26 is not above 1 (its
+    PreprocessSoftmaxScaling needs a multiplier > 1) - logits calibrated to a ~zero range."""
+    for op in ri.operators:
+        if op.name != "SOFTMAX":
+            continue
+        t_in = ri.tensors[op.inputs[0]]
+        beta = float(op.options.get("beta", 1.0))
+        if t_in.type_name in ("int8", "uint8") and beta * t_in.quantization[0] * 2.0**26 <= 1:
+            raise EdgeCnnError(
+                f"SOFTMAX (operator {op.index}) input scale {t_in.quantization[0]:.3g} is too "
+                "small for TFLite's reference kernel, which aborts on it (beta * scale * 2^26 "
+                "must exceed 1): the logits were calibrated to a near-zero range; recalibrate "
+                "with representative inputs"
+            )
+
+
 def load_interpreters(model: Path):
     """TFLite's reference kernels and its default optimized kernels, every tensor kept."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -179,6 +197,7 @@ def compare_engines(
 ) -> tuple[Comparison, dict[str, list[np.ndarray]]]:
     """Run all three engines on `inputs` (one array per model input); return per-tensor
     comparisons and each engine's outputs (one array per model output)."""
+    refuse_reference_kernel_aborts(ri)
     reference, optimized = load_interpreters(model)
     ref_in = [d["index"] for d in reference.get_input_details()]
     opt_in = [d["index"] for d in optimized.get_input_details()]

@@ -73,13 +73,24 @@ def train(**options) -> None:
     "--calibration-samples", type=click.IntRange(min=1), default=None, help="Representative images."
 )
 @click.option(
-    "--input-type", type=click.Choice(["uint8", "int8"]), default="uint8", show_default=True
+    "--input-type",
+    type=click.Choice(["uint8", "int8", "int16"]),
+    default=None,
+    help="Model input type [default: uint8; int16 with --activations int16].",
 )
 @click.option(
     "--output-type",
-    type=click.Choice(["int8", "uint8", "float32"]),
+    type=click.Choice(["int8", "uint8", "int16", "float32"]),
+    default=None,
+    help="Model output type [default: int8; int16 with --activations int16].",
+)
+@click.option(
+    "--activations",
+    type=click.Choice(["int8", "int16"]),
     default="int8",
     show_default=True,
+    help="int16: TFLite's 16x8 mode (int16 activations, int8 weights): more accurate, "
+    "larger activations, no Edge TPU.",
 )
 @click.option(
     "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
