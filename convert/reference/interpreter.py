@@ -89,6 +89,11 @@ class ReferenceInterpreter:
         self.kernels = [lookup(op.name) for op in self.operators]
         for op in self.operators:
             check_op(op, self.tensors)
+        # A graph that drops the batch axis somewhere (RESHAPE [1,1,1,C] -> [C]) holds only
+        # one image: it runs image by image, every array shaped exactly as in the graph.
+        self.image_by_image = any(
+            self.tensors[o].shape[:1] != (1,) for op in self.operators for o in op.outputs
+        )
         self.last_use = {i: op.index for op in self.operators for i in op.inputs}
 
     def input_details(self) -> list[TensorInfo]:
@@ -118,25 +123,40 @@ class ReferenceInterpreter:
     def run(
         self, *inputs: np.ndarray, keep_tensors: bool = False, chunk: int = CHUNK
     ) -> list[np.ndarray] | tuple[list[np.ndarray], dict[int, np.ndarray]]:
-        """Run a batch; large batches go through in chunks (cache-sized working arrays)."""
+        """Run a batch; large batches go through in chunks (cache-sized working arrays).
+        Tensors the graph holds without a batch axis come back with one (stacked)."""
         inputs = tuple(self.check_inputs(inputs))
         batch = len(inputs[0]) if inputs else 0
-        if batch <= chunk:
+        chunk = 1 if self.image_by_image else chunk
+        if batch <= chunk and not self.image_by_image:
             return self.run_chunk(*inputs, keep_tensors=keep_tensors)
         parts = [
             self.run_chunk(*(x[i : i + chunk] for x in inputs), keep_tensors=keep_tensors)
             for i in range(0, batch, chunk)
         ]
         if not keep_tensors:
-            return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
-        outputs = [np.concatenate(outs) for outs in zip(*(p[0] for p in parts), strict=True)]
-        tensors = {
-            i: parts[0][1][i]
-            if self.tensors[i].is_constant
-            else np.concatenate([p[1][i] for p in parts])
-            for i in parts[0][1]
-        }
+            return [
+                self._join(list(outs), i)
+                for outs, i in zip(zip(*parts, strict=True), self.output_indices, strict=True)
+            ]
+        outputs = [
+            self._join(list(outs), i)
+            for outs, i in zip(
+                zip(*(p[0] for p in parts), strict=True), self.output_indices, strict=True
+            )
+        ]
+        tensors = {i: self._join([p[1][i] for p in parts], i) for i in parts[0][1]}
         return outputs, tensors
+
+    def _join(self, values: list[np.ndarray], index: int) -> np.ndarray:
+        """One tensor of every chunk as one batch-first array: constants once, tensors
+        without a batch axis (image by image) stacked on a new one."""
+        t = self.tensors[index]
+        if t.is_constant:
+            return values[0]
+        if t.shape[:1] != (1,):
+            return np.stack(values)
+        return np.concatenate(values)
 
     def run_chunk(
         self, *inputs: np.ndarray, keep_tensors: bool = False

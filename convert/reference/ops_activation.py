@@ -359,6 +359,12 @@ def softmax(ctx: OpContext) -> list[np.ndarray]:
     shifted_scale = one_over_one_plus_x(shifted_sum_minus_one)
     output_min, output_max = type_range(t_out)
     exponent = num_bits_over_unit + TOTAL_SIGNED_BITS - 8 * t_out.dtype.itemsize
+    if np.any(exponent > 31):
+        raise EdgeCnnError(
+            f"SOFTMAX {t_out.name}: on this input the sum of exponentials reaches "
+            f"{int(sum_of_exps.max()) / 2**19:.0f} (>= 512 near-maximal classes), where TFLite's "
+            "8-bit kernel aborts (TFLITE_CHECK exponent <= 31); no reference result exists"
+        )
     out = rdbpot(srdhm(shifted_scale, exps), exponent) + output_min
     out = np.where(in_range, out, output_min)
     return [np.clip(out, output_min, output_max).astype(t_out.dtype)]
