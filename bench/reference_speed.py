@@ -60,7 +60,7 @@ def main() -> int:
         )
         return 2
     ri = ReferenceInterpreter(model)
-    x, labels = dataset_inputs(ri, model, None, None)
+    (x,), labels = dataset_inputs(ri, model, None, None)
     reference = Interpreter(
         model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF
     )

@@ -1,0 +1,105 @@
+"""Speed of the NumPy reference on a standard mobile CNN: keras.applications MobileNetV2
+(alpha 1.0, 96x96x3, weights=None with batch-norm statistics from the calibration images,
+1000 classes), converted full-int8, against TFLite's reference kernels on the same inputs.
+
+Target (issue 12): the NumPy reference is no slower than TFLite's reference kernels
+(ratio <= 1.0). Both engines run the same IMAGES random int8 inputs, interleaved, REPEATS
+times in one process; medians and their ratio are reported. The NumPy reference runs the
+images as one batch (as `edgecnn verify` does), TFLite one image per invoke.
+
+    .venv/bin/python -m bench.reference_mobilenet
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = ROOT / "bench" / "results" / "reference_mobilenet.json"
+SIDE, IMAGES, REPEATS, CALIBRATION = 96, 32, 3, 8
+
+
+def mobilenet_v2_int8() -> bytes:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(input_shape=(SIDE, SIDE, 3), weights=None)
+    rng = np.random.default_rng(0)
+    calibration = rng.uniform(-1, 1, (CALIBRATION, SIDE, SIDE, 3)).astype(np.float32)
+    for layer in model.layers:  # batch-norm statistics from the data, not 0/1
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    model(calibration, training=True)
+    inputs = keras.Input((SIDE, SIDE, 3), batch_size=1)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, model(inputs)))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x[None]] for x in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    with contextlib.redirect_stdout(io.StringIO()):
+        return converter.convert()
+
+
+def main() -> int:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgecnn.atomic import atomic_write_text
+    from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+
+    model = mobilenet_v2_int8()
+    ri = ReferenceInterpreter(model)
+    x = np.random.default_rng(1).integers(-128, 128, (IMAGES, SIDE, SIDE, 3)).astype(np.int8)
+    reference = Interpreter(
+        model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF
+    )
+    reference.allocate_tensors()
+    index = reference.get_input_details()[0]["index"]
+    out_index = reference.get_output_details()[0]["index"]
+    times: dict[str, list[float]] = {"numpy_reference": [], "tflite_reference_kernels": []}
+    theirs = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        (ours,) = ri.run(x)
+        times["numpy_reference"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        theirs = []
+        for b in range(IMAGES):
+            reference.set_tensor(index, x[b : b + 1])
+            reference.invoke()
+            theirs.append(reference.get_tensor(out_index).copy())
+        times["tflite_reference_kernels"].append(time.perf_counter() - start)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    result = {
+        "model": f"keras.applications MobileNetV2 alpha 1.0, {SIDE}x{SIDE}x3, full int8",
+        "ops": len(ri.operators),
+        "model_bytes": len(model),
+        "images": IMAGES,
+        "repeats": REPEATS,
+        "seconds_median": {k: round(v, 3) for k, v in medians.items()},
+        "ms_per_image": {k: round(1000 * v / IMAGES, 2) for k, v in medians.items()},
+        "ratio_numpy_to_tflite_reference": round(
+            medians["numpy_reference"] / medians["tflite_reference_kernels"], 3
+        ),
+        "outputs_equal": bool(np.array_equal(ours, np.concatenate(theirs))),
+        "target": "ratio <= 1.0 (no slower than TFLite's reference kernels)",
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULT, json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if result["outputs_equal"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
