@@ -241,3 +241,69 @@ def test_bad_inputs_give_one_line_and_leave_nothing(tmp_path):
     proc = edgecnn("convert", str(tmp_path / "vector.keras"), "--out", str(tmp_path / "model.bin"))
     assert proc.returncode == 2 and ".tflite" in proc.stderr
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def tiny_16x8(tiny_model_dir, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("tiny_16x8") / "model.tflite"
+    proc = edgecnn("convert", str(tiny_model_dir / "model.keras"), "--out", str(out),
+                   "--activations", "int16", "--eval-samples", "300",
+                   "--calibration-samples", "100")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_activations_int16_makes_a_16x8_model_with_its_report(tiny_16x8, tiny_tflite):
+    out, proc = tiny_16x8
+    graph = read_model(out)
+    assert graph.input_details()[0].type_name == "int16"
+    assert graph.output_details()[0].type_name == "int16"
+    compute = [op for op in graph.operators if op.name not in ("QUANTIZE", "DEQUANTIZE")]
+    assert {graph.tensors[op.outputs[0]].type_name for op in compute} == {"int16"}
+    weights = graph.tensors[graph.operators[0].inputs[1]]
+    assert weights.type_name == "int8"
+    report = json.loads(out.with_name("convert_report.json").read_text())
+    assert report["activations"] == "int16"
+    assert report["quantization"] == "16x8 (int16 activations, int8 weights)"
+    assert abs(report["accuracy_drop_points"]) < 2 and report["test_samples"] == 300
+    assert report["int8_tflite_bytes"] == out.stat().st_size
+    assert "quantization  16x8 (int16 activations, int8 weights)" in proc.stdout
+    assert "-> 16x8" in proc.stdout and "  16x8 " in proc.stdout
+    assert find_sidecar(out) is not None
+
+
+def test_16x8_model_verifies_bit_exact_and_runs_on_the_device_runtime(tiny_16x8):
+    out, _ = tiny_16x8
+    proc = edgecnn("verify", str(out), "--limit", "100", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["model_kind"] == "16x8" and result["bit_exact"] is True
+    assert result["int8_accuracy"] > 0.6
+
+    from edgecnn.data import load_fashion_mnist
+    from edgecnn.device.runtime import load_runtime
+    from edgecnn.quantization import pixels_to_model_input
+
+    runtime = load_runtime(out)
+    test = load_fashion_mnist("test", None, limit=50)
+    x = pixels_to_model_input(test.images, find_sidecar(out).input_range, runtime.input_spec)
+    assert x.dtype == np.int16
+    scores = np.stack([runtime.classify(x[i : i + 1]).copy() for i in range(len(x))])
+    assert scores.dtype == np.float32 and np.allclose(scores.sum(axis=1), 1, atol=0.01)
+    assert np.mean(scores.argmax(axis=1) == test.labels) > 0.6
+
+
+def test_activations_int16_refusals(tiny_model_dir, tmp_path):
+    keras_file = str(tiny_model_dir / "model.keras")
+    for extra, message in (
+        (["--input-type", "uint8"], "--input-type uint8 is for int8 models"),
+        (["--edgetpu"], "cannot run on the Edge TPU"),
+    ):
+        proc = edgecnn("convert", keras_file, "--out", str(tmp_path / "m.tflite"),
+                       "--activations", "int16", *extra)  # fmt: skip
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    proc = edgecnn(
+        "convert", keras_file, "--out", str(tmp_path / "m.tflite"), "--input-type", "int16"
+    )
+    assert proc.returncode == 2 and "is for --activations int16" in proc.stderr
+    assert not (tmp_path / "m.tflite").exists()
