@@ -186,9 +186,12 @@ def read_options(op) -> dict:
     """The builtin options of an operator as {snake_case field: value}."""
     table_name = OPTION_TABLES.get(op.BuiltinOptionsType())
     table = op.BuiltinOptions()
-    if table_name is None or table is None:
+    options_class = getattr(tflite, table_name, None) if table_name else None
+    if options_class is None or table is None:
+        # No options, or a table newer than the installed schema package: none are read
+        # (an op that needs them is then refused by name, not with an AttributeError).
         return {}
-    options = getattr(tflite, table_name)()
+    options = options_class()
     options.Init(table.Bytes, table.Pos)
     values = {}
     for key, getter in option_getters(table_name).items():
