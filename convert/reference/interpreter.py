@@ -17,7 +17,8 @@ from edgecnn.convert.reference.registry import OpContext, check_types, lookup
 from edgecnn.errors import EdgeCnnError
 from edgecnn.tflite_model import OperatorInfo, TensorInfo, TfliteModel, read_model
 
-CHUNK = 64  # images per pass: keeps the int64 working arrays near the CPU caches
+CHUNK = 64  # images per pass at most: keeps the int64 working arrays near the CPU caches
+CHUNK_ELEMENTS = 2**22  # ... and the largest activation of a pass below this many values
 
 
 # Inputs whose scales may be per channel, and the dimension TFLite's kernel takes them on
@@ -89,6 +90,11 @@ class ReferenceInterpreter:
         self.kernels = [lookup(op.name) for op in self.operators]
         for op in self.operators:
             check_op(op, self.tensors)
+        largest = max(
+            (int(np.prod(self.tensors[o].shape)) for op in self.operators for o in op.outputs),
+            default=1,
+        )
+        self.images_per_pass = max(1, CHUNK_ELEMENTS // max(largest, 1))
         # A graph that drops the batch axis somewhere (RESHAPE [1,1,1,C] -> [C]) holds only
         # one image: it runs image by image, every array shaped exactly as in the graph.
         self.image_by_image = any(
@@ -127,7 +133,7 @@ class ReferenceInterpreter:
         Tensors the graph holds without a batch axis come back with one (stacked)."""
         inputs = tuple(self.check_inputs(inputs))
         batch = len(inputs[0]) if inputs else 0
-        chunk = 1 if self.image_by_image else chunk
+        chunk = 1 if self.image_by_image else min(chunk, self.images_per_pass)
         if batch <= chunk and not self.image_by_image:
             return self.run_chunk(*inputs, keep_tensors=keep_tensors)
         parts = [

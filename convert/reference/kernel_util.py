@@ -3,6 +3,8 @@ the activation clamp, padding, per-channel multipliers, and im2col windows."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from edgecnn.convert.reference.fixedpoint import mbqm, mbqm64, quantize_multipliers
@@ -149,10 +151,19 @@ def per_channel_multipliers(
     input_scale: float, filter_scales: np.ndarray, output_scale: float, channels: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(output_multiplier[c], output_shift[c]) = QuantizeMultiplier(double(s_in) *
-    double(s_w[c]) / double(s_out)), as PopulateConvolutionQuantizationParams forms them."""
+    double(s_w[c]) / double(s_out)), as PopulateConvolutionQuantizationParams forms them
+    (once per op and scales, as Prepare does: every later pass reuses them)."""
+    scales = tuple(float(v) for v in np.ravel(filter_scales))
+    return _per_channel_multipliers(float(input_scale), scales, float(output_scale), channels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _per_channel_multipliers(
+    input_scale: float, filter_scales: tuple[float, ...], output_scale: float, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
     real = (
         np.float64(input_scale)
-        * per_channel(filter_scales, channels).astype(np.float64)
+        * per_channel(np.asarray(filter_scales, np.float32), channels).astype(np.float64)
         / np.float64(output_scale)
     )
     return quantize_multipliers(real)

@@ -104,7 +104,13 @@ def conv_2d(ctx: OpContext) -> list[np.ndarray]:
     groups = x.shape[-1] // filter_depth
     dtype = accumulator_type(ctx, x, filters)
     input_offset = input_offset_of(ctx)
-    views, oh, ow = patches(x, kh, kw, ctx.options, dtype(0), offset=dtype(-input_offset))
+    o = ctx.options
+    if kh == kw == 1:  # a 1x1 kernel reads every stride-th pixel: no windows to build
+        sampled = x[:, :: o.get("stride_h", 1), :: o.get("stride_w", 1)]
+        views = np.subtract(sampled, dtype(-input_offset), dtype=dtype)[:, :, :, None, None]
+        oh, ow = views.shape[1:3]
+    else:
+        views, oh, ow = patches(x, kh, kw, o, dtype(0), offset=dtype(-input_offset))
     batches = x.shape[0]
     per_group = cout // groups
     acc = np.empty((batches, oh, ow, cout), dtype=np.float64 if ctx.is_float else np.int64)
@@ -129,11 +135,33 @@ def depthwise_conv_2d(ctx: OpContext) -> list[np.ndarray]:
     _, kh, kw, cout = filters.shape
     depth_multiplier = cout // x.shape[-1]
     input_offset = input_offset_of(ctx)
-    views, _, _ = patches(x, kh, kw, ctx.options, np.float64(0), offset=np.float64(-input_offset))
+    o = ctx.options
+    # The window is summed tap by tap from one padded copy (taps outside the image read
+    # input_offset + z_in = 0), exact in float32 when every channel's sum stays below 2^24.
+    dtype = accumulator_type(ctx, x, filters[0].reshape(kh * kw, cout).T)
+    sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
+    dh, dw = o.get("dilation_h_factor", 1) or 1, o.get("dilation_w_factor", 1) or 1
+    batches, h, w, cin = x.shape
+    oh, top = compute_padding(h, kh, sh, dh, o["padding"])
+    ow, left = compute_padding(w, kw, sw, dw, o["padding"])
+    bottom = max(0, (oh - 1) * sh + (kh - 1) * dh + 1 - h - top)
+    right = max(0, (ow - 1) * sw + (kw - 1) * dw + 1 - w - left)
+    padded = np.zeros((batches, h + top + bottom, w + left + right, cin), dtype=dtype)
+    np.subtract(
+        x, dtype(-input_offset), out=padded[:, top : top + h, left : left + w], casting="unsafe"
+    )
     if depth_multiplier > 1:  # ic feeds oc = ic*dm .. ic*dm + dm-1
-        views = np.repeat(views, depth_multiplier, axis=-1)
-    acc = np.einsum("byxhwc,hwc->byxc", views, filters[0].astype(np.float64))
-    return [per_channel_output(ctx, acc if ctx.is_float else acc.astype(np.int64))]
+        padded = np.repeat(padded, depth_multiplier, axis=-1)
+    weights = filters[0].astype(dtype)
+    acc = np.zeros((batches, oh, ow, cout), dtype=dtype)
+    product = np.empty_like(acc)
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dh, kx * dw
+            tap = padded[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw]
+            np.multiply(tap, weights[ky, kx], out=product)
+            acc += product
+    return [per_channel_output(ctx, acc.astype(np.float64 if ctx.is_float else np.int64))]
 
 
 @register("FULLY_CONNECTED")

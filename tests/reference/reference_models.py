@@ -183,7 +183,11 @@ def reference_kernel_tensors(model: bytes, x: np.ndarray, indices) -> dict[int, 
         interpreter.invoke()
         for i in indices:
             values[i].append(interpreter.get_tensor(i).copy())
-    return {i: np.concatenate(v) for i, v in values.items()}
+    # Tensors the graph holds without a batch axis are stacked on a new one, as the NumPy
+    # reference returns them.
+    return {
+        i: np.concatenate(v) if v[0].shape[:1] == (1,) else np.stack(v) for i, v in values.items()
+    }
 
 
 def optimized_kernel_outputs(model: bytes, x: np.ndarray) -> np.ndarray:
