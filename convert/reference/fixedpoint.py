@@ -69,10 +69,10 @@ def rdbpot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
     if not np.any(exponent):
         return x
     half = (np.int64(1) << exponent) >> 1
-    if np.all(exponent > 0):  # the common case, in four in-place passes: x >> 63 is -(x < 0)
+    if np.all(exponent > 0):  # the common case, in three passes: x >> 63 is -(x < 0)
         result = x >> 63
-        result += x
         result += half
+        result += x
         result >>= exponent
         return result
     negative_fix = (x < 0) & (exponent > 0)
@@ -212,3 +212,17 @@ def checked_log2(x: float) -> int | None:
     x_log2 = math.log(x) * (1.0 / math.log(2.0))
     x_log2_rounded = float(round_half_away(x_log2))
     return int(x_log2_rounded) if abs(x_log2 - x_log2_rounded) < 1e-3 else None
+
+
+def mbqm_in_place(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """`mbqm` on an int64 array the caller owns, overwritten pass by pass (no temporaries:
+    the requantisation of every convolution output is the reference's largest memory cost).
+    The same integers as `mbqm`; it falls back to it for the rare left shift."""
+    shift = np.asarray(shift, dtype=np.int64)
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    if np.any(shift > 0) or np.any(multiplier == INT32_MIN):
+        return mbqm(acc, multiplier, shift)
+    acc *= multiplier  # SRDHM: floor((a*b + 2^30) / 2^31)
+    acc += 1 << 30
+    acc >>= 31
+    return rdbpot(acc, -shift)

@@ -95,6 +95,7 @@ class ReferenceInterpreter:
             default=1,
         )
         self.images_per_pass = max(1, CHUNK_ELEMENTS // max(largest, 1))
+        self.prepared: list[dict] = [{} for _ in self.operators]
         # A graph that drops the batch axis somewhere (RESHAPE [1,1,1,C] -> [C]) holds only
         # one image: it runs image by image, every array shaped exactly as in the graph.
         self.image_by_image = any(
@@ -178,6 +179,7 @@ class ReferenceInterpreter:
                 output_tensors=[self.tensors[i] for i in op.outputs],
                 options=op.options,
                 fc_rounding=self.fc_rounding,
+                prepared=self.prepared[op.index],
             )
             values.update(zip(op.outputs, kernel(ctx), strict=True))
             if not keep_tensors:

@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from edgecnn.convert.reference.fixedpoint import mbqm, mbqm64, quantize_multipliers
+from edgecnn.convert.reference.fixedpoint import mbqm64, mbqm_in_place, quantize_multipliers
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import round_half_away
 from edgecnn.tflite_model import TensorInfo
@@ -177,9 +177,13 @@ def requantize_per_channel(
     int64_accumulator: bool = False,
 ) -> np.ndarray:
     """MBQM(acc, output_multiplier[c], output_shift[c]) + output_offset, channel last; the
-    int64 accumulator of the 16x8 kernels takes MultiplyByQuantizedMultiplier's int64 form."""
+    int64 accumulator of the 16x8 kernels takes MultiplyByQuantizedMultiplier's int64 form.
+    `acc` (int64) is overwritten."""
     output_multiplier, output_shift = per_channel_multipliers(
         scale(t_in), t_filter.scale, scale(t_out), acc.shape[-1]
     )
-    multiply = mbqm64 if int64_accumulator else mbqm
-    return multiply(acc, output_multiplier, output_shift) + zero_point(t_out)
+    if int64_accumulator:
+        return mbqm64(acc, output_multiplier, output_shift) + zero_point(t_out)
+    out = mbqm_in_place(acc, output_multiplier, output_shift)  # acc is the caller's to spend
+    out += zero_point(t_out)
+    return out

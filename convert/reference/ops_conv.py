@@ -102,7 +102,8 @@ def conv_2d(ctx: OpContext) -> list[np.ndarray]:
     x, filters = ctx.inputs[0], ctx.inputs[1]
     cout, kh, kw, filter_depth = filters.shape
     groups = x.shape[-1] // filter_depth
-    dtype = accumulator_type(ctx, x, filters)
+    dtype = ctx.prepare("dtype", lambda: accumulator_type(ctx, x, filters))
+    matrix = ctx.prepare("matrix", lambda: filters.reshape(cout, -1).astype(dtype).T)
     input_offset = input_offset_of(ctx)
     o = ctx.options
     if kh == kw == 1:  # a 1x1 kernel reads every stride-th pixel: no windows to build
@@ -117,9 +118,8 @@ def conv_2d(ctx: OpContext) -> list[np.ndarray]:
     for g in range(groups):
         cols = views[..., g * filter_depth : (g + 1) * filter_depth]
         cols = cols.reshape(batches * oh * ow, kh * kw * filter_depth)
-        group_filters = filters[g * per_group : (g + 1) * per_group].reshape(per_group, -1)
         acc[..., g * per_group : (g + 1) * per_group] = (
-            cols @ group_filters.astype(dtype).T
+            cols @ matrix[:, g * per_group : (g + 1) * per_group]
         ).reshape(batches, oh, ow, per_group)
     return [per_channel_output(ctx, acc)]
 
@@ -138,7 +138,7 @@ def depthwise_conv_2d(ctx: OpContext) -> list[np.ndarray]:
     o = ctx.options
     # The window is summed tap by tap from one padded copy (taps outside the image read
     # input_offset + z_in = 0), exact in float32 when every channel's sum stays below 2^24.
-    dtype = accumulator_type(ctx, x, filters[0].reshape(kh * kw, cout).T)
+    dtype = ctx.prepare("dtype", lambda: accumulator_type(ctx, x, filters[0].reshape(-1, cout).T))
     sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
     dh, dw = o.get("dilation_h_factor", 1) or 1, o.get("dilation_w_factor", 1) or 1
     batches, h, w, cin = x.shape
@@ -152,7 +152,7 @@ def depthwise_conv_2d(ctx: OpContext) -> list[np.ndarray]:
     )
     if depth_multiplier > 1:  # ic feeds oc = ic*dm .. ic*dm + dm-1
         padded = np.repeat(padded, depth_multiplier, axis=-1)
-    weights = filters[0].astype(dtype)
+    weights = ctx.prepare("weights", lambda: filters[0].astype(dtype))
     acc = np.zeros((batches, oh, ow, cout), dtype=dtype)
     product = np.empty_like(acc)
     for ky in range(kh):
@@ -185,8 +185,14 @@ def fully_connected(ctx: OpContext) -> list[np.ndarray]:
         return [clamp_to_output(acc, t_out, ctx.fused_activation)]
     input_offset = -zero_point(t_in)
     filter_offset = -zero_point(t_filter) if not t_filter.is_per_channel else 0
-    rows = x.reshape(-1, k).astype(np.float64) + input_offset
-    acc = (rows @ (filters.astype(np.float64) + filter_offset).T).astype(np.int64)
+
+    def weights_matrix():
+        centred = filters.astype(np.int64) + filter_offset
+        return centred.T.astype(exact_float(x.dtype, centred))
+
+    matrix = ctx.prepare("matrix", weights_matrix)
+    rows = np.subtract(x.reshape(-1, k), matrix.dtype.type(-input_offset), dtype=matrix.dtype)
+    acc = (rows @ matrix).astype(np.int64)
     if bias is not None:
         acc += bias.astype(np.int64)
     output_offset = zero_point(t_out)

@@ -10,7 +10,7 @@ an op on a type it lacks is refused by name before anything runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,14 @@ class OpContext:
     output_tensors: list[TensorInfo]
     options: dict
     fc_rounding: str
+    prepared: dict = field(default_factory=dict)
+
+    def prepare(self, key: str, make: Callable[[], object]) -> object:
+        """What the op derives from its constants (weights in the accumulator's type,
+        multipliers), made on the first call and kept for later passes: TFLite's Prepare."""
+        if key not in self.prepared:
+            self.prepared[key] = make()
+        return self.prepared[key]
 
     @property
     def out(self) -> TensorInfo:

@@ -44,7 +44,7 @@ def builders() -> dict:
         # NASNet's own builder (Keras exports only its presets) at one cell per stage: the
         # same cells and ops as NASNetMobile, which has four, in a quarter of the time.
         "NASNet-1-cell": lambda: importlib.import_module("keras.src.applications.nasnet").NASNet(
-            penultimate_filters=264,
+            penultimate_filters=192,
             num_blocks=1,
             stem_block_filters=16,
             skip_reduction=False,
