@@ -5,7 +5,10 @@
 Target (issue 12): the NumPy reference is no slower than TFLite's reference kernels
 (ratio <= 1.0). Both engines run the same IMAGES random int8 inputs, interleaved, REPEATS
 times in one process; medians and their ratio are reported. The NumPy reference runs the
-images as one batch (as `edgecnn verify` does), TFLite one image per invoke.
+images as one batch (as `edgecnn verify` does), TFLite one image per invoke. Both run on
+one thread: TFLite's reference kernels are single-threaded, and so is NumPy's BLAS here
+(OPENBLAS_NUM_THREADS=1; a multi-threaded BLAS on a busy machine spends its time waiting
+for its threads).
 
     .venv/bin/python -m bench.reference_mobilenet
 """
@@ -21,9 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")  # before NumPy loads its BLAS
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "reference_mobilenet.json"
@@ -93,6 +98,8 @@ def main() -> int:
             medians["numpy_reference"] / medians["tflite_reference_kernels"], 3
         ),
         "outputs_equal": bool(np.array_equal(ours, np.concatenate(theirs))),
+        "threads": "1 (TFLite reference kernels; OPENBLAS_NUM_THREADS=1 for NumPy)",
+        "command": ".venv/bin/python -m bench.reference_mobilenet",
         "target": "ratio <= 1.0 (no slower than TFLite's reference kernels)",
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)

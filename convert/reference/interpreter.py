@@ -18,7 +18,7 @@ from edgecnn.errors import EdgeCnnError
 from edgecnn.tflite_model import OperatorInfo, TensorInfo, TfliteModel, read_model
 
 CHUNK = 64  # images per pass at most: keeps the int64 working arrays near the CPU caches
-CHUNK_ELEMENTS = 2**22  # ... and the largest activation of a pass below this many values
+CHUNK_ELEMENTS = 2**20  # ... and the largest activation of a pass below this many values
 
 
 # Inputs whose scales may be per channel, and the dimension TFLite's kernel takes them on
