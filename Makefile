@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[train,device,dev]"
+	$(BIN)/pip install --quiet -e ".[train,device,mqtt,dev]"
 	touch $@
 
 # Finds Fashion-MNIST; installs Debian's package when we are root with apt; else says how.

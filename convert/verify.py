@@ -24,7 +24,7 @@ from edgecnn.labels import model_labels
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
-from edgecnn.sidecar import DEFAULT_INPUT_RANGE, find_sidecar
+from edgecnn.sidecar import DEFAULT_INPUT_RANGE, check_model_file, find_sidecar
 
 CHUNK = 64
 DEFAULT_RANDOM_SAMPLES = 1000
@@ -209,8 +209,10 @@ def run_verify(
     as_json: bool = False,
     report_dir: Path | None = None,
     fc_rounding: str | None = None,
+    verify_hash: bool = True,
 ) -> dict:
     model = Path(model)
+    check_model_file(model, verify_hash)
     result, failures = verify_model(
         model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding
     )
