@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ORDER = ["train_default", "convert_quality", "reference_speed", "device_latency", "device_memory"]
+ORDER = [
+    "train_default",
+    "convert_quality",
+    "reference_speed",
+    "device_latency",
+    "device_memory",
+    "mqtt_outage",
+]
 
 
 def main() -> int:

@@ -282,6 +282,7 @@ class _CappedHttpServer(ThreadingHTTPServer):
     """A ThreadingHTTPServer that makes at most `max_connections` request threads."""
 
     daemon_threads = True
+    request_queue_size = 64  # a burst of connections waits for accept(), not for SYN retries
 
     def __init__(
         self,

@@ -86,7 +86,8 @@ class BackgroundPublisher:
         self._ever_connected = False
         self._down_since: float | None = None
         self._dropped_at_outage = 0
-        self._stopping = False
+        self._closing = False  # close() waits for the queue to drain
+        self._stopping = False  # the sender stops
         self._client = self._make_client(will)
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self._sender.start()
@@ -162,7 +163,8 @@ class BackgroundPublisher:
                 self.counts.published += self._inflight.pop(mid)
             else:
                 self._acked_early.add(mid)  # before publish() returned to the sender
-            self._cond.notify_all()
+            if len(self._inflight) == MAX_INFLIGHT - 1 or self._closing:
+                self._cond.notify_all()  # the sender had to wait for this; or close() does
 
     def _on_connect(self, _client, _userdata, _flags, reason, _properties) -> None:
         if reason.is_failure:
@@ -210,6 +212,7 @@ class BackgroundPublisher:
         """Send what is queued (for up to `flush_seconds` while connected), publish
         "offline", disconnect; return the counts."""
         with self._cond:
+            self._closing = True
             self._cond.wait_for(
                 lambda: not self._connected or not (self._queue or self._control or self._inflight),
                 flush_seconds,
