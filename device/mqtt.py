@@ -33,6 +33,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from edgecnn import __version__
@@ -51,6 +52,13 @@ DEFAULT_DISCOVERY_PREFIX = "homeassistant"
 QUEUE_SIZE = 100
 QOS = 1
 URL_FORM = "give mqtt://[user@]host[:port]/topic/prefix (mqtts:// for TLS)"
+
+
+class Message(NamedTuple):
+    topic: str
+    payload: str
+    qos: int
+    retain: bool
 
 
 @dataclass(frozen=True)
@@ -208,7 +216,7 @@ class MqttPresenter(Presenter):
     `interval` seconds while it stays the same; never waits for the network."""
 
     def __init__(self, options: MqttOptions) -> None:
-        from .mqtt_client import BackgroundPublisher, Message
+        from .mqtt_client import BackgroundPublisher  # paho-mqtt: only when --mqtt is used
 
         self.options = options
         target = options.target
@@ -226,7 +234,6 @@ class MqttPresenter(Presenter):
             will=Message(target.availability_topic, "offline", QOS, True),
             on_connect=on_connect,
         )
-        self._message = Message
         self.last_label: str | None = None
         self.last_sent = 0.0
 
@@ -238,7 +245,7 @@ class MqttPresenter(Presenter):
         self.last_label, self.last_sent = label, now
         record = {"frame": result.index, "time": round(result.time, 4)}
         record.update(prediction_record(result.prediction))
-        message = self._message(self.options.target.state_topic, json.dumps(record), QOS, True)
+        message = Message(self.options.target.state_topic, json.dumps(record), QOS, True)
         self.publisher.submit(message)
 
     def close(self) -> None:

@@ -22,14 +22,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import paho.mqtt.client as paho
 
 from edgecnn.console import echo, warn
 from edgecnn.errors import EdgeCnnError, first_line
 
-from .mqtt import PASSWORD_ENV, MqttOptions
+from .mqtt import PASSWORD_ENV, Message, MqttOptions
 
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 5
@@ -37,13 +36,6 @@ KEEPALIVE_SECONDS = 15
 MAX_INFLIGHT = 20
 FLUSH_SECONDS = 2.0
 WAKE_SECONDS = 0.5
-
-
-class Message(NamedTuple):
-    topic: str
-    payload: str
-    qos: int
-    retain: bool
 
 
 @dataclass
@@ -180,12 +172,13 @@ class BackgroundPublisher:
             first, self._ever_connected = not self._ever_connected, True
             dropped = self.counts.dropped - self._dropped_at_outage
             self._cond.notify_all()
-        if first and down_since is None:
-            echo(f"edgecnn: mqtt: publishing to {self.target.url}/state")
+        waited = f" after {time.monotonic() - down_since:.1f} s" if down_since is not None else ""
+        if first:
+            echo(f"edgecnn: mqtt: publishing to {self.target.url}/state{waited}")
         elif down_since is not None:
             echo(
-                f"edgecnn: mqtt: connected to {self.target.url} again after "
-                f"{time.monotonic() - down_since:.1f} s ({dropped} results dropped meanwhile)"
+                f"edgecnn: mqtt: connected to {self.target.url} again{waited} "
+                f"({dropped} results dropped meanwhile)"
             )
 
     def _on_connect_fail(self, client, _userdata) -> None:
