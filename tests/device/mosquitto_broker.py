@@ -140,6 +140,7 @@ class Subscriber:
         self.messages: list[Received] = []
         self.lock = threading.Lock()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not client_id)  # fmt: skip
         if user:
@@ -149,9 +150,11 @@ class Subscriber:
 
         def on_connect(client, _userdata, _flags, reason, _properties) -> None:
             if not reason.is_failure:
-                for topic in topics:
-                    client.subscribe(topic, qos=1)
+                client.subscribe([(topic, 1) for topic in topics])
                 self.connected.set()
+
+        def on_subscribe(*_args) -> None:
+            self.subscribed.set()  # the SUBACK of the one subscribe, for all the topics
 
         def on_disconnect(*_args) -> None:
             self.connected.clear()
@@ -164,11 +167,12 @@ class Subscriber:
 
         self.client.on_connect = on_connect
         self.client.on_disconnect = on_disconnect
+        self.client.on_subscribe = on_subscribe
         self.client.on_message = on_message
         self.client.connect_async("127.0.0.1", broker.port)
         self.client.loop_start()
         assert self.connected.wait(10), "the test subscriber could not connect"
-        time.sleep(0.2)  # SUBACK
+        assert self.subscribed.wait(10), "the broker did not acknowledge the subscription"
 
     def on(self, topic: str) -> list[Received]:
         with self.lock:

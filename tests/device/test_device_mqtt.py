@@ -86,7 +86,7 @@ def test_subscriber_gets_every_change_heartbeats_and_availability(int8_model, ca
         if now["label"] == before["label"]
     ]
     assert same_label_gaps, "the label stayed long enough for a repeat"
-    assert min(same_label_gaps) >= INTERVAL - 0.02  # at most every --mqtt-interval
+    assert min(same_label_gaps) >= INTERVAL - 0.05  # at most every --mqtt-interval
     availability = [m.payload for m in subscriber.on(AVAILABILITY)]
     assert availability[0] == b"online" and availability[-1] == b"offline"
 
