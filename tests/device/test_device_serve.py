@@ -5,6 +5,7 @@ loop. Real HTTP against the real command, always connecting to 127.0.0.1."""
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import subprocess
 import threading
@@ -74,8 +75,6 @@ def test_bad_serve_access_is_one_line_and_exit_2(int8_model, tmp_path, args, env
 
 
 def _env_without_tokens() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if not k.startswith("EDGECNN_SERVE_TOKEN")}
 
 
