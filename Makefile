@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[train,device,dev]"
+	$(BIN)/pip install --quiet -e ".[train,device,mqtt,dev]"
 	touch $@
 
 # Finds Fashion-MNIST; installs Debian's package when we are root with apt; else says how.
@@ -32,15 +32,21 @@ data: install
 		echo "      otherwise try the Keras downloader."; \
 	fi
 
-# What the tests use besides Python packages: headless Chromium (the --serve page test)
-# and FFmpeg-backed video. Installed when we are root with apt; otherwise named.
+# What the tests use besides Python packages: headless Chromium (the --serve page test),
+# Debian's mosquitto MQTT broker, which the --mqtt tests start on 127.0.0.1 themselves, and
+# openssl (their TLS certificates). Installed when we are root with apt (RUNLEVEL=1: no
+# mosquitto service is started); otherwise named.
 system-deps:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ -n "$(APT)" ] && [ -n "$(ROOT)" ]; then \
-		echo "system-deps: installing chromium"; \
-		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		echo "system-deps: installing$$missing"; \
+		apt-get update -qq && RUNLEVEL=1 apt-get install -y -qq $$missing >/dev/null; \
 	else \
-		echo "system-deps: install Debian's 'chromium' for the browser test (sudo apt-get install chromium)"; \
+		echo "system-deps: the tests need Debian's$$missing (sudo apt-get install$$missing)"; \
 	fi
 
 demo: data

@@ -23,6 +23,7 @@ ORDER = [
     "reference_mobilenet",
     "device_latency",
     "device_memory",
+    "mqtt_outage",
 ]
 
 

@@ -17,7 +17,7 @@ from edgecnn.convert.graph_checks import batch_problems, float_ops, total_macs
 from edgecnn.convert.report import build_report, format_report
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import model_labels
-from edgecnn.sidecar import ModelSidecar, sidecar_path_for
+from edgecnn.sidecar import ModelSidecar, file_sha256, sha256_hex, sidecar_path_for
 from edgecnn.tflite_model import read_model
 
 DEFAULT_CALIBRATION_SAMPLES = 500
@@ -121,7 +121,11 @@ def run_convert(
 
     h, w, c = loaded.input_shape
     sidecar = ModelSidecar(
-        labels=model_labels(model, loaded.num_classes), input_height=h, input_width=w, channels=c
+        labels=model_labels(model, loaded.num_classes),
+        input_height=h,
+        input_width=w,
+        channels=c,
+        tflite_sha256=sha256_hex(int8_model),
     )
     report = build_report(
         graph,
@@ -147,6 +151,8 @@ def run_convert(
             compiled, mapped, total = compile_for_edgetpu(out)
         except EdgeCnnError as exc:
             raise EdgeCnnError(f"wrote the CPU model {out}, but {exc}") from None
+        sidecar.edgetpu_tflite_sha256 = file_sha256(compiled)
+        sidecar.write(sidecar_path_for(out))
         report["edgetpu"]["compiled"] = {
             "model": str(compiled),
             "ops_on_tpu": mapped,

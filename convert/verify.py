@@ -26,7 +26,7 @@ from edgecnn.labels import model_labels
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
-from edgecnn.sidecar import DEFAULT_INPUT_RANGE, find_sidecar
+from edgecnn.sidecar import DEFAULT_INPUT_RANGE, check_model_file, find_sidecar
 
 CHUNK = 64
 DEFAULT_RANDOM_SAMPLES = 1000
@@ -286,8 +286,10 @@ def run_verify(
     report_dir: Path | None = None,
     fc_rounding: str | None = None,
     save_outputs: Path | None = None,
+    verify_hash: bool = True,
 ) -> dict:
     model = Path(model)
+    check_model_file(model, verify_hash)
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
     result, failures = verify_model(

@@ -3,7 +3,7 @@
 Frames flow one way (docs/frame-path.md):
 
     sources.FrameSource -> preprocess.Preprocessor -> runtime.Runtime
-        -> postprocess.Postprocessor -> presenters (window, JSON lines, MJPEG, recorder)
+        -> postprocess.Postprocessor -> presenters (window, JSON lines, MJPEG, recorder, MQTT)
 
 `loop.run_loop` drives them; `command` builds them from the `edgecnn run` / `edgecnn bench`
 options; `backends` picks the TFLite runtime and `edgetpu` the Coral delegate; `benchmark`

@@ -81,9 +81,10 @@ def run_benchmark(
     backend: str = "auto",
     threads: int | None = None,
     edgetpu: str = "off",
+    verify_hash: bool = True,
 ) -> dict:
     """Measure the loop over `frames` frames (after a warm-up); return the figures."""
-    runtime = load_runtime(model, backend, threads, edgetpu)
+    runtime = load_runtime(model, backend, threads, edgetpu, verify_hash)
     keep_opencv_on_one_thread()
     preprocessor = Preprocessor(runtime.input_spec, find_sidecar(runtime.model_path))
     postprocessor = Postprocessor(model_labels(runtime.model_path, runtime.num_classes))

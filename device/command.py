@@ -13,6 +13,8 @@ from edgecnn.labels import model_labels
 from edgecnn.sidecar import find_sidecar
 
 from .loop import FrameResult, Presenter, StopSignals, run_loop
+from .mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
+from .mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
 from .postprocess import Postprocessor
 from .preprocess import Preprocessor, keep_opencv_on_one_thread, parse_roi
 from .runtime import load_runtime
@@ -36,11 +38,12 @@ class LabelChangePresenter(Presenter):
 def make_presenters(
     stack: contextlib.ExitStack,
     as_json: bool,
-    serve: str | None,
+    serving: ServeOptions | None,
     record: Path | None,
     display: bool | None,
     fps: float | None,
     on_quit,
+    publishing: MqttOptions | None = None,
 ) -> list[Presenter]:
     """The presenters asked for; each is closed by `stack` however the run ends."""
     from .presenters import JsonLinesPresenter, VideoRecorder, WindowPresenter, display_available
@@ -59,12 +62,17 @@ def make_presenters(
             raise EdgeCnnError(f"--display: cannot show a window: {why}; use --no-display")
     if as_json:
         add(JsonLinesPresenter())
-    if serve is not None:
-        from .mjpeg import MjpegServer, parse_serve
+    if serving is not None:
+        from .mjpeg import MjpegServer
 
-        server = MjpegServer(*parse_serve(serve))
+        server = MjpegServer(serving.host, serving.port, serving.token, serving.max_clients)
         add(server)
-        print(f"edgecnn: serving {server.url}", file=sys.stderr, flush=True)
+        access = "token required" if serving.token else "no token: this machine only"
+        print(f"edgecnn: serving {server.url} ({access})", file=sys.stderr, flush=True)
+    if publishing is not None:
+        from .mqtt import MqttPresenter
+
+        add(MqttPresenter(publishing))
     if record is not None:
         add(VideoRecorder(record, fps))
     if not presenters:
@@ -89,9 +97,29 @@ def run_live(
     record: Path | None = None,
     max_frames: int | None = None,
     display: bool | None = None,
+    serve_token: str | None = None,
+    serve_token_file: Path | None = None,
+    serve_max_clients: int = DEFAULT_MAX_CLIENTS,
+    mqtt: str | None = None,
+    mqtt_interval: float = DEFAULT_INTERVAL,
+    mqtt_password_file: Path | None = None,
+    mqtt_discovery: str | None = None,
+    mqtt_ca_file: Path | None = None,
+    verify_hash: bool = True,
 ) -> None:
     """Classify frames from `source` until it ends, --max-frames, SIGINT or SIGTERM."""
-    runtime = load_runtime(model, backend, threads, edgetpu)
+    # The options first: a bad one is one line before the camera or the model is touched.
+    serving = (
+        serve_options(serve, serve_token, serve_token_file, serve_max_clients)
+        if serve is not None
+        else None
+    )
+    publishing = (
+        mqtt_options(mqtt, mqtt_interval, mqtt_password_file, mqtt_discovery, mqtt_ca_file)
+        if mqtt is not None
+        else None
+    )
+    runtime = load_runtime(model, backend, threads, edgetpu, verify_hash)
     keep_opencv_on_one_thread()
     sidecar = find_sidecar(runtime.model_path)
     if sidecar is None:
@@ -108,7 +136,7 @@ def run_live(
         contextlib.ExitStack() as stack,
     ):
         presenters = make_presenters(
-            stack, as_json, serve, record, display, frames.fps, signals.event.set
+            stack, as_json, serving, record, display, frames.fps, signals.event.set, publishing
         )
         stats = run_loop(
             frames, preprocessor, runtime, postprocessor, presenters, max_frames,
@@ -131,10 +159,11 @@ def run_bench(
     threads: int | None = None,
     edgetpu: str = "off",
     as_json: bool = False,
+    verify_hash: bool = True,
 ) -> dict:
     """Print per-stage latencies (table, or one JSON object with --json); return them."""
     from .benchmark import format_report, run_benchmark
 
-    result = run_benchmark(model, source, frames, backend, threads, edgetpu)
+    result = run_benchmark(model, source, frames, backend, threads, edgetpu, verify_hash)
     print(json.dumps(result) if as_json else format_report(result), flush=True)
     return result

@@ -22,21 +22,28 @@ from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError
 
 from .loop import FrameResult, Presenter
+from .postprocess import Prediction
 
 RECORD_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_RECORD_FPS = 10.0
 
 
-def result_record(result: FrameResult) -> dict:
-    """The JSON object printed for one frame by --json."""
-    p = result.prediction
+def prediction_record(p: Prediction) -> dict:
+    """A prediction as JSON: label, class id, score and the top-k (--json, --mqtt)."""
     return {
-        "frame": result.index,
-        "time": round(result.time, 4),
         "label": p.label,
         "class_id": p.class_id,
         "score": round(p.score, 4),
         "top": [{"class_id": c.class_id, "label": c.label, "score": c.score} for c in p.top],
+    }
+
+
+def result_record(result: FrameResult) -> dict:
+    """The JSON object printed for one frame by --json."""
+    return {
+        "frame": result.index,
+        "time": round(result.time, 4),
+        **prediction_record(result.prediction),
         "latency_ms": {k: round(v, 3) for k, v in result.latency_ms.items()},
     }
 

@@ -17,6 +17,7 @@ from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.native_output import quiet_native_output
 from edgecnn.quantization import dequantize_tensor, value_table
+from edgecnn.sidecar import check_model_file
 from edgecnn.tflite_model import TfliteModel, read_model
 
 from .backends import choose_backend
@@ -94,6 +95,7 @@ def load_runtime(
     backend: str = "auto",
     threads: int | None = None,
     edgetpu: str = "off",
+    verify_hash: bool = True,
 ) -> Runtime:
     """Load a .tflite model for `edgecnn run`/`bench`.
 
@@ -102,6 +104,7 @@ def load_runtime(
     model (`*_edgetpu.tflite` beside the model, or the model itself) and, when the delegate
     does not load, warns and runs the CPU model. (Without a compiled model the Edge TPU
     would have nothing to run, so "auto" then goes straight to the CPU, quietly.)
+    The file loaded must match the hash in model.json unless `verify_hash` is False.
     """
     model_path = Path(model_path)
     given = read_model(model_path)  # a missing, foreign or corrupt file: one line, first
@@ -126,6 +129,7 @@ def load_runtime(
                     f"{path.name} is not compiled for the Edge TPU, so it runs on the CPU: "
                     "compile it with edgetpu_compiler (edgecnn convert --edgetpu)"
                 )
+            check_model_file(path, verify_hash)
             interpreter = make_interpreter(interpreter_class, path, threads, [delegate])
             return Runtime(interpreter, name, path, model, on_edgetpu=True)
     cpu_path = cpu_model_beside(model_path)
@@ -140,6 +144,7 @@ def load_runtime(
             f"{cpu_path} is compiled for the Edge TPU: use --edgetpu on, or pass the CPU "
             "model.tflite that edgecnn convert wrote"
         )
+    check_model_file(cpu_path, verify_hash)
     interpreter = make_interpreter(interpreter_class, cpu_path, threads, [])
     runtime = Runtime(interpreter, name, cpu_path, model, on_edgetpu=False)
     if not runtime.input_spec.is_quantized:

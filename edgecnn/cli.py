@@ -17,6 +17,13 @@ from edgecnn.errors import EdgeCnnError
 
 PathArg = click.Path(path_type=Path)
 
+verify_hash_option = click.option(
+    "--verify-hash/--no-verify-hash",
+    default=True,
+    show_default=True,
+    help="Refuse a .tflite whose SHA-256 is not the one convert wrote into model.json.",
+)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecnn")
@@ -150,6 +157,7 @@ def convert(**options) -> None:
 @click.option(
     "--report", "report_dir", type=PathArg, default=None, help="Write report JSON and plots here."
 )
+@verify_hash_option
 def verify(**options) -> None:
     """Prove MODEL.tflite: NumPy reference vs TFLite reference and optimized kernels, accuracy."""
     from edgecnn.convert.verify import run_verify
@@ -212,6 +220,62 @@ def verify(**options) -> None:
 @click.option(
     "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
 )
+@click.option(
+    "--serve-token",
+    envvar="EDGECNN_SERVE_TOKEN",
+    show_envvar=True,
+    default=None,
+    help="Token the --serve page and stream ask for (required beyond loopback).",
+)
+@click.option(
+    "--serve-token-file",
+    envvar="EDGECNN_SERVE_TOKEN_FILE",
+    show_envvar=True,
+    type=PathArg,
+    default=None,
+    help="File holding the --serve token (instead of --serve-token).",
+)
+@click.option(
+    "--serve-max-clients",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Streams at once; more viewers get 503.",
+)
+@click.option(
+    "--mqtt",
+    default=None,
+    metavar="URL",
+    help="Publish results to mqtt[s]://[user@]host[:port]/topic/prefix "
+    "(password: $EDGECNN_MQTT_PASSWORD or --mqtt-password-file).",
+)
+@click.option(
+    "--mqtt-interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between messages while the label stays the same.",
+)
+@click.option(
+    "--mqtt-password-file",
+    envvar="EDGECNN_MQTT_PASSWORD_FILE",
+    show_envvar=True,
+    type=PathArg,
+    default=None,
+    help="File holding the MQTT password.",
+)
+@click.option(
+    "--mqtt-discovery",
+    is_flag=False,
+    flag_value="homeassistant",
+    default=None,
+    metavar="[PREFIX]",
+    help="Announce the sensors to Home Assistant (discovery prefix, default homeassistant).",
+)
+@click.option(
+    "--mqtt-ca-file", type=PathArg, default=None, help="CA certificate (PEM) of an mqtts:// broker."
+)
+@verify_hash_option
 def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""
     from edgecnn.device.command import run_live
@@ -234,6 +298,7 @@ def run(**options) -> None:
     "--edgetpu", type=click.Choice(["on", "auto", "off"]), default="off", show_default=True
 )
 @click.option("--json", "as_json", is_flag=True)
+@verify_hash_option
 def bench(**options) -> None:
     """Per-stage latency of the live loop, and the bare invoke() time for comparison."""
     from edgecnn.device.command import run_bench
@@ -256,6 +321,7 @@ def bench(**options) -> None:
 @click.option("--frame", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--data-dir", type=PathArg, default=None)
 @click.option("--out", type=PathArg, default=Path("out/explain"), show_default=True)
+@verify_hash_option
 def explain(**options) -> None:
     """Pictures of what the CNN sees: input, filters, feature maps, pooling, scores."""
     from edgecnn.explain.command import run_explain

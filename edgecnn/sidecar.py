@@ -2,10 +2,15 @@
 
 A sidecar rather than flatbuffer metadata, because the Edge TPU compiler drops metadata and
 tflite-support's metadata writer pins protobuf < 4 (it cannot live beside TensorFlow 2.21).
+
+It also holds the SHA-256 of the model files `edgecnn convert` wrote, and
+`check_model_file` is the one check, used by run, bench, verify and explain, that a model
+is still the file that was converted and verified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +29,8 @@ class ModelSidecar:
     `input_range` is the float range the model's input layer expects (Fashion-MNIST models:
     pixel / 255, i.e. [0, 1]); `polarity` is "light_on_dark" for the data set's look;
     `recipe` names the preprocessing ("fashion_mnist": trim, fit longest side, centre).
+    `tflite_sha256` and `edgetpu_tflite_sha256` are the SHA-256 of `model.tflite` and of
+    `model_edgetpu.tflite` as convert wrote them (None: not known, nothing is checked).
     """
 
     labels: list[str]
@@ -34,7 +41,15 @@ class ModelSidecar:
     polarity: str = "light_on_dark"
     recipe: str = "fashion_mnist"
     extra: dict = field(default_factory=dict)
+    tflite_sha256: str | None = None
+    edgetpu_tflite_sha256: str | None = None
     version: int = SIDECAR_VERSION
+
+    def expected_sha256(self, model_path: str | Path) -> str | None:
+        """The hash recorded for this model file (the Edge TPU one for `*_edgetpu.tflite`)."""
+        if is_edgetpu_name(model_path):
+            return self.edgetpu_tflite_sha256
+        return self.tflite_sha256
 
     def write(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(asdict(self), indent=2) + "\n")
@@ -56,6 +71,10 @@ class ModelSidecar:
         return cls(**known)
 
 
+def is_edgetpu_name(model_path: str | Path) -> bool:
+    return Path(model_path).stem.endswith("_edgetpu")
+
+
 def sidecar_path_for(model_path: str | Path) -> Path:
     """`model.json` for `model.tflite`; `model_edgetpu.tflite` shares `model.json` too."""
     model_path = Path(model_path)
@@ -67,3 +86,35 @@ def find_sidecar(model_path: str | Path) -> ModelSidecar | None:
     """The sidecar for a model, or None when there is none beside it."""
     path = sidecar_path_for(model_path)
     return ModelSidecar.read(path) if path.is_file() else None
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_model_file(model_path: str | Path, verify_hash: bool = True) -> None:
+    """Refuse a model whose bytes are not those convert wrote (the hash in model.json).
+
+    A model without a recorded hash (an older convert, a foreign model, no model.json) and a
+    missing file (the model reader says so) pass; `verify_hash=False` (--no-verify-hash)
+    skips the check.
+    """
+    model_path = Path(model_path)
+    if not verify_hash or not model_path.is_file():
+        return
+    sidecar = find_sidecar(model_path)
+    expected = sidecar.expected_sha256(model_path) if sidecar else None
+    if expected is not None and file_sha256(model_path) != str(expected).lower():
+        raise EdgeCnnError(
+            f"{model_path} changed since it was converted: re-copy it or re-run convert "
+            f"(its SHA-256 is not the one in {sidecar_path_for(model_path).name}; "
+            "--no-verify-hash runs it anyway)"
+        )

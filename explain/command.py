@@ -27,7 +27,7 @@ import numpy as np
 from edgecnn.atomic import atomic_path
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import model_labels
-from edgecnn.sidecar import DEFAULT_INPUT_RANGE, find_sidecar
+from edgecnn.sidecar import DEFAULT_INPUT_RANGE, check_model_file, find_sidecar
 
 from .maps import ModelMaps, keras_maps, tflite_maps
 
@@ -139,6 +139,7 @@ def run_explain(
     frame: int = 0,
     data_dir: Path | None = None,
     out: Path = Path("out/explain"),
+    verify_hash: bool = True,
 ) -> dict[str, Path]:
     """Write the figures, maps.npz, index.html and overview.png into `out`; return the paths."""
     try:
@@ -149,6 +150,8 @@ def run_explain(
         ) from None
 
     paths = check_models(models)
+    if "int8" in paths:
+        check_model_file(paths["int8"], verify_hash)
     sidecar = model_sidecar(paths)
     input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
     canvas, caption = load_input(image, test_index, source, frame, data_dir, sidecar)

@@ -156,24 +156,36 @@ def test_signal_during_record_leaves_a_playable_file(int8_model, ip_camera, tmp_
 
 
 def test_serve_page_shows_frames_and_label_in_headless_chromium(int8_model, ip_camera, tmp_path):
-    run = start_edgecnn("run", "--model", str(int8_model), "--source", ip_camera.url,
-                        "--serve", "127.0.0.1:0")  # fmt: skip
+    """Served beyond loopback (0.0.0.0, reached through 127.0.0.1): the browser gives the
+    token once in the URL, gets a cookie, and the page's stream and label poll use it."""
+    token = "chromium-test-token-0123456789"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "edgecnn.cli", "run", "--model", str(int8_model),
+         "--source", ip_camera.url, "--serve", "0.0.0.0:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "EDGECNN_SERVE_TOKEN": token},
+    )  # fmt: skip
     try:
         url = None
         for line in run.stderr:
             if "serving http://" in line:
-                url = line.split("serving ", 1)[1].strip()
+                url = line.split("serving ", 1)[1].split()[0]
                 break
-        assert url and url.startswith("http://127.0.0.1:")
+        assert url and url.startswith("http://0.0.0.0:")
+        url = url.replace("0.0.0.0", "127.0.0.1")
         chrome = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
                   "--virtual-time-budget=3000", "--window-size=800,700"]  # fmt: skip
-        dom = subprocess.run([*chrome, "--dump-dom", url], capture_output=True, text=True,
+        page = f"{url}?token={token}"
+        dom = subprocess.run([*chrome, "--dump-dom", page], capture_output=True, text=True,
                              timeout=120).stdout  # fmt: skip
         shot = tmp_path / "page.png"
-        subprocess.run([*chrome, f"--screenshot={shot}", url], capture_output=True, timeout=120)
-        with urllib.request.urlopen(url + "label.json", timeout=10) as response:
+        subprocess.run([*chrome, f"--screenshot={shot}", page], capture_output=True, timeout=120)
+        label = urllib.request.Request(
+            url + "label.json", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(label, timeout=10) as response:
             state = json.load(response)
     finally:
         run.send_signal(signal.SIGTERM)

@@ -1,0 +1,32 @@
+"""Secrets the device reads from a file: the `--serve` token, the MQTT password.
+
+Secrets never go on the command line (other users see it in `ps`, the shell keeps it in its
+history); they come from an environment variable or a file that only their owner can read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgecnn.errors import EdgeCnnError
+
+
+def read_secret_file(path: str | Path, option: str) -> str:
+    """The secret in `path` (one line; surrounding whitespace and the newline dropped)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EdgeCnnError(
+            f"{option} {path}: cannot read it ({exc.strerror}): give a readable file"
+        ) from None
+    except UnicodeDecodeError:
+        raise EdgeCnnError(
+            f"{option} {path}: not a text file: put the secret on one line"
+        ) from None
+    secret = text.strip()
+    if not secret:
+        raise EdgeCnnError(f"{option} {path}: the file is empty: put the secret on its first line")
+    if "\n" in secret:
+        raise EdgeCnnError(f"{option} {path}: holds more than one line: keep only the secret")
+    return secret
