@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from reference_models import assert_bit_exact, convert, op_names
 
 SETTINGS = settings(
-    max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+    max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )
 quantised_io = st.sampled_from(["int8", "uint8", "int16"])
 sides = st.integers(3, 9)
