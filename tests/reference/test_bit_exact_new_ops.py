@@ -12,6 +12,8 @@ from reference_models import assert_bit_exact, convert, op_names
 SETTINGS = settings(
     max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )
+# Only TFLite's reference kernels are the ground truth here: the optimized kernels (XNNPACK)
+# compute LEAKY_RELU, PRELU, HARD_SWISH, RESIZE_BILINEAR ... their own way, several LSB off.
 quantised_io = st.sampled_from(["int8", "uint8", "int16"])
 sides = st.integers(3, 9)
 
@@ -20,14 +22,16 @@ sides = st.integers(3, 9)
 @given(kind=st.sampled_from(["sub", "sub_broadcast", "add_broadcast", "mul_broadcast"]),
        h=sides, w=sides, c=st.integers(1, 4), io=quantised_io)  # fmt: skip
 def test_add_sub_mul_with_broadcasting(kind, h, w, c, io):
-    ri = assert_bit_exact(convert((kind, (h, w, c), ()), io), io)
+    ri = assert_bit_exact(convert((kind, (h, w, c), ()), io), io, optimized_lsb=None)
     assert {"sub": "SUB", "add": "ADD", "mul": "MUL"}[kind.split("_")[0]] in op_names(ri)
 
 
 @SETTINGS
 @given(alpha=st.floats(0.01, 0.9), h=sides, w=sides, io=quantised_io)
 def test_leaky_relu(alpha, h, w, io):
-    ri = assert_bit_exact(convert(("leaky_relu", (h, w, 2), (("alpha", alpha),)), io), io)
+    ri = assert_bit_exact(
+        convert(("leaky_relu", (h, w, 2), (("alpha", alpha),)), io), io, optimized_lsb=None
+    )
     assert "LEAKY_RELU" in op_names(ri)
 
 
@@ -35,7 +39,9 @@ def test_leaky_relu(alpha, h, w, io):
 @given(shared=st.booleans(), h=sides, w=sides, io=st.sampled_from(["int8", "uint8"]))
 def test_prelu(shared, h, w, io):
     # The converter has no 16x8 PRELU ("not yet supported"); the int16 path follows prelu.h.
-    ri = assert_bit_exact(convert(("prelu", (h, w, 2), (("shared", shared),)), io), io)
+    ri = assert_bit_exact(
+        convert(("prelu", (h, w, 2), (("shared", shared),)), io), io, optimized_lsb=None
+    )
     assert "PRELU" in op_names(ri)
 
 
@@ -43,7 +49,9 @@ def test_prelu(shared, h, w, io):
 @given(h=sides, w=sides, c=st.integers(1, 4), io=st.sampled_from(["int8", "uint8"]),
        seed=st.integers(0, 5))  # fmt: skip
 def test_hard_swish(h, w, c, io, seed):
-    ri = assert_bit_exact(convert(("hard_swish", (h, w, c), (("seed", seed),)), io), io)
+    ri = assert_bit_exact(
+        convert(("hard_swish", (h, w, c), (("seed", seed),)), io), io, optimized_lsb=None
+    )
     assert "HARD_SWISH" in op_names(ri)
 
 
@@ -63,7 +71,7 @@ def test_relu_family_maximum_minimum_tanh(kind, h, w, io):
 def test_transpose_conv(h, w, filters, kernel, stride, padding, io):
     spec = ("transpose_conv", (h, w, 2), (("filters", filters), ("kernel", kernel), ("stride", stride),
             ("padding", padding)))  # fmt: skip
-    ri = assert_bit_exact(convert(spec, io), io)
+    ri = assert_bit_exact(convert(spec, io), io, optimized_lsb=None)
     assert "TRANSPOSE_CONV" in op_names(ri)
 
 
@@ -74,7 +82,7 @@ def test_transpose_conv(h, w, filters, kernel, stride, padding, io):
 def test_resize(h, w, out_h, out_w, method, align_corners, io):
     spec = ("resize", (h, w, 2), (("size", (out_h, out_w)), ("method", method),
             ("align_corners", align_corners)))  # fmt: skip
-    ri = assert_bit_exact(convert(spec, io), io)
+    ri = assert_bit_exact(convert(spec, io), io, optimized_lsb=None)
     if (out_h, out_w) != (h, w):
         assert {"bilinear": "RESIZE_BILINEAR", "nearest": "RESIZE_NEAREST_NEIGHBOR"}[method] in (
             op_names(ri)
@@ -97,12 +105,14 @@ def test_strided_slice_and_slice(data, h, w, io):
     rows = rows if len(range(h)[slice(*rows)]) else (0, h, 1)
     cols = cols if len(range(w)[slice(*cols)]) else (0, w, 1)
     ri = assert_bit_exact(
-        convert(("strided_slice", (h, w, 2), (("rows", rows), ("cols", cols))), io), io
+        convert(("strided_slice", (h, w, 2), (("rows", rows), ("cols", cols))), io),
+        io,
+        optimized_lsb=None,
     )
     by, bx = data.draw(st.integers(0, h - 1)), data.draw(st.integers(0, w - 1))
     size = (data.draw(st.integers(1, h - by)), data.draw(st.integers(1, w - bx)))
     spec = ("slice", (h, w, 2), (("begin", (by, bx)), ("size", size)))
-    sliced = assert_bit_exact(convert(spec, io), io)
+    sliced = assert_bit_exact(convert(spec, io), io, optimized_lsb=None)
     assert op_names(ri) | op_names(sliced) & {"STRIDED_SLICE", "SLICE"}
 
 
@@ -110,7 +120,7 @@ def test_strided_slice_and_slice(data, h, w, io):
 @given(kind=st.sampled_from(["split", "split_v", "squeeze"]), h=st.integers(2, 6),
        w=st.integers(2, 6), io=quantised_io)  # fmt: skip
 def test_split_and_squeeze(kind, h, w, io):
-    ri = assert_bit_exact(convert((kind, (h, w, 3), ()), io), io)
+    ri = assert_bit_exact(convert((kind, (h, w, 3), ()), io), io, optimized_lsb=None)
     # The converter writes tf.squeeze as RESHAPE; SQUEEZE shares its function.
     assert kind.upper() in op_names(ri) or (kind == "squeeze" and "RESHAPE" in op_names(ri))
 
