@@ -8,12 +8,19 @@ OUT    ?= out/demo
 PRESET ?= tiny
 APT    := $(shell command -v apt-get 2>/dev/null)
 ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+IS_PI  ?= $(shell grep -qs "Raspberry Pi" /proc/device-tree/model && echo yes)
 
-.PHONY: install data system-deps demo docs test test-fast lint format bench clean
+.PHONY: install data system-deps demo docs test test-fast lint format bench clean wheel device-install pi-check
 
 install: $(VENV)/.installed
 
+# Every extra, TensorFlow included: a workstation's set-up. A Raspberry Pi stops here (make
+# demo and make test need it too) and is told about device-install.
 $(VENV)/.installed: pyproject.toml
+	@if [ -n "$(IS_PI)" ] && [ -z "$(WITH_TENSORFLOW)" ]; then \
+		echo "install: this is a Raspberry Pi: 'make device-install' sets up edgecnn run, verify and bench without TensorFlow; train and convert on a workstation (or make install WITH_TENSORFLOW=1)" >&2; \
+		exit 1; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[train,device,dev]"
@@ -32,16 +39,48 @@ data: install
 		echo "      otherwise try the Keras downloader."; \
 	fi
 
-# What the tests use besides Python packages: headless Chromium (the --serve page test)
-# and FFmpeg-backed video. Installed when we are root with apt; otherwise named.
+# What the tests use besides Python packages: headless Chromium (the --serve page test) and
+# systemd-analyze (the service unit test). Installed when we are root with apt; else named.
 system-deps:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@if command -v chromium >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1; then :; \
 	elif [ -n "$(APT)" ] && [ -n "$(ROOT)" ]; then \
-		echo "system-deps: installing chromium"; \
-		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		echo "system-deps: installing chromium and systemd"; \
+		apt-get update -qq && apt-get install -y -qq chromium systemd >/dev/null; \
 	else \
-		echo "system-deps: install Debian's 'chromium' for the browser test (sudo apt-get install chromium)"; \
+		echo "system-deps: install Debian's 'chromium' and 'systemd' for the browser and service tests (sudo apt-get install chromium systemd)"; \
 	fi
+
+# The wheel a Raspberry Pi installs (README "On the Raspberry Pi"): dist/edgecnn-*.whl
+wheel: install
+	$(BIN)/pip wheel --no-deps --quiet -w dist .
+
+# The device's own set-up, never TensorFlow. DEVICE_EXTRA is what pip adds to the OS (by
+# default chosen as the README's Raspberry Pi section does by hand):
+#   device          NumPy, OpenCV and ai-edge-litert from PyPI, in a plain venv
+#   litert          ai-edge-litert beside the OS's NumPy, OpenCV and Picamera2 (64-bit)
+#   tflite-runtime  tflite-runtime beside the OS's NumPy and OpenCV (32-bit)
+# The last two make a --system-site-packages venv and pin NumPy to the OS's.
+DEVICE_VENV  ?= .venv-device
+DEVICE_FROM  ?= .
+DEVICE_EXTRA ?= $(shell $(PYTHON) -c "import importlib.util as u, struct; print('tflite-runtime' if struct.calcsize('P') == 4 else 'litert' if u.find_spec('picamera2') else 'device')")
+
+device-install:
+	@if [ "$(DEVICE_EXTRA)" = device ]; then \
+		$(PYTHON) -m venv "$(DEVICE_VENV)"; \
+	elif $(PYTHON) -c "import numpy, cv2" 2>/dev/null; then \
+		$(PYTHON) -m venv --system-site-packages "$(DEVICE_VENV)"; \
+	else \
+		echo "device-install: $(DEVICE_EXTRA) uses the OS's NumPy and OpenCV: sudo apt install python3-numpy python3-opencv" >&2; \
+		exit 1; \
+	fi
+	"$(DEVICE_VENV)/bin/pip" install --quiet "$(DEVICE_FROM)[$(DEVICE_EXTRA)]" \
+		$(if $(filter device,$(DEVICE_EXTRA)),,"numpy==$$($(PYTHON) -c 'import numpy; print(numpy.__version__)')")
+	@echo "device-install: $(DEVICE_VENV) ($(DEVICE_EXTRA), no TensorFlow): $(DEVICE_VENV)/bin/edgecnn run --model MODEL --source 0"
+
+# edgecnn on Raspberry Pi OS 64-bit and 32-bit, in ARM userlands under qemu-user (tests/pi/).
+# Downloads are cached in $$EDGECNN_CACHE (default ~/.cache/edgecnn).
+pi-check: data
+	$(BIN)/python tests/pi/pi_check.py
 
 demo: data
 	$(BIN)/edgecnn train --preset $(PRESET) --out $(OUT)
@@ -61,6 +100,7 @@ docs: install
 
 test: data system-deps
 	$(BIN)/python -m pytest
+	$(BIN)/python tests/pi/pi_check.py
 
 # The same without the tests marked slow (full-data training, all 10,000 test images).
 test-fast: data system-deps
