@@ -77,8 +77,9 @@ device-install:
 		$(if $(filter device,$(DEVICE_EXTRA)),,"numpy==$$($(PYTHON) -c 'import numpy; print(numpy.__version__)')")
 	@echo "device-install: $(DEVICE_VENV) ($(DEVICE_EXTRA), no TensorFlow): $(DEVICE_VENV)/bin/edgecnn run --model MODEL --source 0"
 
-# edgecnn on Raspberry Pi OS 64-bit and 32-bit, in ARM userlands under qemu-user (tests/pi/).
-# Downloads are cached in $$EDGECNN_CACHE (default ~/.cache/edgecnn).
+# edgecnn on Raspberry Pi OS 64-bit and 32-bit, in ARM userlands under qemu-user (tests/pi/;
+# make test runs it too, on the test run's model). Downloads are cached in ~/.cache/edgecnn
+# (or $$EDGECNN_CACHE).
 pi-check: data
 	$(BIN)/python tests/pi/pi_check.py
 
@@ -100,7 +101,6 @@ docs: install
 
 test: data system-deps
 	$(BIN)/python -m pytest
-	$(BIN)/python tests/pi/pi_check.py
 
 # The same without the tests marked slow (full-data training, all 10,000 test images).
 test-fast: data system-deps

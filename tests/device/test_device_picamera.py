@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_edgecnn
 
 from edgecnn.device import picamera
 
@@ -22,14 +23,11 @@ NUMPY_ABI_VALUE_ERROR = (
 
 
 def run_picamera(model: Path, fake: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+    env = {}
     if fake is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(fake), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, "-m", "edgecnn.cli", "run", "--model", str(model), "--source",
-         "picamera", "--no-display"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")]))
+    return run_edgecnn("run", "--model", str(model), "--source", "picamera", "--no-display",
+                       env=env, timeout=120)  # fmt: skip
 
 
 def fake_picamera2(folder: Path, body: str) -> Path:
@@ -49,10 +47,10 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> s
     return proc.stderr
 
 
-def test_numpy_abi_value_error_names_numpy_and_the_fix(tmp_path, int8_model) -> None:
+def test_numpy_abi_value_error_names_numpy_and_the_fix(tmp_path, tiny_tflite) -> None:
     fake = fake_picamera2(tmp_path, f"raise ValueError({NUMPY_ABI_VALUE_ERROR!r})\n")
     message = assert_one_line_error(
-        run_picamera(int8_model, fake),
+        run_picamera(tiny_tflite, fake),
         "ValueError: numpy.dtype size changed",
         "built for the OS's NumPy",
         "pip uninstall numpy",
@@ -62,21 +60,21 @@ def test_numpy_abi_value_error_names_numpy_and_the_fix(tmp_path, int8_model) -> 
     assert f"NumPy {numpy.__version__} from" in message  # which NumPy got in the way
 
 
-def test_numpy_1_module_under_numpy_2_import_error_is_the_same_cause(tmp_path, int8_model) -> None:
+def test_numpy_1_module_under_numpy_2_import_error_is_the_same_cause(tmp_path, tiny_tflite) -> None:
     fake = fake_picamera2(tmp_path, "raise ImportError('numpy.core.multiarray failed to import')\n")
-    assert_one_line_error(run_picamera(int8_model, fake), "pip uninstall numpy")
+    assert_one_line_error(run_picamera(tiny_tflite, fake), "pip uninstall numpy")
 
 
-def test_missing_libcamera_says_which_package(tmp_path, int8_model) -> None:
+def test_missing_libcamera_says_which_package(tmp_path, tiny_tflite) -> None:
     fake = fake_picamera2(tmp_path, "import libcamera  # Picamera2 does this first\n")
     assert_one_line_error(
-        run_picamera(int8_model, fake),
+        run_picamera(tiny_tflite, fake),
         "No module named 'libcamera'",
         "sudo apt install python3-libcamera python3-picamera2",
     )
 
 
-def test_picamera2_not_installed_says_apt_and_system_site_packages(int8_model) -> None:
+def test_picamera2_not_installed_says_apt_and_system_site_packages(tiny_tflite) -> None:
     try:
         import picamera2  # noqa: F401
     except ImportError:
@@ -84,16 +82,16 @@ def test_picamera2_not_installed_says_apt_and_system_site_packages(int8_model) -
     else:  # pragma: no cover - only on a Raspberry Pi
         pytest.skip("Picamera2 is installed here")
     assert_one_line_error(
-        run_picamera(int8_model), "sudo apt install python3-picamera2", "--system-site-packages"
+        run_picamera(tiny_tflite), "sudo apt install python3-picamera2", "--system-site-packages"
     )
 
 
-def test_other_failures_still_one_line_with_a_fix(tmp_path, int8_model) -> None:
+def test_other_failures_still_one_line_with_a_fix(tmp_path, tiny_tflite) -> None:
     fake = fake_picamera2(
         tmp_path, "raise RuntimeError('Camera __init__ sequence did not complete.')\n"
     )
     assert_one_line_error(
-        run_picamera(int8_model, fake), "RuntimeError: Camera __init__", "--reinstall"
+        run_picamera(tiny_tflite, fake), "RuntimeError: Camera __init__", "--reinstall"
     )
 
 

@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_edgecnn
 
 from edgecnn.device.synthvideo import make_video
 
 
 def edgecnn(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "edgecnn.cli", *args], capture_output=True, text=True, timeout=120
-    )
+    return run_edgecnn(*args, timeout=120)
 
 
 def read_unit(path: Path) -> configparser.ConfigParser:
@@ -29,13 +28,13 @@ def read_unit(path: Path) -> configparser.ConfigParser:
 
 
 @pytest.fixture
-def model_with_space(tmp_path, int8_model) -> Path:
+def model_with_space(tmp_path, tiny_tflite) -> Path:
     """The model in a folder whose name has a space (ExecStart must quote it)."""
     folder = tmp_path / "my models"
     folder.mkdir()
-    for beside in int8_model.parent.iterdir():
+    for beside in tiny_tflite.parent.iterdir():
         shutil.copy(beside, folder / beside.name)
-    return folder / int8_model.name
+    return folder / tiny_tflite.name
 
 
 def test_unit_runs_edgecnn_run_with_json_restart_and_serve(tmp_path, model_with_space) -> None:
@@ -58,8 +57,8 @@ def test_unit_runs_edgecnn_run_with_json_restart_and_serve(tmp_path, model_with_
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 
-def test_without_serve_there_is_no_mjpeg_server(int8_model) -> None:
-    proc = edgecnn("service", "--model", str(int8_model))
+def test_without_serve_there_is_no_mjpeg_server(tiny_tflite) -> None:
+    proc = edgecnn("service", "--model", str(tiny_tflite))
     assert proc.returncode == 0, proc.stderr
     exec_start = next(line for line in proc.stdout.splitlines() if line.startswith("ExecStart="))
     assert "--serve" not in exec_start and "--source 0 --json --no-display" in exec_start
@@ -77,10 +76,10 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path, model_with_space) -> 
     assert str(out) not in verify.stderr  # no complaint about our unit (others' are not ours)
 
 
-def test_the_units_command_streams_json_lines(tmp_path, int8_model) -> None:
+def test_the_units_command_streams_json_lines(tmp_path, tiny_tflite) -> None:
     video = tmp_path / "items.mp4"
     make_video(video, "light-on-dark", items=2)
-    proc = edgecnn("service", "--model", str(int8_model), "--source", str(video),
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--source", str(video),
                    "--", "--max-frames", "5")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     exec_start = next(line for line in proc.stdout.splitlines() if line.startswith("ExecStart="))
@@ -93,11 +92,11 @@ def test_the_units_command_streams_json_lines(tmp_path, int8_model) -> None:
     assert len(records) == 5 and all("label" in record for record in records)
 
 
-def test_missing_model_and_bad_run_option_fail_before_writing(tmp_path, int8_model) -> None:
+def test_missing_model_and_bad_run_option_fail_before_writing(tmp_path, tiny_tflite) -> None:
     out = tmp_path / "edgecnn.service"
     proc = edgecnn("service", "--model", str(tmp_path / "nope.tflite"), "--out", str(out))
     assert proc.returncode == 2 and proc.stderr.startswith("edgecnn: error: model ")
     assert proc.stderr.count("\n") == 1
-    proc = edgecnn("service", "--model", str(int8_model), "--out", str(out), "--", "--bogus")
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--out", str(out), "--", "--bogus")
     assert proc.returncode == 2 and "--bogus" in proc.stderr
     assert not out.exists()
