@@ -3,6 +3,10 @@
 The unit (`edgecnn.service` beside this module, shipped in the wheel) runs this very
 installation's `edgecnn` with `--json --no-display`, so the journal gets one JSON line per
 frame; `--serve HOST:PORT` adds the MJPEG page. It restarts on failure.
+
+A page served beyond loopback needs a token (`edgecnn.device.serve_access`): the unit loads
+it with systemd's LoadCredential from a file only root reads, and hands `edgecnn run` its
+path in the service's private credentials folder, so the token is never in the unit.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from pathlib import Path
 from edgecnn.atomic import atomic_write_text
 from edgecnn.console import echo
 from edgecnn.errors import EdgeCnnError
+
+from .mjpeg import parse_serve
+from .serve_access import MAKE_TOKEN, TOKEN_FILE_ENV, is_loopback
 
 UNIT_TEMPLATE = "edgecnn.service"
 PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
@@ -52,11 +59,13 @@ def render_unit(
     serve: str | None = None,
     user: str | None = None,
     run_options: tuple[str, ...] = (),
+    serve_token_file: Path | None = None,
 ) -> str:
     """The unit's text for `edgecnn run --model MODEL --source SOURCE --json --no-display`."""
     model = Path(os.path.abspath(model))
     if not model.is_file():
         raise EdgeCnnError(f"model {model} does not exist: give the .tflite the service runs")
+    token_lines = serve_token_lines(serve, serve_token_file)
     run = [*edgecnn_command(), "run", "--model", str(model), "--source", source]
     run += ["--json", "--no-display", *run_options]
     if serve is not None:
@@ -67,6 +76,26 @@ def render_unit(
         user=user or service_user(),
         workdir=str(model.parent).replace("%", "%%"),  # the rest of the line: no quotes
         command=" ".join(systemd_quote(word) for word in run),
+        serve_token=token_lines,
+    )
+
+
+def serve_token_lines(serve: str | None, token_file: Path | None) -> str:
+    """The unit's lines that give `edgecnn run` its --serve token (none on loopback)."""
+    if token_file is None:
+        if serve is not None and not is_loopback(parse_serve(serve)[0]):
+            raise EdgeCnnError(
+                f"--serve {serve} listens beyond this machine, which needs a token: give "
+                "--serve-token-file FILE, a file only root reads holding one (make it with "
+                f"{MAKE_TOKEN})"
+            )
+        return ""
+    path = os.path.abspath(token_file)
+    if not Path(path).is_file():
+        raise EdgeCnnError(f"--serve-token-file {path} does not exist: write the token there")
+    return (
+        f"LoadCredential=serve-token:{path.replace('%', '%%')}\n"
+        f"Environment={TOKEN_FILE_ENV}=%d/serve-token\n"
     )
 
 

@@ -39,8 +39,11 @@ def model_with_space(tmp_path, tiny_tflite) -> Path:
 
 def test_unit_runs_edgecnn_run_with_json_restart_and_serve(tmp_path, model_with_space) -> None:
     out = tmp_path / "edgecnn.service"
+    token = tmp_path / "serve-token"
+    token.write_text("k3Jq9-not-a-real-token-0123\n")
     proc = edgecnn("service", "--model", str(model_with_space), "--source", "picamera",
-                   "--serve", "0.0.0.0:8080", "--out", str(out), "--", "--edgetpu", "auto")  # fmt: skip
+                   "--serve", "0.0.0.0:8080", "--serve-token-file", str(token),
+                   "--out", str(out), "--", "--edgetpu", "auto")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "systemctl enable --now edgecnn" in proc.stderr
     unit = read_unit(out)
@@ -55,6 +58,18 @@ def test_unit_runs_edgecnn_run_with_json_restart_and_serve(tmp_path, model_with_
     assert service["StandardOutput"] == "journal"  # the JSON lines
     assert service["WorkingDirectory"] == str(model_with_space.parent)
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+    # The token reaches `edgecnn run` through systemd's credentials, never the unit itself.
+    assert service["LoadCredential"] == f"serve-token:{token}"
+    assert service["Environment"].endswith("EDGECNN_SERVE_TOKEN_FILE=%d/serve-token")
+    assert "k3Jq9" not in out.read_text()
+
+
+def test_serving_beyond_loopback_needs_a_token_file(tmp_path, tiny_tflite) -> None:
+    out = tmp_path / "edgecnn.service"
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--serve", "0.0.0.0:8080",
+                   "--out", str(out))  # fmt: skip
+    assert proc.returncode == 2 and "--serve-token-file" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not out.exists()
 
 
 def test_without_serve_there_is_no_mjpeg_server(tiny_tflite) -> None:
