@@ -8,12 +8,19 @@ OUT    ?= out/demo
 PRESET ?= tiny
 APT    := $(shell command -v apt-get 2>/dev/null)
 ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+IS_PI  ?= $(shell grep -qs "Raspberry Pi" /proc/device-tree/model && echo yes)
 
-.PHONY: install data system-deps demo docs test test-fast lint format bench clean
+.PHONY: install data system-deps demo docs test test-fast lint format bench clean wheel device-install pi-check
 
 install: $(VENV)/.installed
 
+# Every extra, TensorFlow included: a workstation's set-up. A Raspberry Pi stops here (make
+# demo and make test need it too) and is told about device-install.
 $(VENV)/.installed: pyproject.toml
+	@if [ -n "$(IS_PI)" ] && [ -z "$(WITH_TENSORFLOW)" ]; then \
+		echo "install: this is a Raspberry Pi: 'make device-install' sets up edgecnn run, verify and bench without TensorFlow; train and convert on a workstation (or make install WITH_TENSORFLOW=1)" >&2; \
+		exit 1; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[train,device,mqtt,dev]"
@@ -33,14 +40,15 @@ data: install
 	fi
 
 # What the tests use besides Python packages: headless Chromium (the --serve page test),
-# Debian's mosquitto MQTT broker, which the --mqtt tests start on 127.0.0.1 themselves, and
-# openssl (their TLS certificates). Installed when we are root with apt (RUNLEVEL=1: no
-# mosquitto service is started); otherwise named.
+# Debian's mosquitto MQTT broker, which the --mqtt tests start on 127.0.0.1 themselves,
+# openssl (their TLS certificates) and systemd-analyze (the service unit test). Installed
+# when we are root with apt (RUNLEVEL=1: no mosquitto service is started); otherwise named.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ -n "$(APT)" ] && [ -n "$(ROOT)" ]; then \
 		echo "system-deps: installing$$missing"; \
@@ -48,6 +56,39 @@ system-deps:
 	else \
 		echo "system-deps: the tests need Debian's$$missing (sudo apt-get install$$missing)"; \
 	fi
+
+# The wheel a Raspberry Pi installs (README "On the Raspberry Pi"): dist/edgecnn-*.whl
+wheel: install
+	$(BIN)/pip wheel --no-deps --quiet -w dist .
+
+# The device's own set-up, never TensorFlow. DEVICE_EXTRA is what pip adds to the OS (by
+# default chosen as the README's Raspberry Pi section does by hand):
+#   device          NumPy, OpenCV and ai-edge-litert from PyPI, in a plain venv
+#   litert          ai-edge-litert beside the OS's NumPy, OpenCV and Picamera2 (64-bit)
+#   tflite-runtime  tflite-runtime beside the OS's NumPy and OpenCV (32-bit)
+# The last two make a --system-site-packages venv and pin NumPy to the OS's.
+DEVICE_VENV  ?= .venv-device
+DEVICE_FROM  ?= .
+DEVICE_EXTRA ?= $(shell $(PYTHON) -c "import importlib.util as u, struct; print('tflite-runtime' if struct.calcsize('P') == 4 else 'litert' if u.find_spec('picamera2') else 'device')")
+
+device-install:
+	@if [ "$(DEVICE_EXTRA)" = device ]; then \
+		$(PYTHON) -m venv "$(DEVICE_VENV)"; \
+	elif $(PYTHON) -c "import numpy, cv2" 2>/dev/null; then \
+		$(PYTHON) -m venv --system-site-packages "$(DEVICE_VENV)"; \
+	else \
+		echo "device-install: $(DEVICE_EXTRA) uses the OS's NumPy and OpenCV: sudo apt install python3-numpy python3-opencv" >&2; \
+		exit 1; \
+	fi
+	"$(DEVICE_VENV)/bin/pip" install --quiet "$(DEVICE_FROM)[$(DEVICE_EXTRA)]" \
+		$(if $(filter device,$(DEVICE_EXTRA)),,"numpy==$$($(PYTHON) -c 'import numpy; print(numpy.__version__)')")
+	@echo "device-install: $(DEVICE_VENV) ($(DEVICE_EXTRA), no TensorFlow): $(DEVICE_VENV)/bin/edgecnn run --model MODEL --source 0"
+
+# edgecnn on Raspberry Pi OS 64-bit and 32-bit, in ARM userlands under qemu-user (tests/pi/;
+# make test runs it too, on the test run's model). Downloads are cached in ~/.cache/edgecnn
+# (or $$EDGECNN_CACHE).
+pi-check: data
+	$(BIN)/python tests/pi/pi_check.py
 
 demo: data
 	$(BIN)/edgecnn train --preset $(PRESET) --out $(OUT)

@@ -130,10 +130,25 @@ def refuse_reference_kernel_aborts(ri: ReferenceInterpreter) -> None:
             )
 
 
+def tflite_interpreter():
+    """(Interpreter, OpResolverType) of ai-edge-litert, else of tflite-runtime (the only
+    runtime on 32-bit ARM). `default_fc_rounding` looks for them in the same order."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter, OpResolverType
+        except ImportError:
+            raise EdgeCnnError(
+                "verify needs a TFLite runtime: pip install ai-edge-litert "
+                "(on 32-bit ARM: tflite-runtime)"
+            ) from None
+    return Interpreter, OpResolverType
+
+
 def load_interpreters(model: Path):
     """TFLite's reference kernels and its default optimized kernels, every tensor kept."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
+    Interpreter, OpResolverType = tflite_interpreter()
     try:
         with quiet_native_output(), warnings.catch_warnings():
             # "preserve_all_tensors is for debugging": so are we.

@@ -16,6 +16,7 @@ import numpy as np
 from edgecnn.labels import model_labels
 from edgecnn.sidecar import find_sidecar
 
+from .emulation import emulator, timing_notice
 from .loop import STAGES, run_loop
 from .postprocess import Postprocessor
 from .preprocess import Preprocessor, keep_opencv_on_one_thread
@@ -97,9 +98,12 @@ def run_benchmark(
     lat = stats.latency_ms
     compute = np.add(np.add(lat["preprocess"], lat["inference"]), lat["postprocess"])
     stages = {stage: percentiles(lat[stage]) for stage in (*STAGES, "total")}
+    emulated = emulator()
     return {
         "model": str(runtime.model_path),
         "backend": runtime.backend,
+        "emulated": emulated,
+        "notice": timing_notice(emulated) if emulated else None,
         "edgetpu": runtime.on_edgetpu,
         "threads": threads,
         "input": f"{runtime.input_spec.dtype.name} {list(runtime.input_spec.shape)}",
@@ -136,4 +140,6 @@ def format_report(result: dict) -> str:
         f"inference / bare invoke (p50): {result['inference_over_invoke']:.2f}x "
         f"({result['inference_over_invoke_in_loop']:.2f}x against invoke() timed in the loop)"
     )
+    if result.get("notice"):  # first, so nobody quotes the figures without it
+        lines.insert(0, result["notice"])
     return "\n".join(lines)

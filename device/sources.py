@@ -26,6 +26,8 @@ from edgecnn.console import warn
 from edgecnn.data import IMAGE_SUFFIXES
 from edgecnn.errors import EdgeCnnError, first_line
 
+from .picamera import import_picamera2
+
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 STREAM_TIMEOUT_MS = 5000
 BACKOFF_FIRST_S = 0.25
@@ -302,14 +304,7 @@ class PicameraSource(LiveSource):
         super().__init__()
 
     def _open(self) -> bool:
-        try:
-            from picamera2 import Picamera2
-        except ImportError:
-            raise EdgeCnnError(
-                "--source picamera needs Picamera2: on Raspberry Pi OS run "
-                "'sudo apt install python3-picamera2' and create the venv with "
-                "--system-site-packages"
-            ) from None
+        Picamera2 = import_picamera2()  # or a one-line EdgeCnnError: cause and fix
         try:
             self.camera = Picamera2()
             config = self.camera.create_video_configuration(

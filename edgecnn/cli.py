@@ -306,6 +306,30 @@ def bench(**options) -> None:
     run_bench(**options)
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--model", type=PathArg, required=True, help="The .tflite model the service runs.")
+@click.option(
+    "--source", default="0", show_default=True, help="Its --source (e.g. picamera, 0, a URL)."
+)
+@click.option("--serve", default=None, help="HOST:PORT for the MJPEG page (e.g. 0.0.0.0:8080).")
+@click.option("--user", default=None, help="The user it runs as (default: you, or sudo's caller).")
+@click.option("--out", type=PathArg, default=None, help="Write the unit here (default: stdout).")
+@click.option(
+    "--serve-token-file",
+    type=PathArg,
+    default=None,
+    help="A root-only file holding the --serve token (needed beyond loopback).",
+)
+@click.argument("run_options", nargs=-1, type=click.UNPROCESSED)
+def service(model, source, serve, user, out, serve_token_file, run_options) -> None:
+    """A systemd unit running `edgecnn run ... --json` at boot; RUN_OPTIONS go to edgecnn run."""
+    from edgecnn.device.service import render_unit, write_unit
+
+    run.make_context("run", ["--model", str(model), *run_options])  # bad options: fail now
+    unit = render_unit(model, source, serve, user, tuple(run_options), serve_token_file)
+    write_unit(unit, out)
+
+
 @cli.command()
 @click.option(
     "--model",

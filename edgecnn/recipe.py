@@ -67,6 +67,7 @@ class _Geometry:
         small_h, small_w = height // factor, width // factor
         self.small = np.empty((small_h, small_w), np.uint8)
         self.sample = np.empty((small_h, small_w, channels), np.uint8)
+        self.sample_pixels = self.sample.view(f"V{channels}")  # the same memory, one item a pixel
         self.centre_offset = factor / 2  # a small pixel's centre, in image pixels
         self.values = np.empty((small_h, small_w), np.float32)
         self.background = np.empty((small_h, small_w), np.float32)
@@ -113,11 +114,16 @@ class FashionCanvas:
             # Every factor-th pixel of the colour frame: reads a quarter of the rows, so the
             # frame never streams through the cache as a whole (the interpreter's working set
             # stays warm). Only the object's box is converted to grey at full resolution.
-            offset = factor // 2  # INTER_NEAREST_EXACT samples pixel j * factor + factor // 2
-            region = image[: small_h * factor, : small_w * factor, :3]
-            cv2.resize(
-                region, (small_w, small_h), dst=geo.sample, interpolation=cv2.INTER_NEAREST_EXACT
-            )
+            # Pixel j * factor + factor // 2 is picked by slicing, not INTER_NEAREST_EXACT: before
+            # OpenCV 4.7 (Debian Bookworm's 4.6) that picks another pixel for even factors. The
+            # pixels are copied as 3-byte items, twice as fast as channel by channel.
+            offset = factor // 2
+            rows = slice(offset, small_h * factor, factor)
+            cols = slice(offset, small_w * factor, factor)
+            colour = image[:, :, :3]
+            if colour.strides[2] != 1:  # channels not adjacent (e.g. a reversed view)
+                colour = np.ascontiguousarray(colour)
+            np.copyto(geo.sample_pixels, colour.view("V3")[rows, cols])
             to_grey(geo.sample, colour_order, dst=geo.small)
             np.copyto(geo.values, geo.small, casting="unsafe")
             geo.centre_offset = offset + 0.5

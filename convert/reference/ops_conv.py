@@ -35,9 +35,11 @@ TENSOR_TYPE_INT32 = 2  # schema TensorType.INT32, as `quantized_bias_type` names
 
 def default_fc_rounding() -> str:
     """'double' for runtimes with the 2025 FULLY_CONNECTED change (TF >= 2.20, ai-edge-litert
-    >= 1.3), else 'mbqm'. Read from installed package metadata: nothing is imported."""
+    >= 1.3; tflite-runtime, last released as 2.14, has not), else 'mbqm'. Read from installed
+    package metadata: nothing is imported."""
     for package, new_from in (
         ("ai-edge-litert", (1, 3)),
+        ("tflite-runtime", (2, 20)),
         ("tensorflow", (2, 20)),
         ("tensorflow-cpu", (2, 20)),
     ):

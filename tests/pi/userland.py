@@ -1,0 +1,250 @@
+"""ARM userlands of Debian bookworm, made from Debian's own packages, run under qemu-user.
+
+No chroot, no binfmt_misc and no root are needed. apt-get resolves and downloads the
+packages of the foreign architecture with a private state folder (this machine's apt
+sources, keys and settings, so the same mirror and proxy), dpkg-deb unpacks them into a
+folder, and `qemu-aarch64-static -L ROOT ROOT/usr/bin/python3.11` runs Debian's ARM Python:
+qemu looks every absolute path up in ROOT first and falls back to the host's (so the data
+set and the work folder are reachable as they are).
+
+Everything is cached under CACHE: the package lists and .debs per architecture, the
+unpacked root (named by a digest of the exact package versions, so a Debian update makes a
+new one), and the qemu binaries (from Debian's qemu-user-static for this machine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One Debian architecture as qemu runs it, posing as the Raspberry Pi it stands for."""
+
+    debian: str  # Debian's name: arm64, armhf
+    triplet: str  # multiarch library folder
+    qemu: str  # qemu-user binary
+    cpu: str  # QEMU_CPU: the Pi's core, so the runtimes pick the kernels a Pi would
+    cpuinfo: str  # /proc/cpuinfo of one core, {i} for its number
+    machine: str  # what pip calls the platform: aarch64, armv7l
+
+    def wheel_platforms(self) -> list[str]:
+        """pip --platform tags of wheels that install on bookworm (glibc 2.36)."""
+        tags = [f"manylinux_2_{minor}_{self.machine}" for minor in range(36, 16, -1)]
+        return [*tags, f"manylinux2014_{self.machine}", f"linux_{self.machine}"]
+
+
+ARCHES = {
+    "arm64": Arch(
+        "arm64", "aarch64-linux-gnu", "qemu-aarch64-static", "cortex-a72",
+        "processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
+        "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\n"
+        "CPU part\t: 0xd08\nCPU revision\t: 3\n", "aarch64",
+    ),
+    "armhf": Arch(
+        "armhf", "arm-linux-gnueabihf", "qemu-arm-static", "cortex-a7",
+        "processor\t: {i}\nmodel name\t: ARMv7 Processor rev 5 (v7l)\nBogoMIPS\t: 38.40\n"
+        "Features\t: half thumb fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 "
+        "lpae evtstrm\nCPU implementer\t: 0x41\nCPU architecture: 7\nCPU variant\t: 0x0\n"
+        "CPU part\t: 0xc07\nCPU revision\t: 5\n", "armv7l",
+    ),
+}  # fmt: skip
+# Installed by maintainer scripts (update-alternatives), which nobody runs here.
+ALTERNATIVES = ("blas/libblas.so.3", "lapack/liblapack.so.3")
+READY = ".ready"
+SIMULATED = re.compile(r"Inst (\S+) \((\S+) [^[]*\[(\S+)\]\)")  # Inst NAME (VERSION SUITES [ARCH])
+
+
+class UserlandError(RuntimeError):
+    """A userland could not be made: the message says which step and why."""
+
+
+def run(command: list[str], log: Log, **kwargs) -> subprocess.CompletedProcess:
+    """Run a host command; its output goes to the log, a failure raises with its last lines."""
+    proc = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    log(f"$ {' '.join(command)}\n{proc.stdout}{proc.stderr}")
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise UserlandError(f"{Path(command[0]).name} failed ({proc.returncode}): {tail}")
+    return proc
+
+
+class Apt:
+    """apt-get for one architecture with its own lists and archives under `state`."""
+
+    def __init__(self, state: Path, arch: str, log: Log) -> None:
+        self.state, self.arch, self.log = state, arch, log
+        self.archives = state / "cache" / "archives"
+        for folder in (state / "lists" / "partial", self.archives / "partial"):
+            folder.mkdir(parents=True, exist_ok=True)
+        (state / "status").touch()  # nothing installed: every dependency gets resolved
+
+    def options(self) -> list[str]:
+        s = self.state
+        return [
+            "-o", f"Dir::State={s}", "-o", f"Dir::State::Lists={s / 'lists'}",
+            "-o", f"Dir::State::status={s / 'status'}", "-o", f"Dir::Cache={s / 'cache'}",
+            "-o", f"APT::Architecture={self.arch}", "-o", f"APT::Architectures={self.arch}",
+            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root",
+            "-o", "Acquire::Languages=none", "-q",
+        ]  # fmt: skip
+
+    def update(self) -> None:
+        """Fresh lists: tried twice (a mirror in sync fails for a moment), then the last
+        ones do (offline, for instance: their .debs are cached too)."""
+        for attempt in range(2):
+            try:
+                run(["apt-get", *self.options(), "update"], self.log)
+                return
+            except UserlandError as exc:
+                failure = exc
+                time.sleep(5 * (attempt + 1))
+        if not any((self.state / "lists").glob("*_Packages*")):
+            raise failure
+        self.log(f"apt-get update failed, using the lists it has: {failure}")
+
+    def resolve(self, packages: tuple[str, ...]) -> list[tuple[str, str, str]]:
+        """(name, version, arch) of every package needed, dependencies included."""
+        proc = run(
+            ["apt-get", *self.options(), "install", "-s", "--no-install-recommends", *packages],
+            self.log,
+        )
+        resolved = [
+            match.groups() for match in map(SIMULATED.match, proc.stdout.splitlines()) if match
+        ]
+        if not resolved:
+            raise UserlandError(f"apt resolved nothing for {' '.join(packages)} ({self.arch})")
+        return resolved
+
+    def download(self, packages: tuple[str, ...]) -> None:
+        run(
+            ["apt-get", *self.options(), "install", "-d", "-y", "--no-install-recommends",
+             *packages],
+            self.log,
+        )  # fmt: skip
+
+    def deb_path(self, name: str, version: str, arch: str) -> Path:
+        return self.archives / f"{name}_{version.replace(':', '%3a')}_{arch}.deb"
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def finish_root(root: Path, arch: Arch) -> None:
+    """What dpkg's maintainer scripts and the kernel would have provided."""
+    libs = root / "usr" / "lib" / arch.triplet
+    for target in ALTERNATIVES:
+        if (libs / target).exists():
+            (libs / Path(target).name).symlink_to(target)
+    # qemu before 8.2 shows the host's x86 /proc/cpuinfo to the guest, and the runtimes'
+    # CPU detection (pytorch/cpuinfo) crashes on it: show what a Pi shows instead.
+    (root / "proc").mkdir(exist_ok=True)
+    cores = "\n".join(arch.cpuinfo.format(i=i) for i in range(cpu_count()))
+    (root / "proc" / "cpuinfo").write_text(cores)
+
+
+def build_root(cache: Path, arch_name: str, packages: tuple[str, ...], log: Log) -> Path:
+    """The unpacked root of `packages` for `arch_name`, made or taken from the cache."""
+    arch = ARCHES[arch_name]
+    apt = Apt(cache / "apt" / arch.debian, arch.debian, log)
+    apt.update()
+    resolved = apt.resolve(packages)
+    recipe = (sorted(resolved), ALTERNATIVES, arch, cpu_count())
+    key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:16]
+    root = cache / "roots" / f"{arch.debian}-{key}"
+    if (root / READY).exists():
+        return root
+    debs = [apt.deb_path(*package) for package in resolved]
+    if not all(deb.exists() for deb in debs):
+        apt.download(packages)
+    missing = [deb.name for deb in debs if not deb.exists()]
+    if missing:
+        raise UserlandError(f"apt-get did not download {', '.join(missing[:3])}")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    for deb in debs:
+        run(["dpkg-deb", "-x", str(deb), str(building)], lambda _: None)
+    finish_root(building, arch)
+    (building / READY).touch()
+    shutil.rmtree(root, ignore_errors=True)
+    building.rename(root)
+    for old in root.parent.glob(f"{arch.debian}-*"):  # earlier package versions
+        if old != root:
+            shutil.rmtree(old, ignore_errors=True)
+    for deb in apt.archives.glob("*.deb"):
+        if deb not in debs:
+            deb.unlink()
+    log(f"{arch.debian}: {len(debs)} packages unpacked into {root}")
+    return root
+
+
+def host_arch() -> str:
+    return subprocess.run(
+        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def qemu_binaries(cache: Path, log: Log) -> Path:
+    """The folder holding qemu-aarch64-static and qemu-arm-static, from Debian's package."""
+    arch = host_arch()
+    apt = Apt(cache / "apt" / f"host-{arch}", arch, log)
+    apt.update()
+    resolved = apt.resolve(("qemu-user-static",))
+    [(name, version, deb_arch)] = [p for p in resolved if p[0] == "qemu-user-static"]
+    folder = cache / "qemu" / version.replace(":", "_")
+    wanted = [f"./usr/bin/{a.qemu}" for a in ARCHES.values()]
+    if all((folder / w).exists() for w in wanted):
+        return folder / "usr" / "bin"
+    deb = apt.deb_path(name, version, deb_arch)
+    if not deb.exists():
+        apt.download(("qemu-user-static",))
+    folder.mkdir(parents=True, exist_ok=True)
+    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    run(["tar", "-x", "-C", str(folder), *wanted], log, stdin=tar.stdout)
+    tar.wait()
+    for old in folder.parent.iterdir():
+        if old != folder:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder / "usr" / "bin"
+
+
+@dataclass(frozen=True)
+class Userland:
+    """A ready root and the qemu that runs its programs."""
+
+    arch: Arch
+    root: Path
+    qemu: Path
+
+    def command(self, program: str | Path, *args: str) -> list[str]:
+        """Run an ARM program (e.g. a venv's python) with the root's libraries."""
+        return [str(self.qemu), "-L", str(self.root), str(program), *args]
+
+    def python(self, *args: str) -> list[str]:
+        return self.command(self.root / "usr" / "bin" / "python3.11", *args)
+
+    def env(self) -> dict[str, str]:
+        return {"QEMU_CPU": self.arch.cpu}
+
+    def pip_wheel(self) -> Path:
+        """Debian's pip wheel, the one `python3 -m venv` (ensurepip) installs on the Pi."""
+        wheels = sorted((self.root / "usr" / "share" / "python-wheels").glob("pip-*.whl"))
+        if not wheels:
+            raise UserlandError(f"no pip wheel in {self.root}: is python3-venv in the packages?")
+        return wheels[-1]
+
+    @property
+    def system_site(self) -> Path:
+        return self.root / "usr" / "lib" / "python3" / "dist-packages"
