@@ -86,6 +86,7 @@ class TrainingConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     schedule: str = "cosine"
+    warmup_epochs: float = 0.0  # linear warm-up from 0 before the cosine decay
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     validation_split: float = 0.1
@@ -93,6 +94,8 @@ class TrainingConfig:
     augment: bool = True
     shift: int = 2  # pixels, each direction, when augmenting
     flip: bool = True  # horizontal flips when augmenting
+    random_erasing: float = 0.0  # probability of zeroing a random rectangle, when augmenting
+    mixup: float = 0.0  # Beta(a, a) of mixup's blend weights, when augmenting; 0 turns it off
     seed: int = 42
     # Training arithmetic: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions
     # (about twice as fast there), else float32. The saved model is float32 either way.
@@ -195,6 +198,9 @@ def validate(config: TrainConfig) -> None:
         ("schedule", str),
         ("precision", str),
         ("learning_rate", float),
+        ("warmup_epochs", float),
+        ("random_erasing", float),
+        ("mixup", float),
         ("weight_decay", float),
         ("label_smoothing", float),
         ("validation_split", float),
@@ -218,6 +224,13 @@ def validate(config: TrainConfig) -> None:
         f"must be float32, mixed_bfloat16 or auto, got {t.precision!r}",
     )
     check(t.weight_decay >= 0, "training.weight_decay", "must be >= 0")
+    check(
+        0 <= t.warmup_epochs < t.epochs,
+        "training.warmup_epochs",
+        f"must be >= 0 and less than the epochs ({t.epochs}), got {t.warmup_epochs}",
+    )
+    check(0 <= t.random_erasing <= 1, "training.random_erasing", "must be in [0, 1]")
+    check(t.mixup >= 0, "training.mixup", "must be >= 0 (0 turns mixup off)")
     check(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")
     check(0 < t.validation_split < 1, "training.validation_split", "must be in (0, 1)")
     check(t.early_stopping_patience >= 0, "training.early_stopping_patience", "must be >= 0")
@@ -268,7 +281,15 @@ def from_dict(data: dict, source: str = "config") -> TrainConfig:
         conv.append(ConvBlock(**block))
     model["conv"] = conv
     # TOML has no distinction a user would notice between 1 and 1.0: accept ints for floats.
-    for key in ("learning_rate", "weight_decay", "label_smoothing", "validation_split"):
+    for key in (
+        "learning_rate",
+        "warmup_epochs",
+        "weight_decay",
+        "label_smoothing",
+        "validation_split",
+        "random_erasing",
+        "mixup",
+    ):
         if is_int(training.get(key)):
             training[key] = float(training[key])
     return TrainConfig(
