@@ -289,6 +289,10 @@ def run_train(
         "seconds": round(time.perf_counter() - started, 2),
         "train_seconds": round(result.seconds, 2),
         "images_per_second": round(images_per_second, 1),
+        # CPU seconds per 1000 training images: on a shared machine, steadier than images/s.
+        "cpu_seconds_per_1000_images": round(
+            1000 * result.session_cpu_seconds / max(result.images_trained, 1), 3
+        ),
         "resumed_from_epoch": result.resumed_from_epoch,
         "dataset": {
             "name": data_name,

@@ -157,6 +157,7 @@ class FitResult:
     stopped_early: bool
     seconds: float  # training time, all sessions of a resumed run
     session_seconds: float = 0.0  # training time of this session
+    session_cpu_seconds: float = 0.0  # CPU time of this process (all threads) in that time
     replicas: int = 1
     precision: str = "float32"
     checkpoint: Path | None = None
@@ -190,6 +191,7 @@ def fit_model(
     KeyboardInterrupt propagates; the files then hold the last finished epoch.
     """
     import keras
+    import tensorflow as tf
 
     from edgecnn.train.model import build_model
     from edgecnn.train.progress import EpochBar
@@ -245,7 +247,7 @@ def fit_model(
     prefix = f"worker {worker.index + 1}: " if worker.count > 1 else ""
     bar = EpochBar(t.epochs, steps, enabled=progress, prefix=prefix)
     my_steps, my_images, all_images = 0, 0.0, 0.0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         for epoch in range(start_epoch, t.epochs):
             if stopped_early:
@@ -312,9 +314,18 @@ def fit_model(
                         run=run_info or {},
                     ),
                 )
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as exc:
+        if worker.count == 1:
+            raise
+        reason = str(exc).split("\n")[0].rsplit("}}", 1)[-1].strip()
+        raise EdgeCnnError(
+            f"{worker.label} lost contact with the other workers ({reason}): start every "
+            "worker again, with --resume OUT to continue from the last epoch"
+        ) from None
     finally:
         bar.close()
     session_seconds = time.perf_counter() - started
+    session_cpu_seconds = time.process_time() - cpu_started
     table = step.worker_table(worker.count, worker.index, [my_steps, my_images])
     final = export(best_weights if best_weights is not None else model.get_weights())
     return FitResult(
@@ -326,6 +337,7 @@ def fit_model(
         stopped_early=stopped_early,
         seconds=seconds_before + session_seconds,
         session_seconds=session_seconds,
+        session_cpu_seconds=session_cpu_seconds,
         replicas=int(dist.num_replicas_in_sync),
         precision=precision,
         checkpoint=checkpoint,
