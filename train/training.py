@@ -11,8 +11,10 @@ with data loading and the output files.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,6 +169,57 @@ class FitResult:
     notes: list[str] = field(default_factory=list)
 
 
+def epoch_dataset(t, images: np.ndarray, labels: np.ndarray, num_classes: int, epoch: int):
+    """Epoch `epoch` of the training set: shuffled and augmented as the config says."""
+    return make_dataset(
+        images,
+        labels,
+        num_classes,
+        t.batch_size,
+        shuffle_seed=t.seed,
+        epoch=epoch,
+        shift=t.shift if t.augment else 0,
+        flip=t.flip and t.augment,
+        random_erasing=t.random_erasing if t.augment else 0.0,
+        mixup=t.mixup if t.augment else 0.0,
+    )
+
+
+def run_epoch(step, dataset, bar) -> tuple[np.ndarray, int, float]:
+    """Train one epoch: ([loss sum, right, examples] over all workers, steps, my examples)."""
+    sums, steps, mine = np.zeros(3), 0, 0.0
+    for batch in dataset:
+        totals, local = step.train(batch)
+        sums, steps, mine = sums + totals, steps + 1, mine + local
+        bar.step(sums[0] / sums[2], sums[1] / sums[2])
+    return sums, steps, mine
+
+
+def evaluate_batches(step, dataset) -> np.ndarray:
+    """[loss sum, right, examples] of `dataset` over all workers."""
+    sums = np.zeros(3)
+    for batch in dataset:
+        sums += step.evaluate(batch)[0]
+    return sums
+
+
+@contextlib.contextmanager
+def cluster_errors(worker) -> Iterator[None]:
+    """A worker that loses the others (one was stopped or died) fails with one line."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as exc:
+        if worker.count == 1:
+            raise
+        reason = str(exc).split("\n")[0].rsplit("}}", 1)[-1].strip()
+        raise EdgeCnnError(
+            f"{worker.label} lost contact with the other workers ({reason}): start every "
+            "worker again, with --resume OUT to continue from the last epoch"
+        ) from None
+
+
 def fit_model(
     config: TrainConfig,
     train_images: np.ndarray,
@@ -191,8 +244,8 @@ def fit_model(
     KeyboardInterrupt propagates; the files then hold the last finished epoch.
     """
     import keras
-    import tensorflow as tf
 
+    from edgecnn.atomic import atomic_path
     from edgecnn.train.model import build_model
     from edgecnn.train.progress import EpochBar
     from edgecnn.train.resume import TrainingState, restore_variables, save_state
@@ -248,35 +301,18 @@ def fit_model(
     bar = EpochBar(t.epochs, steps, enabled=progress, prefix=prefix)
     my_steps, my_images, all_images = 0, 0.0, 0.0
     started, cpu_started = time.perf_counter(), time.process_time()
-    try:
-        for epoch in range(start_epoch, t.epochs):
-            if stopped_early:
-                break
-            train_ds = dist.experimental_distribute_dataset(
-                make_dataset(
-                    x_train,
-                    y_train,
-                    num_classes,
-                    t.batch_size,
-                    shuffle_seed=t.seed,
-                    epoch=epoch,
-                    shift=t.shift if t.augment else 0,
-                    flip=t.flip and t.augment,
-                    random_erasing=t.random_erasing if t.augment else 0.0,
-                    mixup=t.mixup if t.augment else 0.0,
-                )
-            )
+    with cluster_errors(worker), contextlib.closing(bar):
+        remaining = [] if stopped_early else range(start_epoch, t.epochs)
+        for epoch in remaining:
             bar.start(epoch)
-            sums = np.zeros(3)
-            for batch in train_ds:
-                totals, local = step.train(batch)
-                sums += totals
-                my_steps, my_images = my_steps + 1, my_images + local
-                bar.step(sums[0] / sums[2], sums[1] / sums[2])
+            train_ds = dist.experimental_distribute_dataset(
+                epoch_dataset(t, x_train, y_train, num_classes, epoch)
+            )
+            sums, epoch_steps, mine = run_epoch(step, train_ds, bar)
+            my_steps += epoch_steps
+            my_images += mine
             all_images += sums[2]
-            val = np.zeros(3)
-            for batch in val_ds:
-                val += step.evaluate(batch)[0]
+            val = evaluate_batches(step, val_ds)
             logs = {
                 "loss": sums[0] / sums[2],
                 "accuracy": sums[1] / sums[2],
@@ -290,43 +326,31 @@ def fit_model(
                 best, best_epoch = float(logs["val_accuracy"]), epoch + 1
                 best_weights = model.get_weights()
                 if checkpoint is not None:
-                    from edgecnn.atomic import atomic_path
-
                     with atomic_path(checkpoint) as tmp:
                         export(best_weights).save(tmp)
             elif t.early_stopping_patience and epoch + 1 - best_epoch >= t.early_stopping_patience:
                 stopped_early = True
             if state_path is not None:
-                save_state(
-                    state_path,
-                    TrainingState(
-                        epochs_done=epoch + 1,
-                        history=history,
-                        best_epoch=best_epoch,
-                        best_val_accuracy=best,
-                        train_seconds=seconds_before + time.perf_counter() - started,
-                        model_variables=[v.numpy() for v in model.variables],
-                        model_paths=[v.path for v in model.variables],
-                        optimizer_variables=[v.numpy() for v in optimizer.variables],
-                        optimizer_paths=[v.path for v in optimizer.variables],
-                        best_weights=best_weights,
-                        stopped_early=stopped_early,
-                        run=run_info or {},
-                    ),
+                state = TrainingState(
+                    epochs_done=epoch + 1,
+                    history=history,
+                    best_epoch=best_epoch,
+                    best_val_accuracy=best,
+                    train_seconds=seconds_before + time.perf_counter() - started,
+                    model_variables=[v.numpy() for v in model.variables],
+                    model_paths=[v.path for v in model.variables],
+                    optimizer_variables=[v.numpy() for v in optimizer.variables],
+                    optimizer_paths=[v.path for v in optimizer.variables],
+                    best_weights=best_weights,
+                    stopped_early=stopped_early,
+                    run=run_info or {},
                 )
-    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as exc:
-        if worker.count == 1:
-            raise
-        reason = str(exc).split("\n")[0].rsplit("}}", 1)[-1].strip()
-        raise EdgeCnnError(
-            f"{worker.label} lost contact with the other workers ({reason}): start every "
-            "worker again, with --resume OUT to continue from the last epoch"
-        ) from None
-    finally:
-        bar.close()
+                save_state(state_path, state)
+            if stopped_early:
+                break
+        table = step.worker_table(worker.count, worker.index, [my_steps, my_images])
     session_seconds = time.perf_counter() - started
     session_cpu_seconds = time.process_time() - cpu_started
-    table = step.worker_table(worker.count, worker.index, [my_steps, my_images])
     final = export(best_weights if best_weights is not None else model.get_weights())
     return FitResult(
         model=final,
