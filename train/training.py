@@ -128,21 +128,27 @@ def make_dataset(
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def make_optimizer(t, steps_per_epoch: int):
-    """Adam (decoupled weight decay when asked) with the configured learning-rate schedule."""
+def learning_rate_schedule(t, steps_per_epoch: int):
+    """The configured learning rate: a constant, or per step a cosine decay to 0 over the run,
+    after a linear warm-up from 0 over `warmup_epochs` when asked."""
     import keras
 
+    if t.schedule != "cosine":
+        return t.learning_rate
     total = t.epochs * steps_per_epoch
-    if t.schedule == "cosine":
-        warmup = min(round(t.warmup_epochs * steps_per_epoch), total - 1)
-        if warmup:
-            lr = keras.optimizers.schedules.CosineDecay(
-                0.0, total - warmup, warmup_target=t.learning_rate, warmup_steps=warmup
-            )
-        else:
-            lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, total)
-    else:
-        lr = t.learning_rate
+    warmup = min(round(t.warmup_epochs * steps_per_epoch), total - 1)
+    if warmup:
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, total - warmup, warmup_target=t.learning_rate, warmup_steps=warmup
+        )
+    return keras.optimizers.schedules.CosineDecay(t.learning_rate, total)
+
+
+def make_optimizer(t, steps_per_epoch: int):
+    """Adam (decoupled weight decay when asked, not on biases and batch-norm) on the schedule."""
+    import keras
+
+    lr = learning_rate_schedule(t, steps_per_epoch)
     optimizer = keras.optimizers.Adam(lr, weight_decay=t.weight_decay or None)
     if t.weight_decay:
         optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])

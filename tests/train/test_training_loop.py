@@ -7,8 +7,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from edgecnn.train.training import make_dataset, split_validation
+from edgecnn.train.config import TrainingConfig
+from edgecnn.train.training import learning_rate_schedule, make_dataset, split_validation
 
 
 def images_of(ds) -> np.ndarray:
@@ -103,3 +105,12 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
     report = json.loads((out / "train_report.json").read_text())
     assert report["stopped_early"] is True
     assert report["best_epoch"] == 1 and report["epochs"] == 3 and report["epochs_planned"] == 6
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
+    config = TrainingConfig(epochs=10, learning_rate=0.004, warmup_epochs=2)
+    schedule = learning_rate_schedule(config, steps_per_epoch=50)
+    rate = [float(schedule(step)) for step in (0, 50, 100, 300, 500)]
+    assert rate[0] == 0 and rate[1] == pytest.approx(0.002) and rate[2] == pytest.approx(0.004)
+    assert rate[3] == pytest.approx(0.002, rel=1e-3)  # halfway through the cosine
+    assert rate[4] == pytest.approx(0, abs=1e-9)
