@@ -120,7 +120,9 @@ def run(name: str, config: TrainConfig, limit: int | None, convert: bool) -> dic
         load_before = os.getloadavg()
         cpu_before = cpu_seconds_of_children()
         start = time.perf_counter()
-        subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
+        proc = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"train_frontier: {name} failed:\n{proc.stderr[-3000:]}")
         wall = time.perf_counter() - start
         cpu = cpu_seconds_of_children() - cpu_before
         load_after = os.getloadavg()
@@ -190,6 +192,7 @@ def main() -> int:
             training = dataclasses.replace(config.training, epochs=args.epochs)
             config = dataclasses.replace(config, training=training).validated()
         key = (name, config.training.epochs, args.limit)
+        results = load_results()  # another run may have added entries meanwhile
         if not args.again and any((r["name"], r["epochs"], r["limit"]) == key for r in results):
             print(f"train_frontier: {name}, {key[1]} epochs, limit {args.limit}: measured already")
             continue

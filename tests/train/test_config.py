@@ -72,3 +72,9 @@ def test_missing_config_file(tmp_path):
 def test_unknown_preset():
     with pytest.raises(EdgeCnnError, match="choose one of tiny, default"):
         get_preset("huge")
+
+
+def test_any_config_name_makes_a_valid_model_name():
+    config = get_preset("tiny")
+    config.name = "tiny+mixup=0.2 (try 2)"
+    assert build_model(config).name == "tiny_mixup_0.2__try_2_"
