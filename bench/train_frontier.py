@@ -73,6 +73,8 @@ CANDIDATES: dict[str, TrainConfig] = {
     "gap96": candidate(
         "gap96", [block(24, True), block(48), block(48, True), block(96)], head="global_avg"
     ),
+    "wide56": candidate("wide56", [block(24, True), block(56), block(56, True), block(96, True)]),
+    "stem16": candidate("stem16", [block(16), block(32, True), block(64, True), block(96, True)]),
     "flat96": candidate(
         "flat96",
         [block(24, True), block(48), block(48, True), block(96, True)],

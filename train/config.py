@@ -23,7 +23,14 @@ A config file looks like this (every key optional except the conv blocks' `filte
 
     [training]
     epochs = 10
-    batch_size = 128
+    batch_size = 128          # the global batch, split among replicas and workers
+    learning_rate = 0.001
+    schedule = "cosine"       # cosine | constant
+    warmup_epochs = 0.0       # linear warm-up before the cosine
+    label_smoothing = 0.0
+    augment = true            # shifts and flips, and when set, random erasing and mixup
+    random_erasing = 0.0      # probability per image
+    mixup = 0.0               # Beta(a, a) blend weights; 0 is off
     ...
 
 Every mistake raises EdgeCnnError with one line naming the key and what is allowed.
