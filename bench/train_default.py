@@ -1,8 +1,10 @@
 """Train the `default` preset on the full Fashion-MNIST and measure it against its targets.
 
-Targets (issue 2): test accuracy >= 93.0% on the full test set, <= 100k parameters, <= 15
-minutes wall time on this 2-core machine. The model goes to out/default/ (the later
-benchmarks convert and time it); the figures to bench/results/train_default.json.
+Targets (issue 13): test accuracy >= 94.0% on the full test set, <= 100k parameters, <= 15
+minutes wall time on a 2-core machine. The wall time depends on what else the machine runs,
+so the training throughput (images/s) and the CPU seconds per 1000 training images stand
+beside it. The model goes to out/default/ (the later benchmarks convert and time it); the
+figures to bench/results/train_default.json.
 
     .venv/bin/python -m bench.train_default
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "train_default.json"
 OUT = ROOT / "out" / "default"
-TARGETS = {"test_accuracy_min": 0.930, "params_max": 100_000, "minutes_max": 15.0}
+TARGETS = {"test_accuracy_min": 0.940, "params_max": 100_000, "minutes_max": 15.0}
 
 
 def main() -> int:
@@ -37,6 +39,11 @@ def main() -> int:
         "seconds": round(wall, 1),
         "minutes": round(wall / 60, 2),
         "train_seconds": report["train_seconds"],
+        "images_per_second": report["images_per_second"],
+        "cpu_seconds_per_1000_images": report["cpu_seconds_per_1000_images"],
+        # CPU time of the whole run, all threads: on a machine of its own, a 2-core run's wall
+        # time is at least half of it.
+        "process_cpu_minutes": round(time.process_time() / 60, 2),
         "epochs": report["epochs"],
         "best_epoch": report["best_epoch"],
         "config": dataclasses.asdict(get_preset("default")),
@@ -57,6 +64,12 @@ def main() -> int:
     text = json.dumps(result, indent=2)
     atomic_write_text(RESULT, text + "\n")
     print(text)
+    print(
+        f"train_default: {100 * result['test_accuracy']:.2f}% with {result['params']:,} "
+        f"parameters in {result['minutes']:.2f} min ({result['images_per_second']:.0f} "
+        "training images/s)",
+        file=sys.stderr,
+    )
     missed = [name for name, ok in result["meets_targets"].items() if not ok]
     if missed:
         print(f"train_default: missed target(s): {', '.join(missed)}", file=sys.stderr)

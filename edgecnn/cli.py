@@ -55,13 +55,32 @@ def cli() -> None:
 @click.option(
     "--images", "image_dir", type=PathArg, default=None, help="Train on DIR/<class>/*.png instead."
 )
-@click.option("--out", type=PathArg, default=Path("out"), show_default=True, help="Output folder.")
+@click.option("--out", type=PathArg, default=None, help="Output folder.  [default: out]")
 @click.option(
     "--strategy",
     type=click.Choice(["default", "mirrored", "multiworker"]),
     default="default",
     show_default=True,
-    help="tf.distribute strategy.",
+    help="tf.distribute strategy (multiworker: the cluster from TF_CONFIG or --workers).",
+)
+@click.option(
+    "--workers",
+    default=None,
+    metavar="HOST:PORT,...",
+    help="Multi-worker cluster, the same list on every worker (builds TF_CONFIG).",
+)
+@click.option(
+    "--worker-index",
+    type=click.IntRange(min=0),
+    default=None,
+    help="This worker's place in --workers (0 is the chief).",
+)
+@click.option(
+    "--resume",
+    type=PathArg,
+    default=None,
+    metavar="OUT",
+    help="Continue the interrupted run in OUT from its last finished epoch.",
 )
 @click.option(
     "--augment/--no-augment", default=None, help="Small shifts and flips (default from config)."

@@ -2,9 +2,11 @@
 
 Outputs in --out: model.keras (best epoch), labels.txt, config.toml (the exact config used,
 overrides included), train_report.json and training_curves.png. While training, the best
-epoch so far is kept in checkpoint.keras; a finished run removes it, an interrupted run
-(Ctrl-C) leaves it as the last good model. Every file is written under a temporary name and
-renamed, so none is ever half-written.
+epoch so far is kept in checkpoint.keras and the whole training state in resume_state.npz;
+a finished run removes both, an interrupted run (Ctrl-C) leaves them: checkpoint.keras is the
+last good model and `edgecnn train --resume OUT` continues the run. Every file is written
+under a temporary name and renamed, so none is ever half-written. Under multi-worker
+training only the chief writes.
 """
 
 from __future__ import annotations
@@ -111,6 +113,18 @@ def evaluate(model, test: Dataset, batch_size: int = 500) -> dict:
     }
 
 
+def check_resume_options(resume: Path, out: Path | None, given: dict) -> None:
+    """--resume takes everything from the run it continues: refuse options that would change it."""
+    if out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise EdgeCnnError(f"--resume {resume} writes into {resume}: leave out --out {out}")
+    changed = [name for name, value in given.items() if value is not None]
+    if changed:
+        raise EdgeCnnError(
+            f"--resume continues the run exactly as {resume}/config.toml and its state describe "
+            f"it: leave out {changed[0]}"
+        )
+
+
 def run_train(
     preset: str | None = None,
     config_path: Path | None = None,
@@ -120,19 +134,48 @@ def run_train(
     seed: int | None = None,
     data_dir: Path | None = None,
     image_dir: Path | None = None,
-    out: Path = Path("out"),
+    out: Path | None = None,
     strategy: str = "default",
     augment: bool | None = None,
     progress: bool = True,
+    resume: Path | None = None,
+    workers: str | None = None,
+    worker_index: int | None = None,
 ) -> dict:
-    """Train and write the outputs; return the report (also written as train_report.json)."""
-    started = time.perf_counter()
-    config = resolve_config(preset, config_path, epochs, batch_size, seed, augment)
-    if strategy == "multiworker":
-        from edgecnn.train.training import make_strategy
+    """Train and write the outputs; return the report (also written as train_report.json).
 
-        make_strategy(strategy)  # refuses with the upstream issue; before loading any data
-    out = Path(out)
+    `resume` continues the interrupted run in that folder from its last finished epoch. Under
+    `--strategy multiworker` only the chief evaluates and writes files; the other workers
+    return their step counts.
+    """
+    from edgecnn.train.resume import STATE_NAME, config_fingerprint, fingerprint, read_resume
+    from edgecnn.train.strategy import resolve_worker
+
+    started = time.perf_counter()
+    worker = resolve_worker(strategy, workers, worker_index)
+    state = None
+    if resume is not None:
+        check_resume_options(
+            resume,
+            out,
+            {
+                "--preset": preset,
+                "--config": config_path,
+                "--epochs": epochs,
+                "--batch-size": batch_size,
+                "--limit": limit,
+                "--seed": seed,
+                "--images": image_dir,
+                "--augment/--no-augment": augment,
+            },
+        )
+        config, state = read_resume(resume)
+        out = Path(resume)
+        limit = state.run.get("limit")
+        image_dir = Path(state.run["images"]) if state.run.get("images") else None
+    else:
+        config = resolve_config(preset, config_path, epochs, batch_size, seed, augment)
+    out = Path(out if out is not None else "out")
     if out.exists() and not out.is_dir():
         raise EdgeCnnError(f"--out {out} is a file: give a folder")
     train, test, data_name = load_data(data_dir, image_dir, limit, config.training.seed)
@@ -146,38 +189,79 @@ def run_train(
     config = dataclasses.replace(
         config, model=dataclasses.replace(m, num_classes=len(train.class_names))
     ).validated()
+    data_fingerprint = fingerprint(train.images, train.labels)
+    if state is not None and state.run.get("data_sha256") != data_fingerprint:
+        raise EdgeCnnError(
+            f"--resume {out}: the training images differ from the ones the run started with "
+            f"({train.source}): point --data-dir at the same data set"
+        )
 
-    out.mkdir(parents=True, exist_ok=True)
     from edgecnn.labels import write_labels
     from edgecnn.train.config import write_config
     from edgecnn.train.curves import plot_training_curves
     from edgecnn.train.model import print_summary
     from edgecnn.train.training import fit_model
 
-    # Written first: they describe the run, and make checkpoint.keras usable if interrupted.
-    write_labels(out / "labels.txt", train.class_names)
-    write_config(out / "config.toml", config)
-    checkpoint = out / CHECKPOINT_NAME
-    echo(
-        f"train: preset/config {config.name!r}, {len(train)} training images from "
-        f"{train.source}, {config.training.epochs} epochs, strategy {strategy}"
-    )
+    checkpoint = state_path = None
+    if worker.is_chief:
+        # Written first: they describe the run, make checkpoint.keras usable and --resume work.
+        out.mkdir(parents=True, exist_ok=True)
+        write_labels(out / "labels.txt", train.class_names)
+        if state is None:
+            write_config(out / "config.toml", config)
+        checkpoint, state_path = out / CHECKPOINT_NAME, out / STATE_NAME
+    where = f", {worker.label}" if worker.count > 1 else ""
+    if state is None:
+        echo(
+            f"train: preset/config {config.name!r}, {len(train)} training images from "
+            f"{train.source}, {config.training.epochs} epochs, strategy {strategy}{where}"
+        )
+    else:
+        echo(
+            f"train: resuming {out} after epoch {state.epochs_done}/{config.training.epochs} "
+            f"(best so far {state.best_val_accuracy:.4f}, epoch {state.best_epoch}), "
+            f"strategy {strategy}{where}"
+        )
+    run_info = {
+        "limit": limit,
+        "images": str(image_dir) if image_dir is not None else None,
+        "data_sha256": data_fingerprint,
+        "config_sha256": config_fingerprint(config),
+    }
     try:
         result = fit_model(
             config,
             train.images,
             train.labels,
             strategy=strategy,
+            worker=worker,
             checkpoint=checkpoint,
+            state_path=state_path,
+            resume_from=state,
+            run_info=run_info,
             progress=progress,
             summary=lambda model: print_summary(model, config.model, echo=echo),
         )
     except KeyboardInterrupt:
-        if checkpoint.exists():
-            echo(f"train: interrupted; the best epoch so far is in {checkpoint}")
+        if not worker.is_chief:
+            echo(f"train: interrupted ({worker.label}); the chief keeps the checkpoint")
+        elif state_path.exists():
+            echo(
+                f"train: interrupted; the best epoch so far is in {checkpoint}; continue with "
+                f"edgecnn train --resume {out}"
+            )
         else:
             echo("train: interrupted before the first epoch ended; no model was saved")
         raise
+    for entry in result.workers if worker.count > 1 else []:
+        echo(
+            f"train: worker {entry['worker'] + 1} of {worker.count} took {entry['steps']} "
+            f"steps, {entry['images']} images"
+        )
+    images_per_second = result.images_trained / max(result.session_seconds, 1e-9)
+    if not worker.is_chief:
+        echo(f"train: done ({worker.label}); the chief writes the outputs")
+        return {"worker": worker.index, "workers": result.workers}
 
     metrics = evaluate(result.model, test)
     import keras
@@ -194,6 +278,12 @@ def run_train(
         "stopped_early": result.stopped_early,
         "seconds": round(time.perf_counter() - started, 2),
         "train_seconds": round(result.seconds, 2),
+        "images_per_second": round(images_per_second, 1),
+        # CPU seconds per 1000 training images: on a shared machine, steadier than images/s.
+        "cpu_seconds_per_1000_images": round(
+            1000 * result.session_cpu_seconds / max(result.images_trained, 1), 3
+        ),
+        "resumed_from_epoch": result.resumed_from_epoch,
         "dataset": {
             "name": data_name,
             "source": train.source,
@@ -207,6 +297,7 @@ def run_train(
         "seed": config.training.seed,
         "strategy": strategy,
         "replicas": result.replicas,
+        "workers": result.workers,
         "precision": result.precision,
         "confusion_matrix": metrics["confusion_matrix"],
         "history": result.history,
@@ -224,9 +315,11 @@ def run_train(
     plot_training_curves(result.history, out / "training_curves.png", title=f"{config.name}")
     atomic_write_text(out / "train_report.json", json.dumps(report, indent=2) + "\n")
     checkpoint.unlink(missing_ok=True)
+    state_path.unlink(missing_ok=True)
     echo(
         f"train: test accuracy {report['test_accuracy']:.4f} with {report['params']} parameters, "
-        f"{report['epochs']} epochs (best {report['best_epoch']}) in {report['seconds']:.0f} s"
+        f"{report['epochs']} epochs (best {report['best_epoch']}) in {report['seconds']:.0f} s "
+        f"({report['images_per_second']:.0f} training images/s)"
     )
     echo(
         f"train: wrote {out}/model.keras, labels.txt, config.toml, train_report.json, "

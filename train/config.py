@@ -23,7 +23,14 @@ A config file looks like this (every key optional except the conv blocks' `filte
 
     [training]
     epochs = 10
-    batch_size = 128
+    batch_size = 128          # the global batch, split among replicas and workers
+    learning_rate = 0.001
+    schedule = "cosine"       # cosine | constant
+    warmup_epochs = 0.0       # linear warm-up before the cosine
+    label_smoothing = 0.0
+    augment = true            # shifts and flips, and when set, random erasing and mixup
+    random_erasing = 0.0      # probability per image
+    mixup = 0.0               # Beta(a, a) blend weights; 0 is off
     ...
 
 Every mistake raises EdgeCnnError with one line naming the key and what is allowed.
@@ -86,6 +93,7 @@ class TrainingConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     schedule: str = "cosine"
+    warmup_epochs: float = 0.0  # linear warm-up from 0 before the cosine decay
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     validation_split: float = 0.1
@@ -93,6 +101,8 @@ class TrainingConfig:
     augment: bool = True
     shift: int = 2  # pixels, each direction, when augmenting
     flip: bool = True  # horizontal flips when augmenting
+    random_erasing: float = 0.0  # probability of zeroing a random rectangle, when augmenting
+    mixup: float = 0.0  # Beta(a, a) of mixup's blend weights, when augmenting; 0 turns it off
     seed: int = 42
     # Training arithmetic: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions
     # (about twice as fast there), else float32. The saved model is float32 either way.
@@ -195,6 +205,9 @@ def validate(config: TrainConfig) -> None:
         ("schedule", str),
         ("precision", str),
         ("learning_rate", float),
+        ("warmup_epochs", float),
+        ("random_erasing", float),
+        ("mixup", float),
         ("weight_decay", float),
         ("label_smoothing", float),
         ("validation_split", float),
@@ -218,6 +231,13 @@ def validate(config: TrainConfig) -> None:
         f"must be float32, mixed_bfloat16 or auto, got {t.precision!r}",
     )
     check(t.weight_decay >= 0, "training.weight_decay", "must be >= 0")
+    check(
+        0 <= t.warmup_epochs < t.epochs,
+        "training.warmup_epochs",
+        f"must be >= 0 and less than the epochs ({t.epochs}), got {t.warmup_epochs}",
+    )
+    check(0 <= t.random_erasing <= 1, "training.random_erasing", "must be in [0, 1]")
+    check(t.mixup >= 0, "training.mixup", "must be >= 0 (0 turns mixup off)")
     check(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")
     check(0 < t.validation_split < 1, "training.validation_split", "must be in (0, 1)")
     check(t.early_stopping_patience >= 0, "training.early_stopping_patience", "must be >= 0")
@@ -268,7 +288,15 @@ def from_dict(data: dict, source: str = "config") -> TrainConfig:
         conv.append(ConvBlock(**block))
     model["conv"] = conv
     # TOML has no distinction a user would notice between 1 and 1.0: accept ints for floats.
-    for key in ("learning_rate", "weight_decay", "label_smoothing", "validation_split"):
+    for key in (
+        "learning_rate",
+        "warmup_epochs",
+        "weight_decay",
+        "label_smoothing",
+        "validation_split",
+        "random_erasing",
+        "mixup",
+    ):
         if is_int(training.get(key)):
             training[key] = float(training[key])
     return TrainConfig(

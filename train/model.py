@@ -12,6 +12,7 @@ shows that arithmetic for every layer next to the shape Keras actually made.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from edgecnn.train.config import ModelConfig, TrainConfig
@@ -143,7 +144,9 @@ def build_model(config: TrainConfig | ModelConfig, dtype: str | None = None):
         m.num_classes, activation="softmax", name="scores", dtype="float32"
     )(x)
     name = config.name if isinstance(config, TrainConfig) else "edgecnn"
-    return keras.Model(inputs, outputs, name=name.replace(" ", "_") or "edgecnn")
+    # TensorFlow takes the model name as a name scope: letters, digits and _ . - only.
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip("_-") or "edgecnn"
+    return keras.Model(inputs, outputs, name=name)
 
 
 def summary_lines(model, m: ModelConfig) -> list[str]:

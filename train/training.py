@@ -1,4 +1,9 @@
-"""The training loop: seeds, input pipeline with light augmentation, strategy, fit, checkpoints.
+"""The training loop: seeds, the input pipeline, the epochs, best checkpoint, early stopping.
+
+A custom loop (not Keras `fit`) around `edgecnn.train.step.TrainingStep`, so the default
+strategy, MirroredStrategy and MultiWorkerMirroredStrategy all train through the same step.
+Every epoch ends with a validation pass, the best epoch's weights kept (and saved to
+`checkpoint`), and the whole training state saved for `--resume` (`state_path`).
 
 `fit_model` is usable from Python without the CLI; `edgecnn.train.command.run_train` wraps it
 with data loading and the output files.
@@ -6,9 +11,10 @@ with data loading and the output files.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +26,6 @@ from edgecnn.quantization import pixels_to_model_input
 from edgecnn.sidecar import DEFAULT_INPUT_RANGE
 from edgecnn.train.config import TrainConfig
 
-MULTIWORKER_ISSUE = "https://github.com/keras-team/keras/issues/20585"
-
 
 def set_seeds(seed: int) -> None:
     """Python, NumPy and TensorFlow seeds, and deterministic TensorFlow kernels."""
@@ -31,29 +35,6 @@ def set_seeds(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def make_strategy(name: str):
-    """The tf.distribute strategy for `--strategy`.
-
-    `mirrored` replicates the model on every local GPU, or, with no GPU, on every logical CPU
-    device (one unless the process split its CPU before TensorFlow started).
-    """
-    if name == "multiworker":
-        raise EdgeCnnError(
-            "--strategy multiworker is not available: multi-worker training through TF_CONFIG "
-            "is broken in Keras 3's fit (keras-team/keras#20585, "
-            f"{MULTIWORKER_ISSUE}): use --strategy mirrored on one machine"
-        )
-    import tensorflow as tf
-
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
-        devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    raise EdgeCnnError(f"unknown strategy {name!r}: use default, mirrored or multiworker")
 
 
 def cpu_has_bfloat16() -> bool:
@@ -90,6 +71,11 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return pixels_to_model_input(images, DEFAULT_INPUT_RANGE)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch `epoch`'s shuffling and augmentation: a function of (seed, epoch) only."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
+
+
 def make_dataset(
     images: np.ndarray,
     labels: np.ndarray,
@@ -97,40 +83,80 @@ def make_dataset(
     batch_size: int,
     *,
     shuffle_seed: int | None = None,
+    epoch: int = 0,
     shift: int = 0,
     flip: bool = False,
+    random_erasing: float = 0.0,
+    mixup: float = 0.0,
 ):
-    """A tf.data pipeline of (float image, one-hot label) batches, optionally augmented.
+    """One epoch of (float image, one-hot label) batches, shuffled and augmented if asked.
 
-    Augmentation draws its randomness from a seeded stream that changes every epoch: a shift
-    of up to `shift` pixels in each direction (zero-filled) and a horizontal flip.
+    The order and the augmentation are drawn from `epoch_seed(shuffle_seed, epoch)`, so epoch
+    e is the same on every run, on every worker, and after a resume. Augmentation, per image:
+    a shift of up to `shift` pixels each way (zero-filled), a horizontal flip, random erasing
+    with probability `random_erasing`; per batch: mixup with Beta(`mixup`, `mixup`) weights.
     """
     import tensorflow as tf
 
-    x = to_model_input(images)
+    seed = epoch_seed(shuffle_seed or 0, epoch)
     y = np.eye(num_classes, dtype=np.float32)[labels]
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    x = images[..., None] if images.ndim == 3 else images
     if shuffle_seed is not None:
-        ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if shift or flip:
-        seeds = tf.data.Dataset.random(
-            seed=shuffle_seed or 0, rerandomize_each_iteration=True
-        ).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds))
-        shape = x.shape[1:]
+        order = np.random.default_rng(seed).permutation(len(y))
+        x, y = x[order], y[order]
+    augmenting = bool(shift or flip or random_erasing or mixup)
 
-        def augment(pair, seed):
-            image, label = pair
-            seed = tf.cast(seed, tf.int32)
-            if shift:
-                padded = tf.pad(image, [[shift, shift], [shift, shift], [0, 0]])
-                image = tf.image.stateless_random_crop(padded, shape, seed=seed)
-            if flip:
-                image = tf.image.stateless_random_flip_left_right(image, seed=seed[::-1])
-            return image, label
+    def prepare(index, batch):
+        from edgecnn.train import augment
 
-        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        pixels, labels = batch
+        images = tf.cast(pixels, tf.float32) / 255.0
+        if not augmenting:
+            return images, labels
+        batch_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        if shift:
+            images = augment.shift(images, augment.sub_seed(batch_seed, 1), shift)
+        if flip:
+            images = augment.flip(images, augment.sub_seed(batch_seed, 2))
+        if random_erasing:
+            images = augment.erase(images, augment.sub_seed(batch_seed, 3), random_erasing)
+        if mixup:
+            images, labels = augment.mixup(images, labels, augment.sub_seed(batch_seed, 4), mixup)
+        return images, labels
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).enumerate()
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    # Each worker takes its share of every global batch (the data is in memory, not files).
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate_schedule(t, steps_per_epoch: int):
+    """The configured learning rate: a constant, or per step a cosine decay to 0 over the run,
+    after a linear warm-up from 0 over `warmup_epochs` when asked."""
+    import keras
+
+    if t.schedule != "cosine":
+        return t.learning_rate
+    total = t.epochs * steps_per_epoch
+    warmup = min(round(t.warmup_epochs * steps_per_epoch), total - 1)
+    if warmup:
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, total - warmup, warmup_target=t.learning_rate, warmup_steps=warmup
+        )
+    return keras.optimizers.schedules.CosineDecay(t.learning_rate, total)
+
+
+def make_optimizer(t, steps_per_epoch: int):
+    """Adam (decoupled weight decay when asked, not on biases and batch-norm) on the schedule."""
+    import keras
+
+    lr = learning_rate_schedule(t, steps_per_epoch)
+    optimizer = keras.optimizers.Adam(lr, weight_decay=t.weight_decay or None)
+    if t.weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
 
 
 @dataclass
@@ -141,93 +167,67 @@ class FitResult:
     best_val_accuracy: float
     epochs_run: int
     stopped_early: bool
-    seconds: float
+    seconds: float  # training time, all sessions of a resumed run
+    session_seconds: float = 0.0  # training time of this session
+    session_cpu_seconds: float = 0.0  # CPU time of this process (all threads) in that time
     replicas: int = 1
     precision: str = "float32"
     checkpoint: Path | None = None
+    resumed_from_epoch: int = 0
+    images_trained: int = 0  # training images stepped through in this session, all workers
+    workers: list[dict] = field(default_factory=list)  # per worker: steps and images, this session
     notes: list[str] = field(default_factory=list)
 
 
-def keras_callbacks():
-    """Callback classes, defined lazily so importing this module does not load Keras."""
-    import keras
+def epoch_dataset(t, images: np.ndarray, labels: np.ndarray, num_classes: int, epoch: int):
+    """Epoch `epoch` of the training set: shuffled and augmented as the config says."""
+    return make_dataset(
+        images,
+        labels,
+        num_classes,
+        t.batch_size,
+        shuffle_seed=t.seed,
+        epoch=epoch,
+        shift=t.shift if t.augment else 0,
+        flip=t.flip and t.augment,
+        random_erasing=t.random_erasing if t.augment else 0.0,
+        mixup=t.mixup if t.augment else 0.0,
+    )
 
-    from edgecnn.atomic import atomic_path
 
-    class BestCheckpoint(keras.callbacks.Callback):
-        """Keep the best epoch (by validation accuracy): weights in memory, a .keras on disk.
+def run_epoch(step, dataset, bar) -> tuple[np.ndarray, int, float]:
+    """Train one epoch: ([loss sum, right, examples] over all workers, steps, my examples)."""
+    sums, steps, mine = np.zeros(3), 0, 0.0
+    for batch in dataset:
+        totals, local = step.train(batch)
+        sums, steps, mine = sums + totals, steps + 1, mine + local
+        bar.step(sums[0] / sums[2], sums[1] / sums[2])
+    return sums, steps, mine
 
-        The file is written under a temporary name and renamed, so an interrupt at any moment
-        leaves either the previous checkpoint or the new one, whole. Also records the history,
-        so an interrupted run still knows its epochs.
-        """
 
-        def __init__(self, path: Path | None, patience: int, export) -> None:
-            super().__init__()
-            self.path = path
-            self.export = export
-            self.patience = patience
-            self.best = -math.inf
-            self.best_epoch = 0
-            self.best_weights = None
-            self.history: dict[str, list[float]] = {}
-            self.stopped_early = False
+def evaluate_batches(step, dataset) -> np.ndarray:
+    """[loss sum, right, examples] of `dataset` over all workers."""
+    sums = np.zeros(3)
+    for batch in dataset:
+        sums += step.evaluate(batch)[0]
+    return sums
 
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            for key, value in logs.items():
-                if key != "learning_rate":
-                    self.history.setdefault(key, []).append(float(value))
-            score = float(logs.get("val_accuracy", -math.inf))
-            if score > self.best:
-                self.best, self.best_epoch = score, epoch + 1
-                self.best_weights = self.model.get_weights()
-                if self.path is not None:
-                    with atomic_path(self.path) as tmp:
-                        self.export(self.best_weights).save(tmp)
-            elif self.patience and epoch + 1 - self.best_epoch >= self.patience:
-                self.stopped_early = True
-                self.model.stop_training = True
 
-    class EpochProgress(keras.callbacks.Callback):
-        """One tqdm bar per epoch on stderr, with the running loss and accuracy."""
+@contextlib.contextmanager
+def cluster_errors(worker) -> Iterator[None]:
+    """A worker that loses the others (one was stopped or died) fails with one line."""
+    import tensorflow as tf
 
-        def __init__(self, epochs: int, steps: int) -> None:
-            super().__init__()
-            self.epochs, self.steps, self.bar = epochs, steps, None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=self.steps,
-                desc=f"epoch {epoch + 1}/{self.epochs}",
-                unit="batch",
-                file=sys.stderr,
-                dynamic_ncols=True,
-                mininterval=0.5,
-                leave=True,
-            )
-
-        def on_train_batch_end(self, batch, logs=None):
-            logs = logs or {}
-            self.bar.update(1)
-            if batch % 10 == 0:
-                self.bar.set_postfix(
-                    loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}"
-                )
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.bar.set_postfix(
-                loss=f"{logs.get('loss', 0):.3f}",
-                acc=f"{logs.get('accuracy', 0):.3f}",
-                val_loss=f"{logs.get('val_loss', 0):.3f}",
-                val_acc=f"{logs.get('val_accuracy', 0):.4f}",
-            )
-            self.bar.close()
-
-    return BestCheckpoint, EpochProgress
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as exc:
+        if worker.count == 1:
+            raise
+        reason = str(exc).split("\n")[0].rsplit("}}", 1)[-1].strip()
+        raise EdgeCnnError(
+            f"{worker.label} lost contact with the other workers ({reason}): start every "
+            "worker again, with --resume OUT to continue from the last epoch"
+        ) from None
 
 
 def fit_model(
@@ -236,7 +236,11 @@ def fit_model(
     train_labels: np.ndarray,
     *,
     strategy: str = "default",
+    worker=None,
     checkpoint: Path | None = None,
+    state_path: Path | None = None,
+    resume_from=None,
+    run_info: dict | None = None,
     progress: bool = True,
     summary=None,
 ) -> FitResult:
@@ -244,78 +248,137 @@ def fit_model(
 
     A seeded validation split of `config.training.validation_split` picks the best epoch;
     early stopping ends the run after `early_stopping_patience` epochs without improvement.
-    KeyboardInterrupt propagates; `checkpoint` (if given) then holds the best epoch so far.
+    After every epoch the best model so far goes to `checkpoint` (a .keras file) and the
+    training state to `state_path` (see `edgecnn.train.resume`), both when given (the chief's
+    job). `resume_from` (a loaded TrainingState) continues a run after its last saved epoch.
+    KeyboardInterrupt propagates; the files then hold the last finished epoch.
     """
     import keras
 
+    from edgecnn.atomic import atomic_path
     from edgecnn.train.model import build_model
+    from edgecnn.train.progress import EpochBar
+    from edgecnn.train.resume import TrainingState, restore_variables, save_state
+    from edgecnn.train.step import TrainingStep
+    from edgecnn.train.strategy import Worker, make_strategy
 
+    worker = worker or Worker()
     t = config.training
     num_classes = config.model.num_classes
+    dist = make_strategy(strategy)  # first: multi-worker set-up must precede other TF ops
     set_seeds(t.seed)
-    dist = make_strategy(strategy)
     x_train, y_train, x_val, y_val = split_validation(
         train_images, train_labels, t.validation_split, t.seed
     )
-    train_ds = make_dataset(
-        x_train,
-        y_train,
-        num_classes,
-        t.batch_size,
-        shuffle_seed=t.seed,
-        shift=t.shift if t.augment else 0,
-        flip=t.flip and t.augment,
+    val_ds = dist.experimental_distribute_dataset(
+        make_dataset(x_val, y_val, num_classes, t.batch_size)
     )
-    val_ds = make_dataset(x_val, y_val, num_classes, t.batch_size)
     steps = math.ceil(len(y_train) / t.batch_size)
 
     precision = resolve_precision(t.precision)
     with dist.scope():
         model = build_model(config, dtype=None if precision == "float32" else precision)
-        if t.schedule == "cosine":
-            lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, t.epochs * steps)
-        else:
-            lr = t.learning_rate
-        model.compile(
-            optimizer=keras.optimizers.Adam(lr, weight_decay=t.weight_decay or None),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        )
+        optimizer = make_optimizer(t, steps)
+        optimizer.build(model.trainable_variables)
     if summary is not None:
         summary(model)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing, reduction=None)
+    step = TrainingStep(dist, model, optimizer, loss)
 
-    saved = model if precision == "float32" else build_model(config)
+    history: dict[str, list[float]] = {}
+    best, best_epoch, best_weights, stopped_early = -math.inf, 0, None, False
+    start_epoch, seconds_before = 0, 0.0
+    if resume_from is not None:
+        s = resume_from
+        restore_variables(model.variables, s.model_variables, s.model_paths, "model")
+        restore_variables(
+            optimizer.variables, s.optimizer_variables, s.optimizer_paths, "optimizer"
+        )
+        history = {k: list(v) for k, v in s.history.items()}
+        best, best_epoch, best_weights = s.best_val_accuracy, s.best_epoch, s.best_weights
+        start_epoch, seconds_before, stopped_early = s.epochs_done, s.train_seconds, s.stopped_early
+
+    exported = []
 
     def export(weights):
         """The float32 model with these weights: what is saved, whatever the training dtype."""
-        saved.set_weights(weights)
-        return saved
+        if not exported:
+            exported.append(build_model(config))  # outside the strategy: a plain model
+        exported[0].set_weights(weights)
+        return exported[0]
 
-    BestCheckpoint, EpochProgress = keras_callbacks()
-    best = BestCheckpoint(checkpoint, t.early_stopping_patience, export)
-    callbacks = [best]
-    if progress:
-        callbacks.append(EpochProgress(t.epochs, steps))
-    start = time.perf_counter()
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=t.epochs,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,
-    )
-    seconds = time.perf_counter() - start
-    final = export(best.best_weights if best.best_weights is not None else model.get_weights())
+    prefix = f"worker {worker.index + 1}: " if worker.count > 1 else ""
+    bar = EpochBar(t.epochs, steps, enabled=progress, prefix=prefix)
+    my_steps, my_images, all_images = 0, 0.0, 0.0
+    started, cpu_started = time.perf_counter(), time.process_time()
+    with cluster_errors(worker), contextlib.closing(bar):
+        remaining = [] if stopped_early else range(start_epoch, t.epochs)
+        for epoch in remaining:
+            bar.start(epoch)
+            train_ds = dist.experimental_distribute_dataset(
+                epoch_dataset(t, x_train, y_train, num_classes, epoch)
+            )
+            sums, epoch_steps, mine = run_epoch(step, train_ds, bar)
+            my_steps += epoch_steps
+            my_images += mine
+            all_images += sums[2]
+            val = evaluate_batches(step, val_ds)
+            logs = {
+                "loss": sums[0] / sums[2],
+                "accuracy": sums[1] / sums[2],
+                "val_loss": val[0] / val[2],
+                "val_accuracy": val[1] / val[2],
+            }
+            bar.finish(logs)
+            for key, value in logs.items():
+                history.setdefault(key, []).append(float(value))
+            if logs["val_accuracy"] > best:
+                best, best_epoch = float(logs["val_accuracy"]), epoch + 1
+                best_weights = model.get_weights()
+                if checkpoint is not None:
+                    with atomic_path(checkpoint) as tmp:
+                        export(best_weights).save(tmp)
+            elif t.early_stopping_patience and epoch + 1 - best_epoch >= t.early_stopping_patience:
+                stopped_early = True
+            if state_path is not None:
+                state = TrainingState(
+                    epochs_done=epoch + 1,
+                    history=history,
+                    best_epoch=best_epoch,
+                    best_val_accuracy=best,
+                    train_seconds=seconds_before + time.perf_counter() - started,
+                    model_variables=[v.numpy() for v in model.variables],
+                    model_paths=[v.path for v in model.variables],
+                    optimizer_variables=[v.numpy() for v in optimizer.variables],
+                    optimizer_paths=[v.path for v in optimizer.variables],
+                    best_weights=best_weights,
+                    stopped_early=stopped_early,
+                    run=run_info or {},
+                )
+                save_state(state_path, state)
+            if stopped_early:
+                break
+        table = step.worker_table(worker.count, worker.index, [my_steps, my_images])
+    session_seconds = time.perf_counter() - started
+    session_cpu_seconds = time.process_time() - cpu_started
+    final = export(best_weights if best_weights is not None else model.get_weights())
     return FitResult(
         model=final,
-        history=best.history,
-        best_epoch=best.best_epoch,
-        best_val_accuracy=best.best,
-        epochs_run=len(best.history.get("loss", [])),
-        stopped_early=best.stopped_early,
-        seconds=seconds,
+        history=history,
+        best_epoch=best_epoch,
+        best_val_accuracy=best,
+        epochs_run=len(history.get("loss", [])),
+        stopped_early=stopped_early,
+        seconds=seconds_before + session_seconds,
+        session_seconds=session_seconds,
+        session_cpu_seconds=session_cpu_seconds,
         replicas=int(dist.num_replicas_in_sync),
         precision=precision,
         checkpoint=checkpoint,
+        resumed_from_epoch=start_epoch,
+        images_trained=int(all_images),
+        workers=[
+            {"worker": i, "steps": int(row[0]), "images": int(row[1])}
+            for i, row in enumerate(table)
+        ],
     )

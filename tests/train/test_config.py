@@ -45,6 +45,9 @@ BAD = [
     ("[[model.conv]]\nfilters = 8\n[training]\nlearning_rate = -1\n", "positive"),
     ("[[model.conv]]\nfilters = 8\n[training]\nvalidation_split = 1.5\n", "(0, 1)"),
     ("[[model.conv]]\nfilters = 8\n[training]\naugment = 'yes'\n", "true or false"),
+    ("[[model.conv]]\nfilters = 8\n[training]\nepochs = 4\nwarmup_epochs = 4\n", "less than"),
+    ("[[model.conv]]\nfilters = 8\n[training]\nrandom_erasing = 1.5\n", "in [0, 1]"),
+    ("[[model.conv]]\nfilters = 8\n[training]\nmixup = -0.2\n", "0 turns mixup off"),
     ("[[model.conv]]\nfilters = 8\n[model]\nhead = 'deep'\n", "flatten or global_avg"),
     ("[[model.conv]]\nfilters = 8\nkernel_size = 30\npadding = 'valid'\n", "feature map"),
     ("[model\n", "not valid TOML"),
@@ -69,3 +72,9 @@ def test_missing_config_file(tmp_path):
 def test_unknown_preset():
     with pytest.raises(EdgeCnnError, match="choose one of tiny, default"):
         get_preset("huge")
+
+
+def test_any_config_name_makes_a_valid_model_name():
+    config = get_preset("tiny")
+    config.name = "tiny+mixup=0.2 (try 2)"
+    assert build_model(config).name == "tiny_mixup_0.2__try_2_"

@@ -1,38 +1,21 @@
-"""`edgecnn train` end to end: real runs, the mirrored strategy, interrupts, and exit codes."""
+"""`edgecnn train` end to end: real runs and exit codes (strategies and resume: their own files)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from small_runs import ENV, assert_one_line_error, report_of, train_command
 
 from edgecnn.data import load_fashion_mnist
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
-
-def edgecnn(*args: str, python_prelude: str | None = None) -> subprocess.CompletedProcess:
-    if python_prelude is None:
-        command = [sys.executable, "-m", "edgecnn.cli", *args]
-    else:
-        code = f"{python_prelude}\nimport sys\nfrom edgecnn.cli import main\nsys.exit(main())"
-        command = [sys.executable, "-c", code, *args]
-    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300)
-
-
-def report_of(out: Path) -> dict:
-    return json.loads((out / "train_report.json").read_text())
-
-
-def leftovers(out: Path) -> list[str]:
-    return sorted(p.name for p in out.iterdir() if ".tmp" in p.name)
+def edgecnn(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        train_command(*args), capture_output=True, text=True, env=ENV, timeout=300
+    )
 
 
 # ------------------------------------------------------------------ mistakes: exit 2, one line
@@ -49,7 +32,6 @@ MISTAKES = [
     (["--preset", "tiny", "--config", "{tmp}/bad.toml"], "either --preset or --config"),
     (["--config", "{tmp}/missing.toml"], "cannot read config"),
     (["--config", "{tmp}/bad.toml"], "pool must be max, avg, sum or none"),
-    (["--preset", "tiny", "--strategy", "multiworker"], "keras-team/keras#20585"),
     (["--preset", "tiny", "--data-dir", "{tmp}/nowhere"], "--data-dir"),
     (["--preset", "tiny", "--images", "{tmp}/nowhere"], "does not exist"),
     (["--preset", "tiny", "--out", "{tmp}/bad.toml"], "is a file"),
@@ -63,10 +45,7 @@ def test_mistakes_exit_2_with_one_line(tmp_path, args, message):
     if "--out" not in args:
         args += ["--out", str(tmp_path / "o")]
     proc = edgecnn("train", *args)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("edgecnn: error: "), proc.stderr
-    assert message in lines[0]
+    assert_one_line_error(proc, message)
     assert "Traceback" not in proc.stderr
 
 
@@ -103,29 +82,6 @@ def test_same_seed_same_run(tmp_path):
     assert a["history"] == b["history"] and a["test_accuracy"] == b["test_accuracy"]
 
 
-@pytest.mark.slow
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    # Logical devices must be configured before TensorFlow initialises: a fresh process.
-    prelude = (
-        "import tensorflow as tf\n"
-        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
-        "tf.config.set_logical_device_configuration("
-        "cpu, [tf.config.LogicalDeviceConfiguration()] * 2)"
-    )
-    out = tmp_path / "mirrored"
-    proc = edgecnn(
-        "train",
-        *("--preset", "tiny", "--limit", "3000", "--epochs", "2", "--strategy", "mirrored"),
-        *("--out", str(out)),
-        python_prelude=prelude,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = report_of(out)
-    assert report["strategy"] == "mirrored" and report["replicas"] == 2
-    assert report["test_accuracy"] > 0.5  # it learned: the replicas' gradients were combined
-    assert (out / "model.keras").is_file()
-
-
 def test_train_on_a_folder_of_labelled_images(tmp_path):
     import cv2
 
@@ -148,35 +104,3 @@ def test_train_on_a_folder_of_labelled_images(tmp_path):
     assert report["dataset"]["train_images"] + report["dataset"]["test_images"] == 120
     assert (out / "labels.txt").read_text().split() == sorted(classes)
     assert set(report["per_class_accuracy"]) == set(classes)
-
-
-def test_interrupted_run_keeps_the_last_good_checkpoint(tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgecnn.cli", "train", "--preset", "tiny", "--limit", "6000",
-         "--epochs", "200", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while not (out / "checkpoint.keras").exists():
-            assert proc.poll() is None, proc.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "no checkpoint after 240 s"
-            time.sleep(0.2)
-        time.sleep(1.5)  # well into a later epoch, possibly while it saves a better one
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, stderr[-3000:]
-    assert "checkpoint.keras" in stderr and "Traceback" not in stderr
-    assert leftovers(out) == []
-    assert not (out / "model.keras").exists() and not (out / "train_report.json").exists()
-    import keras
-
-    import edgecnn.train.layers  # noqa: F401
-
-    model = keras.models.load_model(out / "checkpoint.keras", safe_mode=True)
-    assert model.output_shape == (None, 10)
-    assert (out / "config.toml").is_file() and (out / "labels.txt").is_file()

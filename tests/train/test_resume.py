@@ -1,0 +1,116 @@
+"""`edgecnn train --resume OUT`: an interrupted run continues where its last epoch ended.
+
+The run is interrupted with SIGINT (what Ctrl-C sends) part-way through, then resumed; it must
+train only the epochs that were left and end where the uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+from small_runs import (
+    ENV,
+    SMALL_RUN,
+    SMALL_RUN_EPOCHS,
+    SMALL_RUN_STEPS,
+    assert_one_line_error,
+    report_of,
+    train_command,
+)
+
+from edgecnn.train.resume import STATE_NAME, load_state
+
+
+def interrupt_after_first_epoch(out) -> str:
+    """Start SMALL_RUN into `out`, SIGINT it a few steps after its first epoch's state is saved."""
+    proc = subprocess.Popen(
+        train_command("train", *SMALL_RUN, "--out", str(out)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / STATE_NAME).exists():
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no resume state after 240 s"
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few steps into the next epoch
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    return stderr
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, small_run):
+    out = tmp_path / "run"
+    stderr = interrupt_after_first_epoch(out)
+    assert f"--resume {out}" in stderr and "Traceback" not in stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"checkpoint.keras", STATE_NAME, "config.toml", "labels.txt"} <= names
+    assert "model.keras" not in names and "train_report.json" not in names
+    assert not [n for n in names if ".tmp" in n]
+    done = load_state(out / STATE_NAME).epochs_done
+    assert 1 <= done < SMALL_RUN_EPOCHS
+    import keras
+
+    import edgecnn.train.layers  # noqa: F401  (registers SumPooling2D)
+
+    assert keras.models.load_model(out / "checkpoint.keras", safe_mode=True).output_shape == (
+        None,
+        10,
+    )
+
+    proc = subprocess.run(
+        train_command("train", "--resume", str(out)),
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = report_of(out)
+    # Only the remaining epochs were trained, each in full.
+    assert report["resumed_from_epoch"] == done
+    assert report["workers"][0]["steps"] == (SMALL_RUN_EPOCHS - done) * SMALL_RUN_STEPS
+    assert f"epoch {done + 1}/{SMALL_RUN_EPOCHS}:" in proc.stderr  # its progress bar
+    assert f"epoch {done}/{SMALL_RUN_EPOCHS}:" not in proc.stderr
+    assert report["epochs"] == SMALL_RUN_EPOCHS == len(report["history"]["loss"])
+    # The model, optimizer, schedule and data order picked up where they were.
+    assert abs(report["test_accuracy"] - small_run["test_accuracy"]) <= 0.003
+    assert report["history"]["val_accuracy"] == pytest.approx(
+        small_run["history"]["val_accuracy"], abs=0.003
+    )
+    names = {p.name for p in out.iterdir()}
+    assert "model.keras" in names and STATE_NAME not in names and "checkpoint.keras" not in names
+
+    again = subprocess.run(
+        train_command("train", "--resume", str(out)),
+        capture_output=True, text=True, env=ENV, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 2 and "that run finished" in again.stderr
+
+
+RESUME_MISTAKES = [
+    (["--resume", "{tmp}/nowhere"], "no such folder"),
+    (["--resume", "{tmp}"], "no config.toml there"),
+    (["--resume", "{tmp}/started"], "no resume_state.npz there"),
+    (["--resume", "{tmp}/damaged"], "is not an edgecnn resume state"),
+    (["--resume", "{tmp}/started", "--epochs", "9"], "leave out --epochs"),
+    (["--resume", "{tmp}/started", "--out", "{tmp}/elsewhere"], "leave out --out"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), RESUME_MISTAKES)
+def test_resume_mistakes_exit_2_with_one_line(tmp_path, args, message):
+    (tmp_path / "started").mkdir()
+    (tmp_path / "started" / "config.toml").write_text("[[model.conv]]\nfilters = 4\n")
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "config.toml").write_text("[[model.conv]]\nfilters = 4\n")
+    (tmp_path / "damaged" / STATE_NAME).write_bytes(b"PK\x03\x04 not really a zip")
+    proc = subprocess.run(
+        train_command("train", *[a.format(tmp=tmp_path) for a in args]),
+        capture_output=True, text=True, env=ENV, timeout=120,
+    )  # fmt: skip
+    assert_one_line_error(proc, message)
