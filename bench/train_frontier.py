@@ -26,38 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgecnn.train.config import ConvBlock, ModelConfig, TrainConfig, TrainingConfig, write_config
+from edgecnn.train.config import TrainConfig, write_config
+from edgecnn.train.presets import block, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "train_frontier.json"
 
 
-def block(filters: int, pool: bool = False, dropout: float = 0.0) -> ConvBlock:
-    """3x3 'same' convolution, batch-norm, ReLU, then 2x2 max pooling if `pool`."""
-    return ConvBlock(
-        filters, 3, padding="same", batch_norm=True, pool="max" if pool else "none", dropout=dropout
-    )
-
-
-def candidate(
-    name: str, conv: list[ConvBlock], head: str = "flatten", dense_dropout: float = 0.0, **training
-) -> TrainConfig:
-    base = dict(
-        epochs=20,
-        batch_size=128,
-        learning_rate=3e-3,
-        schedule="cosine",
-        label_smoothing=0.1,
-        augment=True,
-        shift=2,
-        flip=True,
-        early_stopping_patience=0,
-    )
-    return TrainConfig(
-        name=name,
-        model=ModelConfig(conv=conv, head=head, dense_dropout=dense_dropout),
-        training=TrainingConfig(**{**base, **training}),
-    ).validated()
+def candidate(name: str, conv, head: str = "flatten", dense_dropout: float = 0.0, **training):
+    """A model with `default`'s training settings (at 20 epochs unless told), validated."""
+    return preset(name, conv, head, dense_dropout, **{"epochs": 20, **training}).validated()
 
 
 # The previous `default` (before issue 13), then cheaper stems: one convolution at 28x28, the
@@ -75,6 +53,7 @@ CANDIDATES: dict[str, TrainConfig] = {
     ),
     "wide56": candidate("wide56", [block(24, True), block(56), block(56, True), block(96, True)]),
     "stem16": candidate("stem16", [block(16), block(32, True), block(64, True), block(96, True)]),
+    "three96": candidate("three96", [block(32, True), block(64, True), block(96, True)]),
     "flat96": candidate(
         "flat96",
         [block(24, True), block(48), block(48, True), block(96, True)],
