@@ -303,6 +303,75 @@ def run(**options) -> None:
 
 
 @cli.command()
+@click.option(
+    "--out", type=PathArg, required=True, help="The data set folder (DATASET/<label>/*.png)."
+)
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    help="Camera index, /dev/videoN, file, folder, URL or 'picamera'.",
+)
+@click.option("--label", default=None, help="Save every --every'th frame as this class.")
+@click.option(
+    "--labels",
+    default=None,
+    metavar="A,B,C",
+    help="Classes to save on demand: number keys + space in the window, buttons on --serve.",
+)
+@click.option(
+    "--every", type=click.IntRange(min=1), default=1, show_default=True, help="With --label."
+)
+@click.option(
+    "--count", type=click.IntRange(min=1), default=None, help="Stop after this many saved."
+)
+@click.option(
+    "--roi", default=None, help="Region of interest x,y,w,h in pixels (default: centre square)."
+)
+@click.option(
+    "--invert", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True
+)
+@click.option(
+    "--keep-duplicates", is_flag=True, help="Also save frames that look like the last one saved."
+)
+@click.option(
+    "--serve",
+    default=None,
+    help="HOST:PORT for a page with the live view and a button per class.",
+)
+@click.option(
+    "--serve-token",
+    envvar="EDGECNN_SERVE_TOKEN",
+    show_envvar=True,
+    default=None,
+    help="Token the --serve page asks for (required beyond loopback).",
+)
+@click.option(
+    "--serve-token-file",
+    envvar="EDGECNN_SERVE_TOKEN_FILE",
+    show_envvar=True,
+    type=PathArg,
+    default=None,
+    help="File holding the --serve token (instead of --serve-token).",
+)
+@click.option(
+    "--serve-max-clients",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Streams at once; more viewers get 503.",
+)
+@click.option(
+    "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
+)
+def capture(**options) -> None:
+    """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
+    from edgecnn.device.capture import run_capture
+
+    run_capture(**options)
+
+
+@cli.command()
 @click.option("--model", type=PathArg, required=True)
 @click.option("--source", default=None, help="Frame source (default: generated 640x480 frames).")
 @click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
