@@ -104,24 +104,30 @@ def draw_key(rng: np.random.Generator) -> np.ndarray:
 
 
 def draw_wrench(rng: np.random.Generator) -> np.ndarray:
+    """An open-end spanner: a handle with a C-shaped jaw, and at the far end a smaller jaw or
+    a plain rounded end."""
     mask = np.zeros((SIDE, SIDE), np.uint8)
     mid, head = SIDE / 2, SIDE * rng.uniform(0.12, 0.16)
     head_x = SIDE * 0.05 + head
-    far_x = SIDE * 0.95 - head * 0.8
+    far = head * rng.uniform(0.7, 0.85)
+    far_x = SIDE * 0.95 - far
     _capsule(mask, (head_x, mid), (far_x, mid), SIDE * rng.uniform(0.07, 0.1))
-    _circle(mask, (head_x, mid), head)
-    opening, slant = head * rng.uniform(0.45, 0.65), math.radians(rng.uniform(-25, 25))
-    depth = head * rng.uniform(0.8, 1.2)
-    d = np.array([-math.cos(slant), math.sin(slant)])  # the jaw opens to the left
-    n = np.array([-d[1], d[0]]) * opening / 2
-    centre = np.array([head_x, mid])
-    tip = centre + d * (head * 1.5)
-    base = centre + d * (head - depth)
-    _poly(mask, [base + n, tip + n, tip - n, base - n], 0)
-    if rng.random() < 0.5:  # a ring spanner at the far end
-        _circle(mask, (far_x, mid), head * 0.8)
-        _circle(mask, (far_x, mid), head * 0.45, 0)
+    _jaw(mask, rng, (head_x, mid), head, opens_left=True)
+    if rng.random() < 0.5:
+        _jaw(mask, rng, (far_x, mid), far, opens_left=False)
     return mask
+
+
+def _jaw(mask: np.ndarray, rng: np.random.Generator, centre, radius: float, opens_left: bool):
+    """A disc of `radius` with a slot cut into it: a spanner's jaw."""
+    _circle(mask, centre, radius)
+    opening, slant = radius * rng.uniform(0.45, 0.65), math.radians(rng.uniform(-25, 25))
+    depth = radius * rng.uniform(0.8, 1.2)
+    d = np.array([-math.cos(slant) if opens_left else math.cos(slant), math.sin(slant)])
+    n = np.array([-d[1], d[0]]) * opening / 2
+    centre = np.asarray(centre, np.float64)
+    tip, base = centre + d * (radius * 1.5), centre + d * (radius - depth)
+    _poly(mask, [base + n, tip + n, tip - n, base - n], 0)
 
 
 def draw_arrow(rng: np.random.Generator) -> np.ndarray:

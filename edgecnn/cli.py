@@ -85,8 +85,21 @@ def cli() -> None:
 @click.option(
     "--augment/--no-augment", default=None, help="Small shifts and flips (default from config)."
 )
+@click.option(
+    "--base",
+    type=PathArg,
+    default=None,
+    metavar="MODEL.keras",
+    help="Fine-tune: reuse this model's conv blocks (frozen) with a new head (needs --images).",
+)
+@click.option(
+    "--unfreeze-epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --base: epochs that then train the convolutions too, at a low learning rate.",
+)
 def train(**options) -> None:
-    """Train a CNN on Fashion-MNIST: writes model.keras, labels, config, report and plots."""
+    """Train a CNN on Fashion-MNIST or your images: writes model.keras, labels, config, report, plots."""
     from edgecnn.train.command import run_train
 
     run_train(**options)
