@@ -25,8 +25,16 @@ def text_scale(image: np.ndarray) -> float:
     return max(0.5, image.shape[1] / 900)
 
 
+OUTLINE = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy]
+
+
 def draw_text(image: np.ndarray, text: str, origin: tuple[int, int], colour, scale: float) -> None:
-    cv2.putText(image, text, origin, FONT, scale, (0, 0, 0), 4, cv2.LINE_AA)
+    """`text` in `colour` with a black outline, legible on any background. The outline is the
+    text drawn one pixel around, not a thicker stroke: OpenCV 5 widens a thick stroke's
+    letter spacing, so a thick outline drifts off the letters along a line."""
+    x, y = origin
+    for dx, dy in OUTLINE:
+        cv2.putText(image, text, (x + dx, y + dy), FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(image, text, origin, FONT, scale, colour, 1, cv2.LINE_AA)
 
 

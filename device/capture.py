@@ -247,26 +247,28 @@ def capture_view(
     session: CaptureSession,
     selected: str | None,
 ) -> np.ndarray:
-    """The frame with the region of interest, the canvas and the counts drawn on."""
+    """The frame with the region of interest and the canvas drawn on; for the window (a
+    `selected` class) also the keys' classes, their counts and the last save (the page
+    shows those itself)."""
     image = bgr_copy(frame, colour_order)
     status = session.status()
     skipped = "skipped" in status["last"]
     draw_roi(image, seen.roi, UNSURE_COLOUR if skipped else SURE_COLOUR)
+    draw_inset(image, seen.canvas)
+    if selected is None:
+        return image
     scale = text_scale(image)
-    if selected is not None:
-        head = f"{selected}: {status['counts'][selected]}  (space saves)"
-    else:
-        head = f"capture: {sum(status['saved'].values())} saved"
+    head = f"{selected}: {status['counts'][selected]}  (space saves)"
     draw_text(image, head, (10, int(34 * scale)), SURE_COLOUR, scale)
+    small = max(0.5, scale * 0.7)
     counts = "  ".join(
-        f"{i + 1 if i < 9 else 0} {label} {status['counts'][label]}"
+        f"{i + 1 if i < 9 else 0}:{label} {status['counts'][label]}"
         for i, label in enumerate(status["labels"][:10])
     )
-    draw_text(image, counts, (10, int(64 * scale)), TEXT_COLOUR, scale * 0.6)
+    draw_text(image, counts, (10, int(34 * scale + 30 * small)), TEXT_COLOUR, small)
     if status["last"]:
         colour = UNSURE_COLOUR if skipped else TEXT_COLOUR
-        draw_text(image, status["last"], (10, int(90 * scale)), colour, scale * 0.6)
-    draw_inset(image, seen.canvas)
+        draw_text(image, status["last"], (10, int(34 * scale + 60 * small)), colour, small)
     return image
 
 

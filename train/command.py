@@ -154,7 +154,12 @@ def evaluate(model, test: Dataset, batch_size: int = 500) -> dict:
     """Test accuracy, per-class accuracy and the confusion matrix (rows: true, cols: predicted)."""
     from edgecnn.train.training import to_model_input
 
-    scores = model.predict(to_model_input(test.images), batch_size=batch_size, verbose=0)
+    # Called batch by batch rather than through predict(), whose tf.data pipeline makes
+    # TensorFlow log a C++ error line about an unknown attribute after a custom training loop.
+    x = to_model_input(test.images)
+    scores = np.concatenate(
+        [model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)]
+    )
     predicted = np.argmax(scores, axis=1)
     confusion = confusion_matrix(test.labels, predicted, len(test.class_names))
     return {
