@@ -54,10 +54,7 @@ def resolve_config(
         from edgecnn.train.finetune import fine_tune_training
 
         if preset is not None:
-            raise EdgeCnnError(
-                f"--base builds the model of {base.path}: leave out --preset "
-                "(--config sets the training only)"
-            )
+            raise EdgeCnnError("--base builds the base's model: leave out --preset")
         training = (
             read_config(config_path).training if config_path is not None else fine_tune_training()
         )
@@ -214,6 +211,10 @@ def run_train(
     state = base_model = None
     if base is not None and image_dir is None:
         raise EdgeCnnError("--base fine-tunes on your own images: give --images DATASET too")
+    if base is not None and preset is not None:
+        raise EdgeCnnError(
+            f"--base builds the model of {base}: leave out --preset (--config sets the training only)"
+        )
     if resume is not None:
         check_resume_options(
             resume,
