@@ -239,7 +239,11 @@ def test_page_buttons_save_frames_and_show_live_counts_in_headless_chromium(came
         count = "document.querySelector('button[data-label={}] .count').textContent"
         for label, expected in (("gear", "1"), ("gear", "2"), ("arrow", "1")):
             page.click(f"button.capture[data-label={label}]")
-            page.wait_for(f"{count.format(label)} === {expected!r}")
+            try:
+                page.wait_for(f"{count.format(label)} === {expected!r}")
+            except AssertionError as exc:
+                last = page.evaluate("document.getElementById('last').textContent")
+                raise AssertionError(f"{exc}; the page says {last!r}") from None
         assert page.evaluate(count.format("hand")) == "0"
         assert "saved arrow/000001.png" in page.wait_for(
             "document.getElementById('last').textContent"
