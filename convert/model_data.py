@@ -41,13 +41,39 @@ def model_data(
     model: str | Path, data_dir: Path | None = None, eval_samples: int | None = None
 ) -> ModelData:
     """The model's training images and (the first `eval_samples` of) its test images."""
-    model = Path(model)
-    report = train_report_for(model)
-    dataset = (report or {}).get("dataset") or {}
-    if dataset.get("name") != "images":
+    own = own_images(Path(model))
+    if own is None:
         train = load_fashion_mnist("train", data_dir)
         test = load_fashion_mnist("test", data_dir, limit=eval_samples)
         return ModelData(train, test, "Fashion-MNIST")
+    root, dataset = own
+    names = dataset["class_names"]
+    train = load_image_files(root, dataset["train_files"], names)
+    test = load_image_files(root, dataset["test_files"][:eval_samples], names)
+    return ModelData(train, test, f"the model's own images in {root}")
+
+
+def model_test_data(
+    model: str | Path, data_dir: Path | None = None, limit: int | None = None
+) -> tuple[Dataset, str]:
+    """Only the test images of `model_data` (the first `limit`), and where they came from. A
+    .tflite finds its own images through the train_report.json beside it (convert writes
+    model.tflite beside model.keras)."""
+    own = own_images(Path(model))
+    if own is None:
+        return load_fashion_mnist("test", data_dir, limit=limit), "Fashion-MNIST"
+    root, dataset = own
+    test = load_image_files(root, dataset["test_files"][:limit], dataset["class_names"])
+    return test, f"the model's own images in {root}"
+
+
+def own_images(model: Path) -> tuple[Path, dict] | None:
+    """(the data set folder, the report's "dataset") of a model trained on a folder of images,
+    or None for a Fashion-MNIST model."""
+    report = train_report_for(model)
+    dataset = (report or {}).get("dataset") or {}
+    if dataset.get("name") != "images":
+        return None
     root = Path(dataset["source"])
     where = f"{model} was trained on the images in {root} (its train_report.json)"
     if not root.is_dir():
@@ -59,7 +85,4 @@ def model_data(
             f"{where}, but the report does not list the files (an older edgecnn train): "
             "train the model again"
         )
-    names = dataset["class_names"]
-    train = load_image_files(root, dataset["train_files"], names)
-    test = load_image_files(root, dataset["test_files"][:eval_samples], names)
-    return ModelData(train, test, f"the model's own images in {root}")
+    return root, dataset

@@ -25,6 +25,37 @@ verify_hash_option = click.option(
 )
 
 
+def serve_access_options(function):
+    """--serve-token, --serve-token-file and --serve-max-clients: who may see a --serve page."""
+    options = [
+        click.option(
+            "--serve-token",
+            envvar="EDGECNN_SERVE_TOKEN",
+            show_envvar=True,
+            default=None,
+            help="Token the --serve page and stream ask for (required beyond loopback).",
+        ),
+        click.option(
+            "--serve-token-file",
+            envvar="EDGECNN_SERVE_TOKEN_FILE",
+            show_envvar=True,
+            type=PathArg,
+            default=None,
+            help="File holding the --serve token (instead of --serve-token).",
+        ),
+        click.option(
+            "--serve-max-clients",
+            type=click.IntRange(min=1),
+            default=4,
+            show_default=True,
+            help="Streams at once; more viewers get 503.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecnn")
 def cli() -> None:
@@ -170,8 +201,9 @@ def convert(**options) -> None:
     "--inputs",
     default="dataset",
     show_default=True,
-    help="dataset (Fashion-MNIST test images), random (every input, values valid for its "
-    "type), or FILE.npy/.npz/.csv with your own raw input values, one array per model input.",
+    help="dataset (the model's test images: its own, found through the train_report.json "
+    "beside it, else Fashion-MNIST's), random (every input, values valid for its type), or "
+    "FILE.npy/.npz/.csv with your own raw input values, one array per model input.",
 )
 @click.option(
     "--samples", type=click.IntRange(min=1), default=None, help="Number of random inputs."
@@ -252,28 +284,7 @@ def verify(**options) -> None:
 @click.option(
     "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
 )
-@click.option(
-    "--serve-token",
-    envvar="EDGECNN_SERVE_TOKEN",
-    show_envvar=True,
-    default=None,
-    help="Token the --serve page and stream ask for (required beyond loopback).",
-)
-@click.option(
-    "--serve-token-file",
-    envvar="EDGECNN_SERVE_TOKEN_FILE",
-    show_envvar=True,
-    type=PathArg,
-    default=None,
-    help="File holding the --serve token (instead of --serve-token).",
-)
-@click.option(
-    "--serve-max-clients",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Streams at once; more viewers get 503.",
-)
+@serve_access_options
 @click.option(
     "--mqtt",
     default=None,
@@ -352,28 +363,7 @@ def run(**options) -> None:
     default=None,
     help="HOST:PORT for a page with the live view and a button per class.",
 )
-@click.option(
-    "--serve-token",
-    envvar="EDGECNN_SERVE_TOKEN",
-    show_envvar=True,
-    default=None,
-    help="Token the --serve page asks for (required beyond loopback).",
-)
-@click.option(
-    "--serve-token-file",
-    envvar="EDGECNN_SERVE_TOKEN_FILE",
-    show_envvar=True,
-    type=PathArg,
-    default=None,
-    help="File holding the --serve token (instead of --serve-token).",
-)
-@click.option(
-    "--serve-max-clients",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Streams at once; more viewers get 503.",
-)
+@serve_access_options
 @click.option(
     "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
 )

@@ -229,8 +229,11 @@ def post(port: int, path: str, body: bytes, headers: dict) -> tuple[int, dict | 
 
 def test_page_buttons_save_frames_and_show_live_counts_in_headless_chromium(camera, tmp_path):
     dataset = tmp_path / "set"
+    # The camera loops 8 frames: two presses can meet the same gear, which would (rightly) be
+    # skipped as a near-duplicate. Here the buttons are under test, so every press saves.
     run = LiveCapture("--source", camera.url, "--out", str(dataset), "--labels",
-                      "arrow,gear,hand", "--serve", "127.0.0.1:0", "--no-display")  # fmt: skip
+                      "arrow,gear,hand", "--serve", "127.0.0.1:0", "--no-display",
+                      "--keep-duplicates")  # fmt: skip
     page = None
     try:
         url = run.url()

@@ -5,6 +5,7 @@ video of other instances of the same classes."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -20,9 +21,12 @@ def edgecnn(*args: str) -> subprocess.CompletedProcess:
 def test_the_fine_tuned_int8_model_knows_new_instances_of_your_objects(
     own_tflite, own_videos, tmp_path
 ):
-    proc = edgecnn("verify", str(own_tflite), "--inputs", "random", "--samples", "50", "--json")
+    # verify's test images are the model's own held-out captures (train_report.json beside it)
+    proc = edgecnn("verify", str(own_tflite), "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["bit_exact"] is True
+    verified = json.loads(proc.stdout)
+    assert verified["bit_exact"] is True and verified["samples"] == 6
+    assert set(verified["per_class_accuracy"]) <= {"gear", "hand", "key"}
 
     proc = edgecnn("run", "--model", str(own_tflite), "--source",
                    str(own_videos / "heldout.mp4"), "--json")  # fmt: skip
@@ -34,3 +38,15 @@ def test_the_fine_tuned_int8_model_knows_new_instances_of_your_objects(
     assert result["top1_accuracy"] >= 0.9, result
     labels = {json.loads(line)["top"][0]["label"] for line in proc.stdout.splitlines()}
     assert labels <= {"gear", "hand", "key"}  # the new labels, from model.json
+
+
+def test_verify_of_a_model_away_from_its_images_is_one_line(own_tflite, tmp_path):
+    for name in ("model.tflite", "model.json"):
+        shutil.copy(own_tflite.with_name(name), tmp_path / name)
+    proc = edgecnn("verify", str(tmp_path / "model.tflite"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"edgecnn: error: {tmp_path / 'model.tflite'} has 3 classes, not the 10 of "
+        "Fashion-MNIST: keep it beside the train_report.json of its training (its own test "
+        "images), or give --inputs random"
+    )
