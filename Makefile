@@ -114,7 +114,7 @@ $(OWN_BASE): | data
 	$(BIN)/edgecnn train --preset tiny --out $(dir $(OWN_BASE))
 
 demo-own: data $(OWN_BASE)
-	rm -rf $(OWN)
+	rm -rf $(OWN)/dataset  # capture appends: a fresh data set each time
 	$(BIN)/python -m edgecnn.device.objectvideo videos --out $(OWN)/videos --instances 30 \
 		--frames-per-instance 2 --seed $(OWN_SEED)
 	$(BIN)/python -m edgecnn.device.objectvideo heldout --out $(OWN)/heldout.mp4 --instances 20 --seed $(OWN_SEED)

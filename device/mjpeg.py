@@ -252,7 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             known = url.path in self.server.get_routes
             status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
-            self._send(status, f"{status.phrase.lower()}\n".encode(), "text/plain")
+            allow = {"Allow": "GET"} if known else None
+            self._send(status, f"{status.phrase.lower()}\n".encode(), "text/plain", allow)
             return
         kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if kind != "application/json":

@@ -395,7 +395,8 @@ def run_train(
         "resumed_from_epoch": result.resumed_from_epoch,
         "dataset": {
             "name": data_name,
-            "source": train.source,
+            # absolute: convert finds a model's own images through it, from any folder
+            "source": str(Path(train.source).absolute()),
             "train_images": len(train),
             "validation_split": config.training.validation_split,
             "test_images": len(test),
