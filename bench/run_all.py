@@ -24,6 +24,7 @@ ORDER = [
     "device_latency",
     "device_memory",
     "mqtt_outage",
+    "own_objects",
 ]
 
 

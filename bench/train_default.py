@@ -27,6 +27,7 @@ TARGETS = {"test_accuracy_min": 0.940, "params_max": 100_000, "minutes_max": 15.
 def main() -> int:
     started = time.perf_counter()
     load_before = os.getloadavg()
+    from bench.targets import say_missed_targets
     from edgecnn.atomic import atomic_write_text
     from edgecnn.train.command import run_train
     from edgecnn.train.presets import get_preset
@@ -70,9 +71,7 @@ def main() -> int:
         "training images/s)",
         file=sys.stderr,
     )
-    missed = [name for name, ok in result["meets_targets"].items() if not ok]
-    if missed:
-        print(f"train_default: missed target(s): {', '.join(missed)}", file=sys.stderr)
+    say_missed_targets("train_default", result)
     return 0
 
 

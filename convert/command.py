@@ -70,7 +70,7 @@ def run_convert(
     int16 input and output unless --output-type float32."""
     from edgecnn.convert import quantize
     from edgecnn.convert.evaluate import tflite_accuracy
-    from edgecnn.data import load_fashion_mnist
+    from edgecnn.convert.model_data import model_data
 
     model = Path(model)
     out = Path(out) if out is not None else default_output(model)
@@ -81,9 +81,13 @@ def run_convert(
     start = time.perf_counter()
 
     loaded = quantize.load_float_model(model)
-    calibration = quantize.calibration_images(loaded, samples, data_dir)
-    test = load_fashion_mnist("test", data_dir, limit=eval_samples)
-    echo(f"convert: quantising {model} with {len(calibration)} calibration images")
+    data = model_data(model, data_dir, eval_samples)
+    calibration = quantize.calibration_images(loaded, samples, train=data.train)
+    test = data.test
+    echo(
+        f"convert: quantising {model} with {len(calibration)} calibration images "
+        f"({data.description})"
+    )
     int8_model = quantize.convert_int8(
         loaded,
         calibration,
@@ -139,7 +143,7 @@ def run_convert(
         calibration_samples=len(calibration),
         macs=total_macs(graph),
         verdicts=edgetpu_verdicts(graph),
-        extra=extra,
+        extra={**extra, "data": data.description},
     )
     report["seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_bytes(out, int8_model)

@@ -2,7 +2,7 @@
 
 The model is re-wrapped with a fixed batch of 1, so the graph holds only the ops the
 architecture needs (a dynamic batch brings SHAPE, STRIDED_SLICE and PACK). Calibration
-images are drawn from the training split, stratified by class.
+images are drawn from the model's training images, stratified by class.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.data import Dataset
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.native_output import debugging, quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
@@ -124,12 +125,18 @@ def stratified_sample(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarr
 
 
 def calibration_images(
-    model: LoadedModel, samples: int, data_dir: Path | None = None, seed: int = 0
+    model: LoadedModel,
+    samples: int,
+    data_dir: Path | None = None,
+    seed: int = 0,
+    train: Dataset | None = None,
 ) -> np.ndarray:
-    """`samples` training images drawn evenly from the classes, as the model's inputs."""
+    """`samples` training images drawn evenly from the classes, as the model's inputs: from
+    `train` (the model's own training images, `model_data`), else Fashion-MNIST's."""
     from edgecnn.data import load_fashion_mnist
 
-    train = load_fashion_mnist("train", data_dir)
+    if train is None:
+        train = load_fashion_mnist("train", data_dir)
     picked = stratified_sample(train.labels, samples, seed=seed)
     return to_model_images(train.images[picked], model.input_shape)
 

@@ -124,7 +124,11 @@ def format_report(report: dict) -> str:
             f"{100 * report['int8_accuracy']:.2f}%  (drop {report['accuracy_drop_points']:+.2f} "
             f"points, {report['test_samples']} test images)",
         ),
-        ("calibration", f"{report['calibration_samples']} training images, stratified by class"),
+        (
+            "calibration",
+            f"{report['calibration_samples']} training images ({report.get('data', 'Fashion-MNIST')}), "
+            "stratified by class",
+        ),
         (
             "Edge TPU",
             f"{tpu['ops_on_tpu']}/{tpu['ops_total']} ops mappable"

@@ -172,8 +172,6 @@ def dataset_inputs(
     ri: ReferenceInterpreter, model: Path, data_dir, limit
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Test images as the model's input (pixels through its input range, then quantised)."""
-    from edgecnn.data import load_fashion_mnist
-
     details = ri.input_details()
     t = details[0]
     if len(details) != 1 or t.shape[1:] != (28, 28, 1):
@@ -184,8 +182,23 @@ def dataset_inputs(
         )
     sidecar = find_sidecar(model)
     input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
-    test = load_fashion_mnist("test", data_dir, limit=limit)
+    test, _ = test_data(model, data_dir, limit, int(np.prod(ri.output_details()[0].shape[1:])))
     return [pixels_to_model_input(test.images, input_range, t)], test.labels
+
+
+def test_data(model: Path, data_dir, limit, classes: int):
+    """The model's test images (its own, through the train_report.json beside it, or
+    Fashion-MNIST's) and where they came from; refused when they are not its classes."""
+    from edgecnn.convert.model_data import model_test_data
+
+    test, where = model_test_data(model, data_dir, limit)
+    if len(test.class_names) != classes:
+        raise EdgeCnnError(
+            f"{model} has {classes} classes, not the {len(test.class_names)} of {where}: keep "
+            "it beside the train_report.json of its training (its own test images), or "
+            "give --inputs random"
+        )
+    return test, where
 
 
 def random_inputs(ri: ReferenceInterpreter, samples: int, seed: int = 0) -> list[np.ndarray]:
@@ -254,11 +267,10 @@ def compare_engines(
 
 def float_accuracy(keras_model: Path, data_dir, limit) -> tuple[float, np.ndarray]:
     """Accuracy of the float Keras model on the same test images."""
-    from edgecnn.data import load_fashion_mnist
     from edgecnn.train.keras_file import load_keras_model
 
     model = load_keras_model(keras_model)
-    test = load_fashion_mnist("test", data_dir, limit=limit)
+    test, _ = test_data(keras_model, data_dir, limit, int(model.output_shape[-1]))
     sidecar = find_sidecar(keras_model)
     x = pixels_to_model_input(test.images, sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE)
     with quiet_native_output(capture_stdout=True):

@@ -12,7 +12,7 @@ TEXT_COLOUR = (255, 255, 255)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def _bgr(frame: np.ndarray, colour_order: str) -> np.ndarray:
+def bgr_copy(frame: np.ndarray, colour_order: str) -> np.ndarray:
     """A BGR copy of the frame to draw on (recorders and JPEG encoders expect BGR)."""
     if frame.ndim == 2:
         return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
@@ -21,24 +21,30 @@ def _bgr(frame: np.ndarray, colour_order: str) -> np.ndarray:
     return frame.copy()
 
 
-def _text(image: np.ndarray, text: str, origin: tuple[int, int], colour, scale: float) -> None:
-    cv2.putText(image, text, origin, FONT, scale, (0, 0, 0), 4, cv2.LINE_AA)
+def text_scale(image: np.ndarray) -> float:
+    return max(0.5, image.shape[1] / 900)
+
+
+OUTLINE = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy]
+
+
+def draw_text(image: np.ndarray, text: str, origin: tuple[int, int], colour, scale: float) -> None:
+    """`text` in `colour` with a black outline, legible on any background. The outline is the
+    text drawn one pixel around, not a thicker stroke: OpenCV 5 widens a thick stroke's
+    letter spacing, so a thick outline drifts off the letters along a line."""
+    x, y = origin
+    for dx, dy in OUTLINE:
+        cv2.putText(image, text, (x + dx, y + dy), FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(image, text, origin, FONT, scale, colour, 1, cv2.LINE_AA)
 
 
-def annotate(result) -> np.ndarray:
-    """A BGR image of `result.frame` with what the classifier saw and said drawn on it."""
-    image = _bgr(result.frame, result.colour_order)
-    prediction = result.prediction
-    colour = UNSURE_COLOUR if prediction.unsure else SURE_COLOUR
-    x, y, w, h = result.roi
+def draw_roi(image: np.ndarray, roi: tuple[int, int, int, int], colour) -> None:
+    x, y, w, h = roi
     cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), colour, 2)
-    scale = max(0.5, image.shape[1] / 900)
-    _text(
-        image, f"{prediction.label}  {prediction.score:.0%}", (10, int(34 * scale)), colour, scale
-    )
-    _text(image, f"{result.fps:5.1f} FPS", (10, int(64 * scale)), TEXT_COLOUR, scale * 0.7)
-    canvas = result.canvas
+
+
+def draw_inset(image: np.ndarray, canvas: np.ndarray) -> None:
+    """The model's input, enlarged pixel for pixel, in the bottom-right corner."""
     inset = cv2.resize(
         canvas, None, fx=INSET_SCALE, fy=INSET_SCALE, interpolation=cv2.INTER_NEAREST
     )
@@ -51,4 +57,18 @@ def annotate(result) -> np.ndarray:
         top, left = image.shape[0] - ih - 10, image.shape[1] - iw - 10
         image[top : top + ih, left : left + iw] = inset
         cv2.rectangle(image, (left - 1, top - 1), (left + iw, top + ih), TEXT_COLOUR, 1)
+
+
+def annotate(result) -> np.ndarray:
+    """A BGR image of `result.frame` with what the classifier saw and said drawn on it."""
+    image = bgr_copy(result.frame, result.colour_order)
+    prediction = result.prediction
+    colour = UNSURE_COLOUR if prediction.unsure else SURE_COLOUR
+    draw_roi(image, result.roi, colour)
+    scale = text_scale(image)
+    draw_text(
+        image, f"{prediction.label}  {prediction.score:.0%}", (10, int(34 * scale)), colour, scale
+    )
+    draw_text(image, f"{result.fps:5.1f} FPS", (10, int(64 * scale)), TEXT_COLOUR, scale * 0.7)
+    draw_inset(image, result.canvas)
     return image

@@ -8,6 +8,12 @@
 Nothing else is served (404). Beyond loopback every route needs the token
 (`serve_access`); without it the answer is 401, and the page asks for it.
 
+The routes are tables (`GET_ROUTES`, and per server `extra_get`/`extra_post`: path ->
+function of the request handler), so a command adds its own: `edgecnn capture` replaces the
+page with one that has a button per class and adds `POST /capture` (device/capture_page.py).
+A POST must send JSON (`Content-Type: application/json`): a form on another site cannot,
+and a script on another site must ask first (CORS preflight), which this server refuses.
+
 The server is safe to leave on a network: at most `max_clients` streams at once and
 `2 * max_clients` connections in all (the page polls /label.json beside its stream). A
 connection over the limit is answered 503 by the accepting thread itself, before any thread
@@ -28,6 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +55,7 @@ DEFAULT_MAX_CLIENTS = 4
 BOUNDARY = "edgecnnframe"
 JPEG_QUALITY = 80
 REQUEST_TIMEOUT = 10.0
+MAX_POST_BYTES = 4096
 LINGER_SECONDS = 1.0  # a refused socket stays open this long, so the client reads its 503
 MAX_LINGERING = 64
 BUSY_BODY = b"busy: too many viewers; try again later\n"
@@ -204,30 +212,74 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_json(self, value: object, status: HTTPStatus = HTTPStatus.OK) -> None:
+        self._send(status, json.dumps(value).encode(), "application/json")
+
+    def _authorised(self, path: str, query: dict) -> bool:
+        """True when the request may go on; else the 401 (the token page for /) is sent."""
+        check = self.server.token_check
+        if check is None or check.accepts(query, self.headers):
+            return True
+        if path == "/":
+            body, kind = TOKEN_PAGE.encode("utf-8"), "text/html; charset=utf-8"
+        else:
+            body, kind = b"this edgecnn needs its token: open / to give it\n", "text/plain"
+        self._send(HTTPStatus.UNAUTHORIZED, body, kind, {"WWW-Authenticate": "Bearer"})
+        return False
+
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        check = self.server.token_check
-        if check is not None and not check.accepts(query, self.headers):
-            if url.path == "/":
-                body, kind = TOKEN_PAGE.encode("utf-8"), "text/html; charset=utf-8"
-            else:
-                body, kind = b"this edgecnn needs its token: open / to give it\n", "text/plain"
-            self._send(HTTPStatus.UNAUTHORIZED, body, kind, {"WWW-Authenticate": "Bearer"})
+        if not self._authorised(url.path, query):
             return
+        check = self.server.token_check
         if check is not None and url.path == "/" and "token" in query:
             # The token, typed once, becomes a cookie; the address bar loses it.
             self._send(HTTPStatus.SEE_OTHER, b"", "text/plain",
                        {"Location": "/", "Set-Cookie": check.set_cookie()})  # fmt: skip
             return
-        route = GET_ROUTES.get(url.path)
+        route = self.server.get_routes.get(url.path)
         if route is None:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
             return
-        getattr(self, route)()
+        route(self)
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        if not self._authorised(url.path, parse_qs(url.query)):
+            return
+        route = self.server.post_routes.get(url.path)
+        if route is None:
+            known = url.path in self.server.get_routes
+            status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
+            allow = {"Allow": "GET"} if known else None
+            self._send(status, f"{status.phrase.lower()}\n".encode(), "text/plain", allow)
+            return
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            self.send_json({"error": "send JSON (Content-Type: application/json)"},
+                           HTTPStatus.UNSUPPORTED_MEDIA_TYPE)  # fmt: skip
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or "")
+        except ValueError:
+            self.send_json({"error": "Content-Length needed"}, HTTPStatus.LENGTH_REQUIRED)
+            return
+        if not 0 <= length <= MAX_POST_BYTES:
+            self.send_json({"error": "too long"}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            return
+        try:
+            body = json.loads(self.rfile.read(length) or b"null")
+        except ValueError:
+            self.send_json({"error": "the body is not JSON"}, HTTPStatus.BAD_REQUEST)
+            return
+        route(self, body)
+
+    def send_page(self, text: str) -> None:
+        self._send(HTTPStatus.OK, text.encode("utf-8"), "text/html; charset=utf-8")
 
     def page(self) -> None:
-        self._send(HTTPStatus.OK, PAGE.encode("utf-8"), "text/html; charset=utf-8")
+        self.send_page(PAGE)
 
     def label(self) -> None:
         latest = self.server.latest
@@ -275,7 +327,15 @@ class _Handler(BaseHTTPRequestHandler):
             latest.count_served()
 
 
-GET_ROUTES = {"/": "page", "/stream.mjpg": "stream", "/frame.jpg": "frame", "/label.json": "label"}
+GetRoute = Callable[[_Handler], None]
+PostRoute = Callable[[_Handler, object], None]  # the handler and the request's JSON body
+
+GET_ROUTES: dict[str, GetRoute] = {
+    "/": _Handler.page,
+    "/stream.mjpg": _Handler.stream,
+    "/frame.jpg": _Handler.frame,
+    "/label.json": _Handler.label,
+}
 
 
 class _CappedHttpServer(ThreadingHTTPServer):
@@ -290,11 +350,15 @@ class _CappedHttpServer(ThreadingHTTPServer):
         latest: _LatestFrame,
         token_check: TokenCheck | None,
         max_clients: int,
+        extra_get: dict[str, GetRoute] | None = None,
+        extra_post: dict[str, PostRoute] | None = None,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.latest = latest
         self.token_check = token_check
+        self.get_routes = {**GET_ROUTES, **(extra_get or {})}
+        self.post_routes = dict(extra_post or {})
         self.streams = threading.BoundedSemaphore(max_clients)
         self.connections = threading.BoundedSemaphore(2 * max_clients)
         self.refused = 0
@@ -362,6 +426,7 @@ class MjpegServer(Presenter):
     """Serves the annotated frames on HOST:PORT while the run lasts.
 
     Beyond loopback a `token` is required; `max_clients` caps the streams at once.
+    `extra_get` and `extra_post` add routes (or replace the page, "/").
     """
 
     def __init__(
@@ -370,6 +435,8 @@ class MjpegServer(Presenter):
         port: int = 8000,
         token: str | None = None,
         max_clients: int = DEFAULT_MAX_CLIENTS,
+        extra_get: dict[str, GetRoute] | None = None,
+        extra_post: dict[str, PostRoute] | None = None,
     ) -> None:
         require_token_beyond_loopback(host, port, token)
         if max_clients < 1:
@@ -377,7 +444,9 @@ class MjpegServer(Presenter):
         self.latest = _LatestFrame()
         check = TokenCheck(token) if token is not None else None
         try:
-            self.server = _CappedHttpServer((host, port), self.latest, check, max_clients)
+            self.server = _CappedHttpServer(
+                (host, port), self.latest, check, max_clients, extra_get, extra_post
+            )
         except OSError as exc:
             raise EdgeCnnError(
                 f"--serve {host}:{port}: cannot listen there ({exc.strerror}): pick another port"
@@ -400,7 +469,11 @@ class MjpegServer(Presenter):
             "score": round(p.score, 4),
             "fps": round(result.fps, 2),
         }
-        self.latest.publish(result.annotated(), info)
+        self.show(result.annotated(), info)
+
+    def show(self, image: np.ndarray, info: dict) -> None:
+        """Serve `image` (BGR) as the newest frame, `info` as /label.json."""
+        self.latest.publish(image, info)
 
     def close(self) -> None:
         self.latest.close()

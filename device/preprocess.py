@@ -131,6 +131,11 @@ class Preprocessor:
             self.table.take(self._canvas, out=image, mode="clip")
         return SeenInput(self._canvas, self._roi)
 
+    @property
+    def inverted(self) -> bool:
+        """Whether the last frame's object was taken as dark on light (and so negated)."""
+        return self.recipe.inverted if self.recipe is not None else bool(self.invert)
+
     def new_input(self) -> np.ndarray:
         """A zeroed buffer shaped and typed like the model's input, for `process(out=...)`."""
         return np.zeros(self.spec.shape, self.spec.dtype)

@@ -34,6 +34,21 @@ class AtomicFile:
     def commit(self) -> None:
         os.replace(self.tmp, self.path)
 
+    def commit_new(self) -> None:
+        """Like `commit`, but never over an existing file: FileExistsError if `path` exists
+        (a hard link, which fails when the name is taken; a check then a rename where the
+        file system has no hard links, such as FAT on a memory card)."""
+        try:
+            os.link(self.tmp, self.path)
+        except FileExistsError:
+            raise
+        except OSError:
+            if self.path.exists():
+                raise FileExistsError(str(self.path)) from None
+            os.replace(self.tmp, self.path)
+            return
+        self.tmp.unlink()
+
     def discard(self) -> None:
         self.tmp.unlink(missing_ok=True)
 

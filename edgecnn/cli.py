@@ -25,6 +25,37 @@ verify_hash_option = click.option(
 )
 
 
+def serve_access_options(function):
+    """--serve-token, --serve-token-file and --serve-max-clients: who may see a --serve page."""
+    options = [
+        click.option(
+            "--serve-token",
+            envvar="EDGECNN_SERVE_TOKEN",
+            show_envvar=True,
+            default=None,
+            help="Token the --serve page and stream ask for (required beyond loopback).",
+        ),
+        click.option(
+            "--serve-token-file",
+            envvar="EDGECNN_SERVE_TOKEN_FILE",
+            show_envvar=True,
+            type=PathArg,
+            default=None,
+            help="File holding the --serve token (instead of --serve-token).",
+        ),
+        click.option(
+            "--serve-max-clients",
+            type=click.IntRange(min=1),
+            default=4,
+            show_default=True,
+            help="Streams at once; more viewers get 503.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecnn")
 def cli() -> None:
@@ -85,8 +116,21 @@ def cli() -> None:
 @click.option(
     "--augment/--no-augment", default=None, help="Small shifts and flips (default from config)."
 )
+@click.option(
+    "--base",
+    type=PathArg,
+    default=None,
+    metavar="MODEL.keras",
+    help="Fine-tune: reuse this model's conv blocks (frozen) with a new head (needs --images).",
+)
+@click.option(
+    "--unfreeze-epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --base: epochs that then train the convolutions too, at a low learning rate.",
+)
 def train(**options) -> None:
-    """Train a CNN on Fashion-MNIST: writes model.keras, labels, config, report and plots."""
+    """Train a CNN on Fashion-MNIST or your images: writes model.keras, labels, config, report, plots."""
     from edgecnn.train.command import run_train
 
     run_train(**options)
@@ -157,8 +201,9 @@ def convert(**options) -> None:
     "--inputs",
     default="dataset",
     show_default=True,
-    help="dataset (Fashion-MNIST test images), random (every input, values valid for its "
-    "type), or FILE.npy/.npz/.csv with your own raw input values, one array per model input.",
+    help="dataset (the model's test images: its own, found through the train_report.json "
+    "beside it, else Fashion-MNIST's), random (every input, values valid for its type), or "
+    "FILE.npy/.npz/.csv with your own raw input values, one array per model input.",
 )
 @click.option(
     "--samples", type=click.IntRange(min=1), default=None, help="Number of random inputs."
@@ -239,28 +284,7 @@ def verify(**options) -> None:
 @click.option(
     "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
 )
-@click.option(
-    "--serve-token",
-    envvar="EDGECNN_SERVE_TOKEN",
-    show_envvar=True,
-    default=None,
-    help="Token the --serve page and stream ask for (required beyond loopback).",
-)
-@click.option(
-    "--serve-token-file",
-    envvar="EDGECNN_SERVE_TOKEN_FILE",
-    show_envvar=True,
-    type=PathArg,
-    default=None,
-    help="File holding the --serve token (instead of --serve-token).",
-)
-@click.option(
-    "--serve-max-clients",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Streams at once; more viewers get 503.",
-)
+@serve_access_options
 @click.option(
     "--mqtt",
     default=None,
@@ -300,6 +324,54 @@ def run(**options) -> None:
     from edgecnn.device.command import run_live
 
     run_live(**options)
+
+
+@cli.command()
+@click.option(
+    "--out", type=PathArg, required=True, help="The data set folder (DATASET/<label>/*.png)."
+)
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    help="Camera index, /dev/videoN, file, folder, URL or 'picamera'.",
+)
+@click.option("--label", default=None, help="Save every --every'th frame as this class.")
+@click.option(
+    "--labels",
+    default=None,
+    metavar="A,B,C",
+    help="Classes to save on demand: number keys + space in the window, buttons on --serve.",
+)
+@click.option(
+    "--every", type=click.IntRange(min=1), default=1, show_default=True, help="With --label."
+)
+@click.option(
+    "--count", type=click.IntRange(min=1), default=None, help="Stop after this many saved."
+)
+@click.option(
+    "--roi", default=None, help="Region of interest x,y,w,h in pixels (default: centre square)."
+)
+@click.option(
+    "--invert", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True
+)
+@click.option(
+    "--keep-duplicates", is_flag=True, help="Also save frames that look like the last one saved."
+)
+@click.option(
+    "--serve",
+    default=None,
+    help="HOST:PORT for a page with the live view and a button per class.",
+)
+@serve_access_options
+@click.option(
+    "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
+)
+def capture(**options) -> None:
+    """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
+    from edgecnn.device.capture import run_capture
+
+    run_capture(**options)
 
 
 @cli.command()

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.labels import FASHION_MNIST_LABELS
+from edgecnn.manifest import is_model_input
 
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
@@ -41,9 +42,15 @@ class Dataset:
     labels: np.ndarray
     class_names: tuple[str, ...]
     source: str
+    files: tuple[str, ...] = ()  # an image folder's files, relative to `source`, in order
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        """The images where `mask` (booleans or indices) says so, with their files."""
+        files = tuple(np.asarray(self.files, dtype=object)[mask]) if self.files else ()
+        return Dataset(self.images[mask], self.labels[mask], self.class_names, self.source, files)
 
 
 def keras_cache_dir() -> Path:
@@ -202,12 +209,10 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
     """Load DIR/<class name>/*.png|jpg as a labelled set, each image made to look like the data set.
 
     Images go through the same recipe the device applies to camera frames (edgecnn.recipe),
-    so a model trained on them sees at training time what it will see on the camera.
+    so a model trained on them sees at training time what it will see on the camera. In a
+    folder `edgecnn capture` made, the canvases saved beside the photos (`*.input.png`) are
+    not read, and each photo gets the polarity its manifest records.
     """
-    import cv2
-
-    from edgecnn.recipe import fashion_canvas
-
     root = Path(root)
     if not root.is_dir():
         raise EdgeCnnError(
@@ -219,23 +224,66 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
             f"{root} has {len(class_dirs)} class folder(s): make one sub-folder per class "
             "(at least two), named after the class, holding its images"
         )
-    images, labels = [], []
+    files, labels = [], []
     for class_id, class_dir in enumerate(class_dirs):
-        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
+        found = sorted(
+            p.name
+            for p in class_dir.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and not is_model_input(p)
+        )
+        if not found:
             raise EdgeCnnError(
                 f"class folder {class_dir} holds no .png, .jpg or other image file "
                 f"({', '.join(IMAGE_SUFFIXES)})"
             )
-        for file in files:
-            grey = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
-            if grey is None:
-                raise EdgeCnnError(f"{file} is not a readable image: remove or replace it")
-            images.append(fashion_canvas(grey, size))
-            labels.append(class_id)
-    return Dataset(
-        np.stack(images),
-        np.asarray(labels, dtype=np.int64),
-        tuple(p.name for p in class_dirs),
-        str(root),
-    )
+        files += [f"{class_dir.name}/{name}" for name in found]
+        labels += [class_id] * len(found)
+    return _image_dataset(root, files, labels, tuple(p.name for p in class_dirs), size)
+
+
+def load_image_files(
+    root: str | Path, files: list[str], class_names: list[str] | tuple[str, ...], size: int = 28
+) -> Dataset:
+    """The listed files of an image folder (`<class name>/<file>`, as `Dataset.files` has
+    them), labelled by their folder's place in `class_names`: a model's own training or test
+    images, from its train_report.json."""
+    root = Path(root)
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = []
+    for file in files:
+        folder = file.split("/", 1)[0]
+        if folder not in index:
+            raise EdgeCnnError(f"{root / file}: {folder!r} is not one of the model's classes")
+        labels.append(index[folder])
+    return _image_dataset(root, list(files), labels, tuple(class_names), size)
+
+
+def read_picture(path: Path) -> np.ndarray:
+    """An image file as uint8 BGR [H, W, 3], as a camera frame is (EXIF orientation applied,
+    16-bit and grey files converted), so the recipe takes the same path as on the device."""
+    import cv2
+
+    picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if picture is None:
+        raise EdgeCnnError(f"{path} is not a readable image: remove or replace it")
+    return picture
+
+
+def _image_dataset(
+    root: Path, files: list[str], labels: list[int], class_names: tuple[str, ...], size: int
+) -> Dataset:
+    from edgecnn.manifest import recorded_inversions
+    from edgecnn.recipe import FashionCanvas
+
+    inversions = recorded_inversions(root)
+    images = np.empty((len(files), size, size), np.uint8)
+    recipe, shape = None, None
+    for i, file in enumerate(files):
+        path = root / file
+        if not path.is_file():
+            raise EdgeCnnError(f"{path} does not exist: was the image folder changed?")
+        picture = read_picture(path)
+        if picture.shape != shape:  # the recipe keeps buffers per picture size: one size at once
+            recipe, shape = FashionCanvas(size, size), picture.shape
+        images[i] = recipe(picture, "BGR", inversions.get(file))
+    return Dataset(images, np.asarray(labels, dtype=np.int64), class_names, str(root), tuple(files))

@@ -23,6 +23,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# Bumped whenever a change makes the recipe draw a different canvas from the same picture:
+# `edgecnn capture` records it beside every image it saves.
+RECIPE_VERSION = 1
+
 DETECT_SIDE = 112  # side of the copy the object is found on: 4x the canvas, cheap to scan
 BORDER = 2  # width of the border band the background plane is fitted to
 MIN_CONTRAST = 24.0  # below this (grey levels, or 255ths of the light) nothing is there

@@ -47,3 +47,51 @@ def tiny_int8_input_tflite(tiny_model_dir, tmp_path_factory) -> Path:
     edgecnn_cli("convert", str(tiny_model_dir / "model.keras"), "--out", str(out),
                 "--input-type", "int8", "--eval-samples", "200")  # fmt: skip
     return out
+
+
+OWN_CLASSES = ("gear", "hand", "key")
+
+
+@pytest.fixture(scope="session")
+def own_videos(tmp_path_factory) -> Path:
+    """Generated videos of three classes that are not garments: `<class>.mp4` (12 instances,
+    2 frames each) to capture from, and `heldout.mp4` (+ .truth.json) of 8 other instances
+    of each class."""
+    from edgecnn.device.objectvideo import class_video, held_out_video
+
+    folder = tmp_path_factory.mktemp("own_videos")
+    for name in OWN_CLASSES:
+        class_video(folder / f"{name}.mp4", name, instances=12, frames_per_instance=2)
+    held_out_video(folder / "heldout.mp4", list(OWN_CLASSES), instances=8, frames_per_instance=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def own_dataset(own_videos, tmp_path_factory) -> Path:
+    """A data set captured by `edgecnn capture` from `own_videos`: 12 images of gear and
+    hand, 8 of key (unbalanced on purpose). Read-only for tests."""
+    dataset = tmp_path_factory.mktemp("own_dataset") / "set"
+    for name in OWN_CLASSES:
+        count = ["--count", "8"] if name == "key" else []
+        edgecnn_cli("capture", "--source", str(own_videos / f"{name}.mp4"), "--out", str(dataset),
+                    "--label", name, "--every", "2", *count)  # fmt: skip
+    return dataset
+
+
+@pytest.fixture(scope="session")
+def own_model(own_dataset, tiny_model_dir, tmp_path_factory):
+    """`tiny_model_dir` fine-tuned on `own_dataset` through the CLI (a few epochs each phase):
+    (output folder, the command's stderr). Read-only for tests."""
+    out = tmp_path_factory.mktemp("own_model")
+    proc = edgecnn_cli("train", "--images", str(own_dataset), "--base",
+                       str(tiny_model_dir / "model.keras"), "--epochs", "8",
+                       "--unfreeze-epochs", "4", "--out", str(out))  # fmt: skip
+    return out, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def own_tflite(own_model) -> Path:
+    """`own_model` converted by `edgecnn convert`: model.tflite (model.json beside it)."""
+    out, _ = own_model
+    edgecnn_cli("convert", str(out / "model.keras"))
+    return out / "model.tflite"

@@ -1,4 +1,5 @@
-"""Batch augmentations for training: shifts, flips, random erasing and mixup.
+"""Batch augmentations for training: shifts, flips, random erasing, mixup, and the variation a
+camera brings (a turn and zoom of the object, brightness and contrast).
 
 Each takes a float batch [N, H, W, C] and a stateless seed (two int32), so the same seed gives
 the same batch on every run, every worker and after a resume. The input pipeline derives the
@@ -33,6 +34,45 @@ def shift(images, seed, max_shift: int):
         interpolation="NEAREST",
         fill_mode="CONSTANT",
     )
+
+
+def turn_and_zoom(images, seed, max_degrees: float, max_scale: float):
+    """Turn each image by up to `max_degrees` either way and zoom it by a factor in
+    [1 - max_scale, 1 + max_scale], about its centre (bilinear, filling zeros)."""
+    shape = tf.shape(images)
+    n = shape[0]
+    h, w = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+    u = tf.random.stateless_uniform([n, 2], seed, -1.0, 1.0)
+    angle = u[:, 0] * (max_degrees * math.pi / 180)
+    zoom = 1.0 + u[:, 1] * max_scale
+    # Output pixel p reads input pixel centre + R(-angle) (p - centre) / zoom.
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    transforms = tf.stack(
+        [cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy,
+         tf.zeros([n]), tf.zeros([n])],
+        axis=1,
+    )  # fmt: skip
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=shape[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+
+
+def brightness_contrast(images, seed, brightness: float, contrast: float):
+    """Scale each image's brightness by a factor in [1 - brightness, 1 + brightness] and
+    bend its contrast with a gamma in [1 / (1 + contrast), 1 + contrast], values kept in
+    [0, 1]: black stays black, as the recipe's background does."""
+    n = tf.shape(images)[0]
+    u = tf.random.stateless_uniform([n, 2], seed, -1.0, 1.0)
+    gamma = tf.exp(u[:, 1] * math.log1p(contrast))[:, None, None, None]
+    factor = (1.0 + u[:, 0] * brightness)[:, None, None, None]
+    bent = tf.pow(tf.clip_by_value(images, 0.0, 1.0), gamma)
+    return tf.clip_by_value(bent * factor, 0.0, 1.0)
 
 
 def flip(images, seed):

@@ -1,7 +1,9 @@
 """`edgecnn train`: load data, build the configured CNN, fit it, write the outputs atomically.
 
 Outputs in --out: model.keras (best epoch), labels.txt, config.toml (the exact config used,
-overrides included), train_report.json and training_curves.png. While training, the best
+overrides included), train_report.json and training_curves.png. With --images the report
+lists the training and test files (convert calibrates and measures on them) and the capture
+manifest's hash; with --base it names the model fine-tuned from (train/finetune.py). While training, the best
 epoch so far is kept in checkpoint.keras and the whole training state in resume_state.npz;
 a finished run removes both, an interrupted run (Ctrl-C) leaves them: checkpoint.keras is the
 last good model and `edgecnn train --resume OUT` continues the run. Every file is written
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.console import echo
+from edgecnn.console import echo, warn
 from edgecnn.data import Dataset, load_fashion_mnist, load_image_folder
 from edgecnn.errors import EdgeCnnError
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
@@ -38,13 +40,29 @@ def resolve_config(
     batch_size: int | None = None,
     seed: int | None = None,
     augment: bool | None = None,
+    base=None,
+    unfreeze_epochs: int | None = None,
 ) -> TrainConfig:
-    """The preset or config file, with the command-line overrides applied, validated."""
+    """The preset or config file, with the command-line overrides applied, validated.
+
+    With a `base` (fine-tuning) the model is the base's, the training settings those of
+    `config_path` if given, else `fine_tune_training()`.
+    """
     if preset is not None and config_path is not None:
         raise EdgeCnnError("give either --preset or --config, not both")
-    config = (
-        read_config(config_path) if config_path is not None else get_preset(preset or "default")
-    )
+    if base is not None:
+        from edgecnn.train.finetune import fine_tune_training
+
+        if preset is not None:
+            raise EdgeCnnError("--base builds the base's model: leave out --preset")
+        training = (
+            read_config(config_path).training if config_path is not None else fine_tune_training()
+        )
+        config = TrainConfig(f"{base.config.name}-fine-tuned", base.config.model, training)
+    else:
+        config = (
+            read_config(config_path) if config_path is not None else get_preset(preset or "default")
+        )
     overrides = {
         k: v
         for k, v in (
@@ -52,6 +70,7 @@ def resolve_config(
             ("batch_size", batch_size),
             ("seed", seed),
             ("augment", augment),
+            ("unfreeze_epochs", unfreeze_epochs),
         )
         if v is not None
     }
@@ -60,7 +79,8 @@ def resolve_config(
 
 
 def split_image_folder(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
-    """Hold out a seeded, per-class IMAGE_TEST_FRACTION of a labelled folder as its test set."""
+    """Hold out a seeded, per-class IMAGE_TEST_FRACTION of a labelled folder as its test set
+    (their files go into train_report.json: convert measures the model on these)."""
     rng = np.random.default_rng(seed)
     test_idx = []
     for class_id in range(len(data.class_names)):
@@ -74,11 +94,7 @@ def split_image_folder(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
         test_idx.extend(members[: max(1, round(len(members) * IMAGE_TEST_FRACTION))])
     test_mask = np.zeros(len(data), dtype=bool)
     test_mask[test_idx] = True
-
-    def part(mask: np.ndarray) -> Dataset:
-        return Dataset(data.images[mask], data.labels[mask], data.class_names, data.source)
-
-    return part(~test_mask), part(test_mask)
+    return data.subset(~test_mask), data.subset(test_mask)
 
 
 def load_data(
@@ -95,15 +111,52 @@ def load_data(
         test = load_fashion_mnist("test", data_dir)
         name = "fashion_mnist"
     if limit is not None:
-        train = Dataset(train.images[:limit], train.labels[:limit], train.class_names, train.source)
+        train = train.subset(np.arange(min(limit, len(train))))
     return train, test, name
+
+
+def variants_of(train: Dataset, t):
+    """For fit_model's `more_training`: `t.photo_variants` camera variants of each training
+    photo (train/photo_variants.py), made once; None without photos or variants."""
+    if not (train.files and t.augment and t.photo_variants):
+        return None
+    from edgecnn.train.photo_variants import photo_variants
+
+    made: dict[bytes, tuple] = {}
+
+    def more_training(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = np.asarray(indices).tobytes()
+        if key not in made:
+            echo(f"train: {t.photo_variants} camera variants of each of {len(indices)} photos")
+            made[key] = photo_variants(train, indices, t.photo_variants, t, t.seed)
+        return made[key]
+
+    return more_training
+
+
+def image_files(train: Dataset, test: Dataset) -> dict:
+    """What an image-folder model was trained and tested on: the files, the capture manifest."""
+    from edgecnn.manifest import manifest_path, manifest_sha256
+
+    root = Path(train.source)
+    return {
+        "manifest": str(manifest_path(root)) if manifest_path(root).is_file() else None,
+        "manifest_sha256": manifest_sha256(root),
+        "train_files": list(train.files),
+        "test_files": list(test.files),
+    }
 
 
 def evaluate(model, test: Dataset, batch_size: int = 500) -> dict:
     """Test accuracy, per-class accuracy and the confusion matrix (rows: true, cols: predicted)."""
     from edgecnn.train.training import to_model_input
 
-    scores = model.predict(to_model_input(test.images), batch_size=batch_size, verbose=0)
+    # Called batch by batch rather than through predict(), whose tf.data pipeline makes
+    # TensorFlow log a C++ error line about an unknown attribute after a custom training loop.
+    x = to_model_input(test.images)
+    scores = np.concatenate(
+        [model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)]
+    )
     predicted = np.argmax(scores, axis=1)
     confusion = confusion_matrix(test.labels, predicted, len(test.class_names))
     return {
@@ -141,6 +194,8 @@ def run_train(
     resume: Path | None = None,
     workers: str | None = None,
     worker_index: int | None = None,
+    base: Path | None = None,
+    unfreeze_epochs: int | None = None,
 ) -> dict:
     """Train and write the outputs; return the report (also written as train_report.json).
 
@@ -153,7 +208,13 @@ def run_train(
 
     started = time.perf_counter()
     worker = resolve_worker(strategy, workers, worker_index)
-    state = None
+    state = base_model = None
+    if base is not None and image_dir is None:
+        raise EdgeCnnError("--base fine-tunes on your own images: give --images DATASET too")
+    if base is not None and preset is not None:
+        raise EdgeCnnError(
+            f"--base builds the model of {base}: leave out --preset (--config sets the training only)"
+        )
     if resume is not None:
         check_resume_options(
             resume,
@@ -167,14 +228,28 @@ def run_train(
                 "--seed": seed,
                 "--images": image_dir,
                 "--augment/--no-augment": augment,
+                "--base": base,
+                "--unfreeze-epochs": unfreeze_epochs,
             },
         )
+        if (Path(resume) / CHECKPOINT_NAME).is_file() and not (Path(resume) / STATE_NAME).is_file():
+            raise EdgeCnnError(
+                f"--resume {resume}: that run kept no training state (fine-tuning with --base "
+                f"takes minutes and is not resumed): start it again; {CHECKPOINT_NAME} there "
+                "holds its best epoch so far"
+            )
         config, state = read_resume(resume)
         out = Path(resume)
         limit = state.run.get("limit")
         image_dir = Path(state.run["images"]) if state.run.get("images") else None
     else:
-        config = resolve_config(preset, config_path, epochs, batch_size, seed, augment)
+        if base is not None:
+            from edgecnn.train.finetune import read_base
+
+            base_model = read_base(base)
+        config = resolve_config(
+            preset, config_path, epochs, batch_size, seed, augment, base_model, unfreeze_epochs
+        )
     out = Path(out if out is not None else "out")
     if out.exists() and not out.is_dir():
         raise EdgeCnnError(f"--out {out} is a file: give a folder")
@@ -199,8 +274,20 @@ def run_train(
     from edgecnn.labels import write_labels
     from edgecnn.train.config import write_config
     from edgecnn.train.curves import plot_training_curves
+    from edgecnn.train.finetune import class_weights, few_images_warning, fine_tune
     from edgecnn.train.model import print_summary
     from edgecnn.train.training import fit_model
+
+    warnings = []
+    class_counts = {
+        name: int(np.sum(train.labels == i) + np.sum(test.labels == i))
+        for i, name in enumerate(train.class_names)
+    }
+    if data_name == "images" and (message := few_images_warning(class_counts)):
+        warnings.append(message)
+        if worker.is_chief:
+            warn(message)
+    weights = class_weights(train.labels, len(train.class_names))
 
     checkpoint = state_path = None
     if worker.is_chief:
@@ -210,6 +297,8 @@ def run_train(
         if state is None:
             write_config(out / "config.toml", config)
         checkpoint, state_path = out / CHECKPOINT_NAME, out / STATE_NAME
+        if base_model is not None:
+            state_path = None  # fine-tuning takes minutes: no resume state
     where = f", {worker.label}" if worker.count > 1 else ""
     if state is None:
         echo(
@@ -222,30 +311,50 @@ def run_train(
             f"(best so far {state.best_val_accuracy:.4f}, epoch {state.best_epoch}), "
             f"strategy {strategy}{where}"
         )
+    if base_model is not None:
+        echo(
+            f"train: fine-tuning {base_model.path}: its conv blocks "
+            f"({', '.join(base_model.layers)}) frozen, a new head for "
+            f"{len(train.class_names)} classes"
+        )
+    if weights is not None:
+        echo(
+            "train: unbalanced classes, weighted: "
+            + ", ".join(f"{n} {w:.2f}" for n, w in zip(train.class_names, weights, strict=True))
+        )
     run_info = {
         "limit": limit,
         "images": str(image_dir) if image_dir is not None else None,
         "data_sha256": data_fingerprint,
         "config_sha256": config_fingerprint(config),
     }
+    fit_options = {
+        "strategy": strategy,
+        "worker": worker,
+        "checkpoint": checkpoint,
+        "state_path": state_path,
+        "run_info": run_info,
+        "progress": progress,
+        "summary": lambda model: print_summary(model, config.model, echo=echo),
+        "class_weights": weights,
+        "more_training": variants_of(train, config.training),
+    }
     try:
-        result = fit_model(
-            config,
-            train.images,
-            train.labels,
-            strategy=strategy,
-            worker=worker,
-            checkpoint=checkpoint,
-            state_path=state_path,
-            resume_from=state,
-            run_info=run_info,
-            progress=progress,
-            summary=lambda model: print_summary(model, config.model, echo=echo),
-        )
+        if base_model is not None:
+            result = fine_tune(
+                config, base_model, train.images, train.labels, echo=echo, **fit_options
+            )
+        else:
+            result = fit_model(config, train.images, train.labels, resume_from=state, **fit_options)
     except KeyboardInterrupt:
         if not worker.is_chief:
             echo(f"train: interrupted ({worker.label}); the chief keeps the checkpoint")
-        elif state_path.exists():
+        elif base_model is not None and checkpoint.exists():
+            echo(
+                f"train: interrupted; the best epoch so far is in {checkpoint}; fine-tuning "
+                "is not resumed: start it again"
+            )
+        elif state_path is not None and state_path.exists():
             echo(
                 f"train: interrupted; the best epoch so far is in {checkpoint}; continue with "
                 f"edgecnn train --resume {out}"
@@ -286,13 +395,32 @@ def run_train(
         "resumed_from_epoch": result.resumed_from_epoch,
         "dataset": {
             "name": data_name,
-            "source": train.source,
+            # absolute: convert finds a model's own images through it, from any folder
+            "source": str(Path(train.source).absolute()),
             "train_images": len(train),
             "validation_split": config.training.validation_split,
             "test_images": len(test),
             "limit": limit,
             "class_names": list(train.class_names),
+            "class_counts": class_counts,
+            **(image_files(train, test) if data_name == "images" else {}),
         },
+        "base_model": base_model.describe() if base_model is not None else None,
+        "fine_tuning": (
+            {
+                "frozen_epochs": config.training.epochs,
+                "unfrozen_epochs": config.training.unfreeze_epochs,
+                "unfreeze_learning_rate": config.training.unfreeze_learning_rate,
+            }
+            if base_model is not None
+            else None
+        ),
+        "class_weights": (
+            dict(zip(train.class_names, (round(float(w), 4) for w in weights), strict=True))
+            if weights is not None
+            else None
+        ),
+        "warnings": warnings,
         "config": config.name,
         "seed": config.training.seed,
         "strategy": strategy,
@@ -315,7 +443,7 @@ def run_train(
     plot_training_curves(result.history, out / "training_curves.png", title=f"{config.name}")
     atomic_write_text(out / "train_report.json", json.dumps(report, indent=2) + "\n")
     checkpoint.unlink(missing_ok=True)
-    state_path.unlink(missing_ok=True)
+    (out / STATE_NAME).unlink(missing_ok=True)
     echo(
         f"train: test accuracy {report['test_accuracy']:.4f} with {report['params']} parameters, "
         f"{report['epochs']} epochs (best {report['best_epoch']}) in {report['seconds']:.0f} s "

@@ -103,6 +103,21 @@ class TrainingConfig:
     flip: bool = True  # horizontal flips when augmenting
     random_erasing: float = 0.0  # probability of zeroing a random rectangle, when augmenting
     mixup: float = 0.0  # Beta(a, a) of mixup's blend weights, when augmenting; 0 turns it off
+    # Camera variation, when augmenting (0 turns each off): a turn of up to `rotation` degrees
+    # and a zoom of up to +-`scale` about the centre, brightness x (1 +- `brightness`),
+    # contrast as a gamma of up to (1 + `contrast`) either way.
+    rotation: float = 0.0
+    scale: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    # Training on a folder of photos: this many variants of each photo, varied as above at
+    # full resolution and then drawn by the recipe (train/photo_variants.py); the camera
+    # variation then applies to the photos only, not again to the canvases.
+    photo_variants: int = 0
+    # Fine-tuning (--base): after `epochs` with the base model's conv blocks frozen, this many
+    # more with the convolutions trainable at `unfreeze_learning_rate` (0: stay frozen).
+    unfreeze_epochs: int = 0
+    unfreeze_learning_rate: float = 1e-4
     seed: int = 42
     # Training arithmetic: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions
     # (about twice as fast there), else float32. The saved model is float32 either way.
@@ -208,6 +223,13 @@ def validate(config: TrainConfig) -> None:
         ("warmup_epochs", float),
         ("random_erasing", float),
         ("mixup", float),
+        ("rotation", float),
+        ("scale", float),
+        ("brightness", float),
+        ("contrast", float),
+        ("unfreeze_epochs", int),
+        ("unfreeze_learning_rate", float),
+        ("photo_variants", int),
         ("weight_decay", float),
         ("label_smoothing", float),
         ("validation_split", float),
@@ -242,6 +264,17 @@ def validate(config: TrainConfig) -> None:
     check(0 < t.validation_split < 1, "training.validation_split", "must be in (0, 1)")
     check(t.early_stopping_patience >= 0, "training.early_stopping_patience", "must be >= 0")
     check(t.shift >= 0, "training.shift", "must be >= 0 pixels")
+    check(0 <= t.rotation <= 180, "training.rotation", "must be 0 to 180 degrees")
+    check(0 <= t.scale < 1, "training.scale", "must be in [0, 1)")
+    check(0 <= t.brightness < 1, "training.brightness", "must be in [0, 1)")
+    check(t.contrast >= 0, "training.contrast", "must be >= 0 (0 turns it off)")
+    check(t.photo_variants >= 0, "training.photo_variants", "must be >= 0 (0 turns it off)")
+    check(t.unfreeze_epochs >= 0, "training.unfreeze_epochs", "must be >= 0 (0: stay frozen)")
+    check(
+        t.unfreeze_learning_rate > 0 and math.isfinite(t.unfreeze_learning_rate),
+        "training.unfreeze_learning_rate",
+        f"must be a positive number, got {t.unfreeze_learning_rate}",
+    )
 
 
 def check_feature_maps(m: ModelConfig) -> None:
@@ -296,6 +329,11 @@ def from_dict(data: dict, source: str = "config") -> TrainConfig:
         "validation_split",
         "random_erasing",
         "mixup",
+        "rotation",
+        "scale",
+        "brightness",
+        "contrast",
+        "unfreeze_learning_rate",
     ):
         if is_int(training.get(key)):
             training[key] = float(training[key])

@@ -55,14 +55,34 @@ def resolve_precision(precision: str) -> str:
 def split_validation(
     images: np.ndarray, labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A seeded random hold-out of `fraction` of the images (at least one on each side)."""
+    """A seeded hold-out of `fraction` of the images (at least one on each side), stratified:
+    each class gives its share (rounded by largest remainder), so a small or unbalanced set
+    keeps every class in both parts as far as its count allows."""
+    train, val = validation_indices(labels, fraction, seed)
+    return images[train], labels[train], images[val], labels[val]
+
+
+def validation_indices(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training indices, validation indices) of `split_validation`."""
     n = len(labels)
     if n < 2:
         raise EdgeCnnError(f"{n} training image(s) cannot be split for validation: use more data")
-    order = np.random.default_rng(seed).permutation(n)
+    rng = np.random.default_rng(seed)
     n_val = min(max(1, round(n * fraction)), n - 1)
-    val, train = order[:n_val], order[n_val:]
-    return images[train], labels[train], images[val], labels[val]
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * n_val / n
+    quota = np.floor(exact).astype(int)
+    remainder = exact - quota + rng.random(len(classes)) * 1e-9  # seeded tie-break
+    quota[np.argsort(-remainder)[: n_val - quota.sum()]] += 1
+    order = rng.permutation(n)
+    val = np.concatenate(
+        [order[labels[order] == c][:q] for c, q in zip(classes, quota, strict=True)]
+    )
+    is_val = np.zeros(n, bool)
+    is_val[val] = True
+    return order[~is_val[order]], order[is_val[order]]
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -88,12 +108,17 @@ def make_dataset(
     flip: bool = False,
     random_erasing: float = 0.0,
     mixup: float = 0.0,
+    rotation: float = 0.0,
+    scale: float = 0.0,
+    brightness: float = 0.0,
+    contrast: float = 0.0,
 ):
     """One epoch of (float image, one-hot label) batches, shuffled and augmented if asked.
 
     The order and the augmentation are drawn from `epoch_seed(shuffle_seed, epoch)`, so epoch
     e is the same on every run, on every worker, and after a resume. Augmentation, per image:
-    a shift of up to `shift` pixels each way (zero-filled), a horizontal flip, random erasing
+    a turn of up to `rotation` degrees and a zoom of up to +-`scale`, a shift of up to `shift`
+    pixels each way (zero-filled), a horizontal flip, brightness and contrast, random erasing
     with probability `random_erasing`; per batch: mixup with Beta(`mixup`, `mixup`) weights.
     """
     import tensorflow as tf
@@ -104,7 +129,9 @@ def make_dataset(
     if shuffle_seed is not None:
         order = np.random.default_rng(seed).permutation(len(y))
         x, y = x[order], y[order]
-    augmenting = bool(shift or flip or random_erasing or mixup)
+    turning = bool(rotation or scale)
+    lighting = bool(brightness or contrast)
+    augmenting = bool(shift or flip or random_erasing or mixup or turning or lighting)
 
     def prepare(index, batch):
         from edgecnn.train import augment
@@ -114,10 +141,16 @@ def make_dataset(
         if not augmenting:
             return images, labels
         batch_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        if turning:
+            images = augment.turn_and_zoom(images, augment.sub_seed(batch_seed, 5), rotation, scale)
         if shift:
             images = augment.shift(images, augment.sub_seed(batch_seed, 1), shift)
         if flip:
             images = augment.flip(images, augment.sub_seed(batch_seed, 2))
+        if lighting:
+            images = augment.brightness_contrast(
+                images, augment.sub_seed(batch_seed, 6), brightness, contrast
+            )
         if random_erasing:
             images = augment.erase(images, augment.sub_seed(batch_seed, 3), random_erasing)
         if mixup:
@@ -159,6 +192,28 @@ def make_optimizer(t, steps_per_epoch: int):
     return optimizer
 
 
+def improves(logs: dict, best_accuracy: float, best_loss: float | None) -> bool:
+    """Whether an epoch beats the best so far: higher validation accuracy, or the same with
+    a lower validation loss (a small validation set often reaches 100% early; the loss still
+    tells the better model)."""
+    accuracy = float(logs["val_accuracy"])
+    if accuracy != best_accuracy:
+        return accuracy > best_accuracy
+    return best_loss is not None and float(logs["val_loss"]) < best_loss
+
+
+def weighted_by_class(loss, class_weights: np.ndarray):
+    """The per-example `loss`, each example weighted by its class (soft labels: by their mix)."""
+    import tensorflow as tf
+
+    weights = tf.constant(np.asarray(class_weights, np.float32))
+
+    def weighted(labels, scores):
+        return loss(labels, scores) * tf.reduce_sum(labels * weights, axis=-1)
+
+    return weighted
+
+
 @dataclass
 class FitResult:
     model: object
@@ -179,8 +234,12 @@ class FitResult:
     notes: list[str] = field(default_factory=list)
 
 
-def epoch_dataset(t, images: np.ndarray, labels: np.ndarray, num_classes: int, epoch: int):
-    """Epoch `epoch` of the training set: shuffled and augmented as the config says."""
+def epoch_dataset(
+    t, images: np.ndarray, labels: np.ndarray, num_classes: int, epoch: int, camera: bool = True
+):
+    """Epoch `epoch` of the training set: shuffled and augmented as the config says (the
+    camera variation too, unless `camera` is False: the photos already carry it)."""
+    camera = camera and t.augment
     return make_dataset(
         images,
         labels,
@@ -192,6 +251,10 @@ def epoch_dataset(t, images: np.ndarray, labels: np.ndarray, num_classes: int, e
         flip=t.flip and t.augment,
         random_erasing=t.random_erasing if t.augment else 0.0,
         mixup=t.mixup if t.augment else 0.0,
+        rotation=t.rotation if camera else 0.0,
+        scale=t.scale if camera else 0.0,
+        brightness=t.brightness if camera else 0.0,
+        contrast=t.contrast if camera else 0.0,
     )
 
 
@@ -243,15 +306,26 @@ def fit_model(
     run_info: dict | None = None,
     progress: bool = True,
     summary=None,
+    initial_weights: dict[str, list[np.ndarray]] | None = None,
+    frozen_layers: tuple[str, ...] = (),
+    class_weights: np.ndarray | None = None,
+    more_training=None,
 ) -> FitResult:
     """Train `config`'s model on uint8 images [N, H, W]; return it with the best weights.
 
-    A seeded validation split of `config.training.validation_split` picks the best epoch;
-    early stopping ends the run after `early_stopping_patience` epochs without improvement.
-    After every epoch the best model so far goes to `checkpoint` (a .keras file) and the
-    training state to `state_path` (see `edgecnn.train.resume`), both when given (the chief's
-    job). `resume_from` (a loaded TrainingState) continues a run after its last saved epoch.
-    KeyboardInterrupt propagates; the files then hold the last finished epoch.
+        A seeded, stratified validation split of `config.training.validation_split` picks the
+        best epoch (the highest validation accuracy; at equal accuracy, the lower validation
+        loss); early stopping ends the run after `early_stopping_patience` epochs without one.
+        Fine-tuning: `initial_weights` (layer name -> weights) start those layers from another
+        model, and `frozen_layers` are not trained (a frozen batch-norm layer also keeps its
+        statistics). `class_weights` weigh each example's loss by its class. `more_training`, given
+    the indices of the images kept for training (not validation), returns more (images, labels)
+    to train on: variants of those photos (`photo_variants`), which then carry the camera
+    variation the config asks for instead of the canvases.
+        After every epoch the best model so far goes to `checkpoint` (a .keras file) and the
+        training state to `state_path` (see `edgecnn.train.resume`), both when given (the chief's
+        job). `resume_from` (a loaded TrainingState) continues a run after its last saved epoch.
+        KeyboardInterrupt propagates; the files then hold the last finished epoch.
     """
     import keras
 
@@ -267,9 +341,12 @@ def fit_model(
     num_classes = config.model.num_classes
     dist = make_strategy(strategy)  # first: multi-worker set-up must precede other TF ops
     set_seeds(t.seed)
-    x_train, y_train, x_val, y_val = split_validation(
-        train_images, train_labels, t.validation_split, t.seed
-    )
+    kept, held = validation_indices(train_labels, t.validation_split, t.seed)
+    x_train, y_train = train_images[kept], train_labels[kept]
+    x_val, y_val = train_images[held], train_labels[held]
+    if more_training is not None:
+        x_more, y_more = more_training(kept)
+        x_train, y_train = np.concatenate([x_train, x_more]), np.concatenate([y_train, y_more])
     val_ds = dist.experimental_distribute_dataset(
         make_dataset(x_val, y_val, num_classes, t.batch_size)
     )
@@ -278,11 +355,17 @@ def fit_model(
     precision = resolve_precision(t.precision)
     with dist.scope():
         model = build_model(config, dtype=None if precision == "float32" else precision)
+        for name, weights in (initial_weights or {}).items():
+            model.get_layer(name).set_weights(weights)
+        for name in frozen_layers:
+            model.get_layer(name).trainable = False
         optimizer = make_optimizer(t, steps)
         optimizer.build(model.trainable_variables)
     if summary is not None:
         summary(model)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing, reduction=None)
+    if class_weights is not None:
+        loss = weighted_by_class(loss, class_weights)
     step = TrainingStep(dist, model, optimizer, loss)
 
     history: dict[str, list[float]] = {}
@@ -316,7 +399,7 @@ def fit_model(
         for epoch in remaining:
             bar.start(epoch)
             train_ds = dist.experimental_distribute_dataset(
-                epoch_dataset(t, x_train, y_train, num_classes, epoch)
+                epoch_dataset(t, x_train, y_train, num_classes, epoch, camera=more_training is None)
             )
             sums, epoch_steps, mine = run_epoch(step, train_ds, bar)
             my_steps += epoch_steps
@@ -332,7 +415,7 @@ def fit_model(
             bar.finish(logs)
             for key, value in logs.items():
                 history.setdefault(key, []).append(float(value))
-            if logs["val_accuracy"] > best:
+            if improves(logs, best, history["val_loss"][best_epoch - 1] if best_epoch else None):
                 best, best_epoch = float(logs["val_accuracy"]), epoch + 1
                 best_weights = model.get_weights()
                 if checkpoint is not None:
