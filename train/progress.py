@@ -1,8 +1,12 @@
-"""The training progress bar: one tqdm bar per epoch on stderr, with running loss and accuracy."""
+"""The training progress: one tqdm bar per epoch on a terminal, with running loss and accuracy;
+one line per epoch when stderr is a log file, a pipe or the journal."""
 
 from __future__ import annotations
 
 import sys
+import time
+
+from edgecnn.console import echo
 
 
 class EpochBar:
@@ -12,17 +16,20 @@ class EpochBar:
         self.epochs, self.steps, self.enabled, self.prefix = epochs, steps, enabled, prefix
         self.bar = None
         self.batch = 0
+        self.lines = enabled and not sys.stderr.isatty()
+        self.label, self.started = "", 0.0
 
     def start(self, epoch: int) -> None:
         """Epoch numbers count from 0; the bar shows 'epoch 1/N'."""
-        if not self.enabled:
+        self.label, self.started = f"{self.prefix}epoch {epoch + 1}/{self.epochs}", time.monotonic()
+        if not self.enabled or self.lines:
             return
         from tqdm import tqdm
 
         self.batch = 0
         self.bar = tqdm(
             total=self.steps,
-            desc=f"{self.prefix}epoch {epoch + 1}/{self.epochs}",
+            desc=self.label,
             unit="batch",
             file=sys.stderr,
             dynamic_ncols=True,
@@ -39,6 +46,9 @@ class EpochBar:
         self.batch += 1
 
     def finish(self, logs: dict[str, float]) -> None:
+        if self.lines:
+            figures = ", ".join(f"{key} {value:.4f}" for key, value in logs.items())
+            echo(f"{self.label}: {figures} ({time.monotonic() - self.started:.0f} s)")
         if self.bar is None:
             return
         self.bar.set_postfix(

@@ -104,3 +104,7 @@ def test_train_on_a_folder_of_labelled_images(tmp_path):
     assert report["dataset"]["train_images"] + report["dataset"]["test_images"] == 120
     assert (out / "labels.txt").read_text().split() == sorted(classes)
     assert set(report["per_class_accuracy"]) == set(classes)
+    # stderr is a pipe here, as in a log or the journal: one line per epoch, no bar redraws
+    epochs = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("val_accuracy" in line for line in epochs) and "\r" not in proc.stderr
