@@ -29,6 +29,9 @@ def interrupt_after_first_epoch(out) -> str:
     proc = subprocess.Popen(
         train_command("train", *SMALL_RUN, "--out", str(out)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        # Ctrl-C's default action, even under a shell that started us with SIGINT ignored
+        # (a background job): Python then installs its KeyboardInterrupt handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 240
