@@ -16,11 +16,11 @@ very canvas the device drew.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from edgecnn.errors import EdgeCnnError
+from edgecnn.sidecar import file_sha256
 
 MANIFEST_NAME = "manifest.jsonl"
 INPUT_MARK = ".input"  # the canvas beside an image: <stem>.input.png
@@ -76,9 +76,7 @@ def read_manifest(root: str | Path) -> list[dict]:
 def manifest_sha256(root: str | Path) -> str | None:
     """SHA-256 of the manifest's bytes (None without one): which captures a model saw."""
     path = manifest_path(root)
-    if not path.is_file():
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path) if path.is_file() else None
 
 
 def recorded_inversions(root: str | Path) -> dict[str, bool]:

@@ -139,9 +139,10 @@ def image_files(train: Dataset, test: Dataset) -> dict:
     from edgecnn.manifest import manifest_path, manifest_sha256
 
     root = Path(train.source)
+    digest = manifest_sha256(root)
     return {
-        "manifest": str(manifest_path(root)) if manifest_path(root).is_file() else None,
-        "manifest_sha256": manifest_sha256(root),
+        "manifest": str(manifest_path(root)) if digest else None,
+        "manifest_sha256": digest,
         "train_files": list(train.files),
         "test_files": list(test.files),
     }
