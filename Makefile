@@ -94,7 +94,7 @@ demo: data
 	$(BIN)/edgecnn train --preset $(PRESET) --out $(OUT)
 	$(BIN)/edgecnn convert $(OUT)/model.keras --out $(OUT)/model.tflite
 	$(BIN)/edgecnn verify $(OUT)/model.tflite --keras $(OUT)/model.keras --report $(OUT)/verify
-	$(BIN)/python -m edgecnn.device.synthvideo --out $(OUT)/items.mp4 --style light-on-dark --items 60
+	$(BIN)/python -m edgecnn.demo.synthvideo --out $(OUT)/items.mp4 --style light-on-dark --items 60
 	$(BIN)/edgecnn run --model $(OUT)/model.tflite --source $(OUT)/items.mp4 --json \
 		--record $(OUT)/annotated.mp4 > $(OUT)/predictions.jsonl
 	@echo "demo: $$(wc -l < $(OUT)/predictions.jsonl) frames classified -> $(OUT)/predictions.jsonl, $(OUT)/annotated.mp4"
@@ -115,9 +115,9 @@ $(OWN_BASE): | data
 
 demo-own: data $(OWN_BASE)
 	rm -rf $(OWN)/dataset  # capture appends: a fresh data set each time
-	$(BIN)/python -m edgecnn.device.objectvideo videos --out $(OWN)/videos --instances 30 \
+	$(BIN)/python -m edgecnn.demo.objectvideo videos --out $(OWN)/videos --instances 30 \
 		--frames-per-instance 2 --seed $(OWN_SEED)
-	$(BIN)/python -m edgecnn.device.objectvideo heldout --out $(OWN)/heldout.mp4 --instances 20 --seed $(OWN_SEED)
+	$(BIN)/python -m edgecnn.demo.objectvideo heldout --out $(OWN)/heldout.mp4 --instances 20 --seed $(OWN_SEED)
 	for c in $(OWN_CLASSES); do \
 		$(BIN)/edgecnn capture --source $(OWN)/videos/$$c.mp4 --out $(OWN)/dataset --label $$c --every 2 --no-display || exit 1; \
 	done
@@ -126,7 +126,7 @@ demo-own: data $(OWN_BASE)
 	$(BIN)/edgecnn verify $(OWN)/model/model.tflite --keras $(OWN)/model/model.keras
 	$(BIN)/edgecnn run --model $(OWN)/model/model.tflite --source $(OWN)/heldout.mp4 --json \
 		--record $(OWN)/annotated.mp4 > $(OWN)/predictions.jsonl
-	$(BIN)/python -m edgecnn.device.objectvideo score --truth $(OWN)/heldout.truth.json \
+	$(BIN)/python -m edgecnn.demo.objectvideo score --truth $(OWN)/heldout.truth.json \
 		--predictions $(OWN)/predictions.jsonl --json-out $(OWN)/score.json
 
 # The README's figure: what the demo model sees, int8 and float side by side (after `make demo`).

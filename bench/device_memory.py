@@ -29,14 +29,14 @@ def main() -> int:
     import psutil
 
     from bench.device_latency import pick_model
+    from edgecnn.demo.synthvideo import make_video
+    from edgecnn.device.inference.postprocess import Postprocessor
+    from edgecnn.device.inference.preprocess import Preprocessor
+    from edgecnn.device.inference.runtime import load_runtime
     from edgecnn.device.loop import run_loop
-    from edgecnn.device.mjpeg import MjpegServer
-    from edgecnn.device.postprocess import Postprocessor
-    from edgecnn.device.preprocess import Preprocessor
-    from edgecnn.device.presenters import JsonLinesPresenter
-    from edgecnn.device.runtime import load_runtime
-    from edgecnn.device.sources import open_source
-    from edgecnn.device.synthvideo import make_video
+    from edgecnn.device.outputs.mjpeg import MjpegServer
+    from edgecnn.device.outputs.presenters import JsonLinesPresenter
+    from edgecnn.device.sources.frames import open_source
     from edgecnn.labels import model_labels
     from edgecnn.sidecar import find_sidecar
 

@@ -127,13 +127,13 @@ def main() -> int:
     from mosquitto_broker import Mosquitto, Subscriber
 
     from bench.device_latency import pick_model
-    from edgecnn.device.mqtt import MqttPresenter, mqtt_options
-    from edgecnn.device.postprocess import Postprocessor
-    from edgecnn.device.preprocess import Preprocessor, keep_opencv_on_one_thread
-    from edgecnn.device.presenters import JsonLinesPresenter
-    from edgecnn.device.runtime import load_runtime
-    from edgecnn.device.sources import open_source
-    from edgecnn.device.synthvideo import make_video
+    from edgecnn.demo.synthvideo import make_video
+    from edgecnn.device.inference.postprocess import Postprocessor
+    from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread
+    from edgecnn.device.inference.runtime import load_runtime
+    from edgecnn.device.outputs.mqtt import MqttPresenter, mqtt_options
+    from edgecnn.device.outputs.presenters import JsonLinesPresenter
+    from edgecnn.device.sources.frames import open_source
     from edgecnn.labels import model_labels
     from edgecnn.sidecar import find_sidecar
 

@@ -61,7 +61,7 @@ def main() -> int:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from edgecnn.atomic import atomic_write_text
-    from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+    from edgecnn.reference.interpreter import ReferenceInterpreter
 
     model = mobilenet_v2_int8()
     ri = ReferenceInterpreter(model)

@@ -49,8 +49,8 @@ def main() -> int:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from edgecnn.atomic import atomic_write_text
-    from edgecnn.convert.reference.interpreter import ReferenceInterpreter
     from edgecnn.convert.verify import dataset_inputs
+    from edgecnn.reference.interpreter import ReferenceInterpreter
 
     model = pick_model()
     if model is None:

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
-from edgecnn.convert.reference.interpreter import ReferenceInterpreter
 from edgecnn.convert.user_inputs import load_user_inputs
 from edgecnn.convert.user_inputs import save_outputs as save_outputs_npz
 from edgecnn.errors import EdgeCnnError, first_line
@@ -26,6 +25,7 @@ from edgecnn.labels import model_labels
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
+from edgecnn.reference.interpreter import ReferenceInterpreter
 from edgecnn.sidecar import DEFAULT_INPUT_RANGE, check_model_file, find_sidecar
 
 CHUNK = 64

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.demo.synthvideo import bench_frames
+from edgecnn.device.emulation import emulator, timing_notice
+from edgecnn.device.inference.postprocess import Postprocessor
+from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread
+from edgecnn.device.inference.runtime import Runtime, load_runtime
+from edgecnn.device.loop import STAGES, run_loop
+from edgecnn.device.sources.frames import ArraySource, FrameSource, open_source
 from edgecnn.labels import model_labels
 from edgecnn.sidecar import find_sidecar
-
-from .emulation import emulator, timing_notice
-from .loop import STAGES, run_loop
-from .postprocess import Postprocessor
-from .preprocess import Preprocessor, keep_opencv_on_one_thread
-from .runtime import Runtime, load_runtime
-from .sources import ArraySource, FrameSource, open_source
-from .synthvideo import bench_frames
 
 WARMUP_FRAMES = 30
 PERCENTILES = (50, 90, 99)

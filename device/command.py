@@ -8,17 +8,16 @@ import sys
 from pathlib import Path
 
 from edgecnn.console import warn
+from edgecnn.device.inference.postprocess import Postprocessor
+from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread, parse_roi
+from edgecnn.device.inference.runtime import load_runtime
+from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
+from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
+from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
+from edgecnn.device.sources.frames import open_source
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import model_labels
 from edgecnn.sidecar import find_sidecar
-
-from .loop import FrameResult, Presenter, StopSignals, run_loop
-from .mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
-from .mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
-from .postprocess import Postprocessor
-from .preprocess import Preprocessor, keep_opencv_on_one_thread, parse_roi
-from .runtime import load_runtime
-from .sources import open_source
 
 
 class LabelChangePresenter(Presenter):
@@ -46,7 +45,12 @@ def make_presenters(
     publishing: MqttOptions | None = None,
 ) -> list[Presenter]:
     """The presenters asked for; each is closed by `stack` however the run ends."""
-    from .presenters import JsonLinesPresenter, VideoRecorder, WindowPresenter, display_available
+    from edgecnn.device.outputs.presenters import (
+        JsonLinesPresenter,
+        VideoRecorder,
+        WindowPresenter,
+        display_available,
+    )
 
     presenters: list[Presenter] = []
 
@@ -63,14 +67,14 @@ def make_presenters(
     if as_json:
         add(JsonLinesPresenter())
     if serving is not None:
-        from .mjpeg import MjpegServer
+        from edgecnn.device.outputs.mjpeg import MjpegServer
 
         server = MjpegServer(serving.host, serving.port, serving.token, serving.max_clients)
         add(server)
         access = "token required" if serving.token else "no token: this machine only"
         print(f"edgecnn: serving {server.url} ({access})", file=sys.stderr, flush=True)
     if publishing is not None:
-        from .mqtt import MqttPresenter
+        from edgecnn.device.outputs.mqtt import MqttPresenter
 
         add(MqttPresenter(publishing))
     if record is not None:
@@ -162,7 +166,7 @@ def run_bench(
     verify_hash: bool = True,
 ) -> dict:
     """Print per-stage latencies (table, or one JSON object with --json); return them."""
-    from .benchmark import format_report, run_benchmark
+    from edgecnn.device.benchmark import format_report, run_benchmark
 
     result = run_benchmark(model, source, frames, backend, threads, edgetpu, verify_hash)
     print(json.dumps(result) if as_json else format_report(result), flush=True)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .postprocess import Postprocessor, Prediction
-from .preprocess import Preprocessor
-from .runtime import Runtime
-from .sources import FrameSource
+from edgecnn.device.inference.postprocess import Postprocessor, Prediction
+from edgecnn.device.inference.preprocess import Preprocessor
+from edgecnn.device.inference.runtime import Runtime
+from edgecnn.device.sources.frames import FrameSource
 
 STAGES = ("capture", "preprocess", "inference", "postprocess")
 FPS_SMOOTHING = 0.9
@@ -43,7 +43,7 @@ class FrameResult:
     def annotated(self) -> np.ndarray:
         """The frame with ROI, label, score, FPS and the model's input drawn on (made once)."""
         if self._annotated is None:
-            from .annotate import annotate
+            from edgecnn.device.outputs.annotate import annotate
 
             self._annotated = annotate(self)
         return self._annotated

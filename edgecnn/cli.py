@@ -369,7 +369,7 @@ def run(**options) -> None:
 )
 def capture(**options) -> None:
     """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
-    from edgecnn.device.capture import run_capture
+    from edgecnn.device.capture.session import run_capture
 
     run_capture(**options)
 
@@ -414,7 +414,7 @@ def bench(**options) -> None:
 @click.argument("run_options", nargs=-1, type=click.UNPROCESSED)
 def service(model, source, serve, user, out, serve_token_file, run_options) -> None:
     """A systemd unit running `edgecnn run ... --json` at boot; RUN_OPTIONS go to edgecnn run."""
-    from edgecnn.device.service import render_unit, write_unit
+    from edgecnn.device.service.unit import render_unit, write_unit
 
     run.make_context("run", ["--model", str(model), *run_options])  # bad options: fail now
     unit = render_unit(model, source, serve, user, tuple(run_options), serve_token_file)

@@ -111,8 +111,8 @@ def load_input(
 
 def video_frame(source: str, frame: int, sidecar) -> tuple[np.ndarray, str]:
     """Frame `frame` of `source` through the device's own preprocessing (the live loop's)."""
-    from edgecnn.device.preprocess import Preprocessor, fashion_mnist_input
-    from edgecnn.device.sources import open_source, quiet_opencv_warnings
+    from edgecnn.device.inference.preprocess import Preprocessor, fashion_mnist_input
+    from edgecnn.device.sources.frames import open_source, quiet_opencv_warnings
 
     quiet_opencv_warnings()  # our one-line error says what FFmpeg's warnings would
     pre = Preprocessor(fashion_mnist_input(), sidecar)

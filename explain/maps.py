@@ -83,7 +83,7 @@ class ModelMaps:
 def conv_pre_activation(x: np.ndarray, op, tensors) -> np.ndarray:
     """The real value of a CONV_2D's int32 accumulator (before requantising and the fused
     ReLU): (sum (q_in - z_in) * q_w + bias) * s_in * s_w[c], for a batch of one."""
-    from edgecnn.convert.reference.kernel_util import patches
+    from edgecnn.reference.kernel_util import patches
 
     t_in, t_w = tensors[op.inputs[0]], tensors[op.inputs[1]]
     w = t_w.data
@@ -109,7 +109,7 @@ def is_sum_pool(op, tensors) -> bool:
 
 def tflite_maps(path: Path, canvas: np.ndarray, input_range: tuple[float, float]) -> ModelMaps:
     """Run `canvas` (uint8 HxW) through the int8 graph; collect every conv block's maps."""
-    from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+    from edgecnn.reference.interpreter import ReferenceInterpreter
 
     interp = ReferenceInterpreter(path)
     spec = interp.input_details()[0]

@@ -57,7 +57,7 @@ def own_videos(tmp_path_factory) -> Path:
     """Generated videos of three classes that are not garments: `<class>.mp4` (12 instances,
     2 frames each) to capture from, and `heldout.mp4` (+ .truth.json) of 8 other instances
     of each class."""
-    from edgecnn.device.objectvideo import class_video, held_out_video
+    from edgecnn.demo.objectvideo import class_video, held_out_video
 
     folder = tmp_path_factory.mktemp("own_videos")
     for name in OWN_CLASSES:

@@ -327,7 +327,8 @@ def fit_model(
         job). `resume_from` (a loaded TrainingState) continues a run after its last saved epoch.
         KeyboardInterrupt propagates; the files then hold the last finished epoch.
     """
-    import keras
+    with quiet_native_output():  # keras imports TensorFlow, whose start-up notices we drop
+        import keras
 
     from edgecnn.atomic import atomic_path
     from edgecnn.train.model import build_model

@@ -281,7 +281,7 @@ def test_16x8_model_verifies_bit_exact_and_runs_on_the_device_runtime(tiny_16x8)
     assert result["int8_accuracy"] > 0.6
 
     from edgecnn.data import load_fashion_mnist
-    from edgecnn.device.runtime import load_runtime
+    from edgecnn.device.inference.runtime import load_runtime
     from edgecnn.quantization import pixels_to_model_input
 
     runtime = load_runtime(out)

@@ -12,7 +12,7 @@ import cv2
 import pytest
 from cli_runner import run_edgecnn
 
-from edgecnn.device.synthvideo import bench_frames
+from edgecnn.demo.synthvideo import bench_frames
 from edgecnn.errors import EdgeCnnError
 from edgecnn.sidecar import ModelSidecar, check_model_file, sha256_hex
 from edgecnn.tflite_model import read_model

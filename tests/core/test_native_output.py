@@ -73,7 +73,7 @@ def test_the_pipeline_prints_no_native_notice(tiny_tflite: Path, tiny_model_dir,
          "--test-index", "0", "--out", str(tmp_path / "explain")),
     ]  # fmt: skip
     made = subprocess.run(
-        [sys.executable, "-m", "edgecnn.device.synthvideo", "--out", str(video), "--items", "2"],
+        [sys.executable, "-m", "edgecnn.demo.synthvideo", "--out", str(video), "--items", "2"],
         capture_output=True,
         text=True,
     )

@@ -20,8 +20,8 @@ from device_ip_camera import FakeIpCamera
 from live_run import LiveRun
 
 from edgecnn.data import load_image_folder
-from edgecnn.device.capture import CaptureKeys
-from edgecnn.device.objectvideo import class_video, instance_rng, render_instance_frames
+from edgecnn.demo.objectvideo import class_video, instance_rng, render_instance_frames
+from edgecnn.device.capture.session import CaptureKeys
 from edgecnn.manifest import MANIFEST_NAME, POLARITIES, is_model_input
 from edgecnn.recipe import RECIPE_VERSION, FashionCanvas
 

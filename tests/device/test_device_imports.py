@@ -27,7 +27,7 @@ def test_importing_every_device_module_leaves_tensorflow_out() -> None:
 
 def test_capture_runs_without_tensorflow(tmp_path) -> None:
     """`edgecnn capture` from start to end (a video, saved images) loads no TensorFlow."""
-    from edgecnn.device.objectvideo import class_video
+    from edgecnn.demo.objectvideo import class_video
 
     video = tmp_path / "gear.mp4"
     class_video(video, "gear", instances=2, frames_per_instance=1)

@@ -13,8 +13,8 @@ from device_ip_camera import FakeIpCamera
 from live_run import LiveRun
 from mosquitto_broker import Mosquitto, Subscriber, wait_for
 
-from edgecnn.device.mqtt import mqtt_options, parse_mqtt_url
-from edgecnn.device.synthvideo import bench_frames
+from edgecnn.demo.synthvideo import bench_frames
+from edgecnn.device.outputs.mqtt import mqtt_options, parse_mqtt_url
 from edgecnn.errors import EdgeCnnError
 
 PREFIX = "edgecnn/test-cam"

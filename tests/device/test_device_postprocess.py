@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.device.postprocess import Postprocessor, to_probabilities
+from edgecnn.device.inference.postprocess import Postprocessor, to_probabilities
 from edgecnn.labels import model_labels
 
 LABELS = ["cat", "dog", "owl"]

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.device.preprocess import Preprocessor, centre_square, parse_roi
-from edgecnn.device.synthvideo import pick_items, render
+from edgecnn.demo.synthvideo import pick_items, render
+from edgecnn.device.inference.preprocess import Preprocessor, centre_square, parse_roi
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import pixel_table
 from edgecnn.recipe import FashionCanvas, fashion_canvas

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from device_ip_camera import FakeIpCamera
 
-from edgecnn.device.synthvideo import bench_frames, make_video, pick_items
+from edgecnn.demo.synthvideo import bench_frames, make_video, pick_items
 from edgecnn.labels import FASHION_MNIST_LABELS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -91,7 +91,7 @@ def test_json_lines_have_every_field(int8_model, accuracy_videos) -> None:
 
 def items_accuracy(model: Path) -> float:
     """The model's accuracy on the video's items themselves: their 28x28 test images."""
-    from edgecnn.device.runtime import load_runtime
+    from edgecnn.device.inference.runtime import load_runtime
     from edgecnn.quantization import pixels_to_model_input
     from edgecnn.sidecar import find_sidecar
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edgecnn.data import load_fashion_mnist
-from edgecnn.device.backends import choose_backend
-from edgecnn.device.runtime import load_runtime
+from edgecnn.device.inference.backends import choose_backend
+from edgecnn.device.inference.runtime import load_runtime
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import dequantize_tensor, pixels_to_model_input, quantize_tensor
 from edgecnn.tflite_model import tensor_info
@@ -120,7 +120,7 @@ def test_tflite_runtime_is_refused_under_numpy_2_without_importing_it(tmp_path: 
     fake.mkdir()
     (fake / "__init__.py").write_text("raise SystemExit('tflite_runtime was imported')\n")
     code = (
-        "from edgecnn.device.backends import choose_backend\n"
+        "from edgecnn.device.inference.backends import choose_backend\n"
         "from edgecnn.errors import EdgeCnnError\n"
         "try:\n    choose_backend('tflite-runtime')\n"
         "except EdgeCnnError as e:\n    print(e)\n"
@@ -170,7 +170,7 @@ def _edgetpu_error_with_stub(tmp_path: Path, model: Path, c_source: str) -> str:
     library = tmp_path / "libedgetpu.so.1"
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
     code = (
-        "from edgecnn.device.runtime import load_runtime\n"
+        "from edgecnn.device.inference.runtime import load_runtime\n"
         "from edgecnn.errors import EdgeCnnError\n"
         f"try:\n    load_runtime({str(model)!r}, 'litert', edgetpu='on')\n"
         "except EdgeCnnError as e:\n    print(e)\n"

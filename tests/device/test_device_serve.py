@@ -19,7 +19,7 @@ from device_ip_camera import FakeIpCamera
 from live_run import LiveRun
 from mosquitto_broker import wait_for
 
-from edgecnn.device.synthvideo import bench_frames
+from edgecnn.demo.synthvideo import bench_frames
 
 TOKEN = "test-token-0123456789abcdef"
 MAX_CLIENTS = 12

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_runner import run_edgecnn
 
-from edgecnn.device.synthvideo import make_video
+from edgecnn.demo.synthvideo import make_video
 
 
 def edgecnn(*args: str) -> subprocess.CompletedProcess:

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from device_ip_camera import FakeIpCamera
 
-from edgecnn.device.sources import (
+from edgecnn.demo.synthvideo import bench_frames, make_video
+from edgecnn.device.sources.frames import (
     ArraySource,
     CaptureSource,
     ImageFilesSource,
     VideoFileSource,
     open_source,
 )
-from edgecnn.device.synthvideo import bench_frames, make_video
 from edgecnn.errors import EdgeCnnError
 
 

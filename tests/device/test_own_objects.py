@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from edgecnn.device.objectvideo import score
+from edgecnn.demo.objectvideo import score
 
 
 def edgecnn(*args: str) -> subprocess.CompletedProcess:

@@ -70,8 +70,8 @@ def test_overview_page_in_order(both):
 
 
 def test_int8_maps_are_the_interpreters_tensors(both, tiny_tflite):
-    from edgecnn.convert.reference.interpreter import ReferenceInterpreter
     from edgecnn.data import load_fashion_mnist
+    from edgecnn.reference.interpreter import ReferenceInterpreter
 
     maps = np.load(both / "maps.npz")
     image = load_fashion_mnist("test").images[TEST_INDEX]
@@ -129,7 +129,7 @@ def test_float_maps_are_the_keras_layers(both, tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
-    from edgecnn.device.synthvideo import make_video
+    from edgecnn.demo.synthvideo import make_video
 
     path = tmp_path_factory.mktemp("explain_video") / "items.mp4"
     make_video(path, style="dark-on-light", items=2, frames_per_item=3, seed=4)
@@ -137,9 +137,9 @@ def video(tmp_path_factory) -> Path:
 
 
 def test_video_frame_through_device_preprocessing(tiny_tflite, video, tmp_path):
-    from edgecnn.convert.reference.interpreter import ReferenceInterpreter
-    from edgecnn.device.preprocess import Preprocessor
-    from edgecnn.device.sources import open_source
+    from edgecnn.device.inference.preprocess import Preprocessor
+    from edgecnn.device.sources.frames import open_source
+    from edgecnn.reference.interpreter import ReferenceInterpreter
     from edgecnn.sidecar import find_sidecar
 
     out = tmp_path / "out"
@@ -248,7 +248,7 @@ def test_no_pool_avg_and_sum_pooling(pool_kinds_model, tmp_path):
         assert np.allclose(pooled[1, 2], window, rtol=0.05, atol=0.05 * window.max())
     relu, pooled = maps["float.conv2.relu"], maps["float.conv2.pool"]
     assert np.allclose(pooled[3, 4], relu[6:8, 8:10].mean(axis=(0, 1)), atol=1e-5)
-    from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+    from edgecnn.reference.interpreter import ReferenceInterpreter
 
     interp = ReferenceInterpreter(pool_kinds_model / "model.tflite")
     kinds = [op.name for op in interp.operators]

@@ -151,7 +151,7 @@ def prepare_x86(work: Work, model: Path | None, video: Path | None) -> dict[str,
         work.say("trained and converted the tiny model")
     if video is None:
         video = out / "items.mp4"
-        work.run("video", [sys.executable, "-m", "edgecnn.device.synthvideo", "--out",
+        work.run("video", [sys.executable, "-m", "edgecnn.demo.synthvideo", "--out",
                            str(video), "--style", "light-on-dark", "--items", "60"])  # fmt: skip
     labels = out / "labels.jsonl"
     work.run("x86-run", [*edgecnn, "run", "--model", str(model), "--source", str(video),

@@ -9,7 +9,7 @@ import pi_check
 import pytest
 from profiles import acceptance_failures
 
-from edgecnn.device.synthvideo import make_video
+from edgecnn.demo.synthvideo import make_video
 
 
 @pytest.mark.slow

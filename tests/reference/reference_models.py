@@ -8,7 +8,7 @@ import os
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+from edgecnn.reference.interpreter import ReferenceInterpreter
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -8,7 +8,7 @@ import io
 import numpy as np
 from reference_models import reference_kernel_tensors
 
-from edgecnn.convert.reference.interpreter import ReferenceInterpreter
+from edgecnn.reference.interpreter import ReferenceInterpreter
 
 T_IMAGE = np.array(
     [

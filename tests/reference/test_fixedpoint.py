@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgecnn.convert.reference import fixedpoint as fp
+from edgecnn.reference import fixedpoint as fp
 
 int32 = st.integers(-(2**31), 2**31 - 1)
 

@@ -71,8 +71,8 @@ def test_random_inputs_need_no_data_set(tiny_tflite):
 
 def test_not_bit_exact_exits_1(tiny_tflite, monkeypatch, capsys):
     """A fault injected into one NumPy op (max pooling off by one) must fail verification."""
-    from edgecnn.convert.reference import registry
     from edgecnn.convert.verify import run_verify
+    from edgecnn.reference import registry
 
     right = registry.REGISTRY["MAX_POOL_2D"]
 

@@ -11,8 +11,8 @@ import pytest
 from cli_runner import run_edgecnn
 from user_models import model_bytes
 
-from edgecnn.convert.reference.interpreter import ReferenceInterpreter, check_op
 from edgecnn.errors import EdgeCnnError
+from edgecnn.reference.interpreter import ReferenceInterpreter, check_op
 from edgecnn.tflite_model import read_model
 
 

@@ -1,6 +1,6 @@
 """The `edgecnn capture --serve` page: the live view, a button per class, the counts.
 
-Routes added to the --serve server (device/mjpeg.py), behind its token like every other:
+Routes added to the --serve server (device/outputs/mjpeg.py), behind its token like every other:
 
     /              this page (replaces run's page)
     /capture.json  the counts: per class in the data set and saved by this run, skips
@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 from http import HTTPStatus
 
-from .capture import CaptureSession, PageRequests
+from edgecnn.device.capture.session import CaptureSession, PageRequests
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edgecnn capture</title>

@@ -15,8 +15,10 @@ import importlib.metadata
 
 import numpy as np
 
-from edgecnn.convert.reference.fixedpoint import mbqm, mbqm64, quantize_multiplier
-from edgecnn.convert.reference.kernel_util import (
+from edgecnn.errors import EdgeCnnError
+from edgecnn.quantization import round_half_away
+from edgecnn.reference.fixedpoint import mbqm, mbqm64, quantize_multiplier
+from edgecnn.reference.kernel_util import (
     clamp_to_output,
     compute_padding,
     exact_float,
@@ -26,9 +28,7 @@ from edgecnn.convert.reference.kernel_util import (
     scale,
     zero_point,
 )
-from edgecnn.convert.reference.registry import OpContext, register
-from edgecnn.errors import EdgeCnnError
-from edgecnn.quantization import round_half_away
+from edgecnn.reference.registry import OpContext, register
 
 TENSOR_TYPE_INT32 = 2  # schema TensorType.INT32, as `quantized_bias_type` names it
 

@@ -19,10 +19,9 @@ import cv2
 
 from edgecnn.atomic import AtomicFile
 from edgecnn.console import warn
+from edgecnn.device.inference.postprocess import Prediction
+from edgecnn.device.loop import FrameResult, Presenter
 from edgecnn.errors import EdgeCnnError
-
-from .loop import FrameResult, Presenter
-from .postprocess import Prediction
 
 RECORD_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_RECORD_FPS = 10.0

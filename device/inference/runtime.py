@@ -14,14 +14,18 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.console import warn
+from edgecnn.device.inference.backends import choose_backend
+from edgecnn.device.inference.edgetpu import (
+    cpu_model_beside,
+    edgetpu_model_beside,
+    is_edgetpu_model,
+    load_edgetpu_delegate,
+)
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.native_output import quiet_native_output
 from edgecnn.quantization import dequantize_tensor, value_table
 from edgecnn.sidecar import check_model_file
 from edgecnn.tflite_model import TfliteModel, read_model
-
-from .backends import choose_backend
-from .edgetpu import cpu_model_beside, edgetpu_model_beside, is_edgetpu_model, load_edgetpu_delegate
 
 
 class Runtime:

@@ -24,9 +24,8 @@ import numpy as np
 
 from edgecnn.console import warn
 from edgecnn.data import IMAGE_SUFFIXES
+from edgecnn.device.sources.picamera import import_picamera2
 from edgecnn.errors import EdgeCnnError, first_line
-
-from .picamera import import_picamera2
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 STREAM_TIMEOUT_MS = 5000

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.convert.reference import ops  # noqa: F401  registers the ops
-from edgecnn.convert.reference.ops import default_fc_rounding
-from edgecnn.convert.reference.registry import OpContext, check_types, lookup
 from edgecnn.errors import EdgeCnnError
+from edgecnn.reference import ops  # noqa: F401  registers the ops
+from edgecnn.reference.ops import default_fc_rounding
+from edgecnn.reference.registry import OpContext, check_types, lookup
 from edgecnn.tflite_model import OperatorInfo, TensorInfo, TfliteModel, read_model
 
 CHUNK = 64  # images per pass at most: keeps the int64 working arrays near the CPU caches

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.convert.reference.fixedpoint import mbqm, quantize_multiplier
-from edgecnn.convert.reference.kernel_util import scale, type_range, zero_point
-from edgecnn.convert.reference.registry import OpContext, register
 from edgecnn.quantization import dequantize_tensor, quantize
+from edgecnn.reference.fixedpoint import mbqm, quantize_multiplier
+from edgecnn.reference.kernel_util import scale, type_range, zero_point
+from edgecnn.reference.registry import OpContext, register
 
 
 @register("QUANTIZE", ("int8", "uint8", "int16"))

@@ -4,7 +4,7 @@ The unit (`edgecnn.service` beside this module, shipped in the wheel) runs this 
 installation's `edgecnn` with `--json --no-display`, so the journal gets one JSON line per
 frame; `--serve HOST:PORT` adds the MJPEG page. It restarts on failure.
 
-A page served beyond loopback needs a token (`edgecnn.device.serve_access`): the unit loads
+A page served beyond loopback needs a token (`edgecnn.device.outputs.serve_access`): the unit loads
 it with systemd's LoadCredential from a file only root reads, and hands `edgecnn run` its
 path in the service's private credentials folder, so the token is never in the unit.
 """
@@ -20,10 +20,9 @@ from pathlib import Path
 
 from edgecnn.atomic import atomic_write_text
 from edgecnn.console import echo
+from edgecnn.device.outputs.mjpeg import parse_serve
+from edgecnn.device.outputs.serve_access import MAKE_TOKEN, TOKEN_FILE_ENV, is_loopback
 from edgecnn.errors import EdgeCnnError
-
-from .mjpeg import parse_serve
-from .serve_access import MAKE_TOKEN, TOKEN_FILE_ENV, is_loopback
 
 UNIT_TEMPLATE = "edgecnn.service"
 PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
@@ -70,7 +69,7 @@ def render_unit(
     run += ["--json", "--no-display", *run_options]
     if serve is not None:
         run += ["--serve", serve]
-    template = resources.files("edgecnn.device").joinpath(UNIT_TEMPLATE).read_text()
+    template = resources.files("edgecnn.device.service").joinpath(UNIT_TEMPLATE).read_text()
     return template.format(
         model_name=model.name,
         user=user or service_user(),

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.convert.reference.fixedpoint import (
+from edgecnn.errors import EdgeCnnError
+from edgecnn.quantization import round_half_away
+from edgecnn.reference.fixedpoint import (
     clz32,
     down_scale_int32_to_int16_multiplier,
     exp_on_negative_values,
@@ -27,10 +29,8 @@ from edgecnn.convert.reference.fixedpoint import (
     wrap16,
     wrap32,
 )
-from edgecnn.convert.reference.kernel_util import scale, type_range, zero_point
-from edgecnn.convert.reference.registry import ALL_TYPES, OpContext, register
-from edgecnn.errors import EdgeCnnError
-from edgecnn.quantization import round_half_away
+from edgecnn.reference.kernel_util import scale, type_range, zero_point
+from edgecnn.reference.registry import ALL_TYPES, OpContext, register
 
 # Softmax (reference/softmax.h, 8-bit path): the fixed-point formats of its stages.
 K_SCALED_DIFF_INTEGER_BITS = 5  # scaled input differences: Q5.26

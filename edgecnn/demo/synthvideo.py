@@ -7,7 +7,7 @@ Two styles, each 640x480 with several frames per item (the item jitters, the noi
 * `dark-on-light`: the item printed dark on paper under uneven light: a gradient across the
   table, a vignette, a warm colour cast, sensor noise and a little blur.
 
-    python -m edgecnn.device.synthvideo --out items.mp4 --style dark-on-light --items 60
+    python -m edgecnn.demo.synthvideo --out items.mp4 --style dark-on-light --items 60
 
 writes the video and `items.truth.json` (the label of every frame) beside it.
 """
@@ -163,9 +163,7 @@ def make_video(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m edgecnn.device.synthvideo", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m edgecnn.demo.synthvideo", description=__doc__)
     parser.add_argument("--out", required=True, type=Path, help="Video file (.mp4 or .avi).")
     parser.add_argument("--style", choices=STYLES, default="light-on-dark")
     parser.add_argument("--items", type=int, default=60, help="Number of test items.")

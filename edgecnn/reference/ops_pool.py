@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.convert.reference.fixedpoint import mbqm, quantize_multiplier, wrap32
-from edgecnn.convert.reference.kernel_util import (
+from edgecnn.reference.fixedpoint import mbqm, quantize_multiplier, wrap32
+from edgecnn.reference.kernel_util import (
     clamp_to_output,
     patches,
     scale,
     zero_point,
 )
-from edgecnn.convert.reference.registry import OpContext, register
+from edgecnn.reference.registry import OpContext, register
 
 
 @register("MAX_POOL_2D")

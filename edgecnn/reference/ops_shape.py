@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgecnn.convert.reference.kernel_util import clamp_to_output, scale, zero_point
-from edgecnn.convert.reference.registry import ALL_TYPES, OpContext, register
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import round_half_away
+from edgecnn.reference.kernel_util import clamp_to_output, scale, zero_point
+from edgecnn.reference.registry import ALL_TYPES, OpContext, register
 
 MOVING_TYPES = (*ALL_TYPES, "int32", "int64", "bool")
 

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.convert.reference.fixedpoint import (
+from edgecnn.reference.fixedpoint import (
     checked_log2,
     mbqm,
     quantize_multiplier,
     rdbpot,
     wrap32,
 )
-from edgecnn.convert.reference.kernel_util import (
+from edgecnn.reference.kernel_util import (
     calculate_activation_range_quantized,
     clamp_to_output,
     scale,
     zero_point,
 )
-from edgecnn.convert.reference.registry import OpContext, register
+from edgecnn.reference.registry import OpContext, register
 
 ADD_SUB_TYPES = ("float32", "int8", "uint8", "int16", "int32")
 

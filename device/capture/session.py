@@ -36,11 +36,17 @@ import cv2
 import numpy as np
 
 from edgecnn.console import echo
-from edgecnn.errors import EdgeCnnError
-from edgecnn.manifest import POLARITIES
-from edgecnn.recipe import RECIPE_VERSION
-
-from .annotate import (
+from edgecnn.device.capture.dataset import CaptureDataset, SavedImage, check_label, parse_labels
+from edgecnn.device.capture.duplicates import NearDuplicates, signature
+from edgecnn.device.inference.preprocess import (
+    Preprocessor,
+    SeenInput,
+    fashion_mnist_input,
+    keep_opencv_on_one_thread,
+    parse_roi,
+)
+from edgecnn.device.loop import StopSignals, deferred_signals
+from edgecnn.device.outputs.annotate import (
     SURE_COLOUR,
     TEXT_COLOUR,
     UNSURE_COLOUR,
@@ -50,18 +56,11 @@ from .annotate import (
     draw_text,
     text_scale,
 )
-from .capture_dataset import CaptureDataset, SavedImage, check_label, parse_labels
-from .duplicates import NearDuplicates, signature
-from .loop import StopSignals, deferred_signals
-from .mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
-from .preprocess import (
-    Preprocessor,
-    SeenInput,
-    fashion_mnist_input,
-    keep_opencv_on_one_thread,
-    parse_roi,
-)
-from .sources import FrameSource, open_source
+from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
+from edgecnn.device.sources.frames import FrameSource, open_source
+from edgecnn.errors import EdgeCnnError
+from edgecnn.manifest import POLARITIES
+from edgecnn.recipe import RECIPE_VERSION
 
 ASK_TIMEOUT_S = 10.0  # how long a page's button waits for the loop's next frame
 SKIP_REASONS = {"near_duplicate": "near-duplicate of the last image of its class"}
@@ -405,7 +404,7 @@ def run_capture(
 
 
 def _window(classes: list[str], display: bool | None) -> CaptureWindow | None:
-    from .presenters import display_available
+    from edgecnn.device.outputs.presenters import display_available
 
     if display is False:
         return None
@@ -423,8 +422,8 @@ def _serve(
     session: CaptureSession,
     requests: PageRequests,
 ) -> Callable[[np.ndarray, dict], None]:
-    from .capture_page import capture_routes
-    from .mjpeg import MjpegServer
+    from edgecnn.device.capture.page import capture_routes
+    from edgecnn.device.outputs.mjpeg import MjpegServer
 
     extra_get, extra_post = capture_routes(session, requests)
     server = MjpegServer(

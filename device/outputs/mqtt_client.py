@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import paho.mqtt.client as paho
 
 from edgecnn.console import echo, warn
+from edgecnn.device.outputs.mqtt import PASSWORD_ENV, Message, MqttOptions
 from edgecnn.errors import EdgeCnnError, first_line
-
-from .mqtt import PASSWORD_ENV, Message, MqttOptions
 
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 5

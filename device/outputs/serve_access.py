@@ -24,9 +24,8 @@ from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
+from edgecnn.device.outputs.secret_file import read_secret_file
 from edgecnn.errors import EdgeCnnError
-
-from .secret_file import read_secret_file
 
 TOKEN_ENV = "EDGECNN_SERVE_TOKEN"
 TOKEN_FILE_ENV = "EDGECNN_SERVE_TOKEN_FILE"

@@ -12,7 +12,7 @@ matmuls).
 
 from __future__ import annotations
 
-from edgecnn.convert.reference import (  # noqa: F401  each module registers its ops
+from edgecnn.reference import (  # noqa: F401  each module registers its ops
     ops_activation,
     ops_conv,
     ops_elementwise,
@@ -20,6 +20,6 @@ from edgecnn.convert.reference import (  # noqa: F401  each module registers its
     ops_shape,
     ops_types,
 )
-from edgecnn.convert.reference.ops_conv import default_fc_rounding
+from edgecnn.reference.ops_conv import default_fc_rounding
 
 __all__ = ["default_fc_rounding"]

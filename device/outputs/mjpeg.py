@@ -10,7 +10,7 @@ Nothing else is served (404). Beyond loopback every route needs the token
 
 The routes are tables (`GET_ROUTES`, and per server `extra_get`/`extra_post`: path ->
 function of the request handler), so a command adds its own: `edgecnn capture` replaces the
-page with one that has a button per class and adds `POST /capture` (device/capture_page.py).
+page with one that has a button per class and adds `POST /capture` (device/capture/page.py).
 A POST must send JSON (`Content-Type: application/json`): a form on another site cannot,
 and a script on another site must ask first (CORS preflight), which this server refuses.
 
@@ -45,10 +45,13 @@ import cv2
 import numpy as np
 
 from edgecnn.console import warn
+from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.serve_access import (
+    TokenCheck,
+    require_token_beyond_loopback,
+    serve_token,
+)
 from edgecnn.errors import EdgeCnnError, first_line
-
-from .loop import FrameResult, Presenter
-from .serve_access import TokenCheck, require_token_beyond_loopback, serve_token
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_CLIENTS = 4

@@ -38,11 +38,10 @@ from urllib.parse import unquote, urlsplit
 
 from edgecnn import __version__
 from edgecnn.console import echo
+from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.presenters import prediction_record
+from edgecnn.device.outputs.secret_file import read_secret_file
 from edgecnn.errors import EdgeCnnError
-
-from .loop import FrameResult, Presenter
-from .presenters import prediction_record
-from .secret_file import read_secret_file
 
 PASSWORD_ENV = "EDGECNN_MQTT_PASSWORD"
 PASSWORD_FILE_ENV = "EDGECNN_MQTT_PASSWORD_FILE"
@@ -216,7 +215,9 @@ class MqttPresenter(Presenter):
     `interval` seconds while it stays the same; never waits for the network."""
 
     def __init__(self, options: MqttOptions) -> None:
-        from .mqtt_client import BackgroundPublisher  # paho-mqtt: only when --mqtt is used
+        from edgecnn.device.outputs.mqtt_client import (
+            BackgroundPublisher,  # paho-mqtt: only when --mqtt is used
+        )
 
         self.options = options
         target = options.target

@@ -9,11 +9,11 @@ faint shadow) or a light one on a dark surface, with surface texture, sensor noi
 little blur. Instances come from `numpy.random.SeedSequence([seed, class, instance,
 purpose])`, so the held-out video's objects are never the captured ones.
 
-    python -m edgecnn.device.objectvideo videos --out DIR [--instances 30] [--frames-per-instance 3]
+    python -m edgecnn.demo.objectvideo videos --out DIR [--instances 30] [--frames-per-instance 3]
         DIR/<class>.mp4, one video per class, for `edgecnn capture --label <class>`
-    python -m edgecnn.device.objectvideo heldout --out FILE.mp4 [--instances 20]
+    python -m edgecnn.demo.objectvideo heldout --out FILE.mp4 [--instances 20]
         other instances of every class, shuffled, and FILE.truth.json (every frame's class)
-    python -m edgecnn.device.objectvideo score --truth FILE.truth.json --predictions P.jsonl
+    python -m edgecnn.demo.objectvideo score --truth FILE.truth.json --predictions P.jsonl
         top-1 accuracy of `edgecnn run --json` lines against the truth
 """
 
@@ -30,9 +30,8 @@ import cv2
 import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
+from edgecnn.demo.synthvideo import FPS, FRAME_SIZE, truth_path_for
 from edgecnn.errors import EdgeCnnError
-
-from .synthvideo import FPS, FRAME_SIZE, truth_path_for
 
 SIDE = 512  # objects are drawn on a SIDE x SIDE mask, then scaled into the frame
 CAPTURE, HELD_OUT = 0, 1  # the `purpose` part of an instance's seed
@@ -378,7 +377,7 @@ def score(truth_file: str | Path, predictions_file: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edgecnn.device.objectvideo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m edgecnn.demo.objectvideo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
     videos = commands.add_parser("videos", help="one video per class, for edgecnn capture")

@@ -7,9 +7,9 @@ import functools
 
 import numpy as np
 
-from edgecnn.convert.reference.fixedpoint import mbqm64, mbqm_in_place, quantize_multipliers
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import round_half_away
+from edgecnn.reference.fixedpoint import mbqm64, mbqm_in_place, quantize_multipliers
 from edgecnn.tflite_model import TensorInfo
 
 PADDING_SAME, PADDING_VALID = 0, 1

@@ -1,0 +1,1 @@
+"""One frame through the model: preprocess, the runtime (backend, Edge TPU), postprocess."""

@@ -1,0 +1,1 @@
+"""`edgecnn service`: the systemd unit that runs `edgecnn run` at boot."""
