@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,17 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     never loads TensorFlow. Read-only for tests: copy it before changing anything.
     """
     out = tmp_path_factory.mktemp("tiny_model")
+    # For developers iterating on other stages: EDGECNN_TEST_MODEL_CACHE=DIR reuses one
+    # trained tiny model across test runs (CI never sets it; delete DIR after changing train/).
+    cache = os.environ.get("EDGECNN_TEST_MODEL_CACHE")
+    cached = Path(cache) / "tiny_model" if cache else None
+    if cached is not None and (cached / "model.keras").is_file():
+        shutil.copytree(cached, out, dirs_exist_ok=True)
+        return out
     edgecnn_cli("train", *TINY_MODEL_ARGS, "--out", str(out))
+    if cached is not None:
+        shutil.copytree(out, cached.with_name(f".tiny_model.{os.getpid()}"))
+        os.replace(cached.with_name(f".tiny_model.{os.getpid()}"), cached)
     return out
 
 
