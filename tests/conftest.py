@@ -33,8 +33,12 @@ def tiny_model_dir(tmp_path_factory) -> Path:
         return out
     edgecnn_cli("train", *TINY_MODEL_ARGS, "--out", str(out))
     if cached is not None:
-        shutil.copytree(out, cached.with_name(f".tiny_model.{os.getpid()}"))
-        os.replace(cached.with_name(f".tiny_model.{os.getpid()}"), cached)
+        staged = cached.with_name(f".tiny_model.{os.getpid()}")
+        shutil.copytree(out, staged)
+        try:
+            os.replace(staged, cached)
+        except OSError:  # another test run stored it first
+            shutil.rmtree(staged)
     return out
 
 
