@@ -87,20 +87,28 @@ def sampling_step(height: int, width: int, canvas_side: int) -> int:
     return max(1, min(step, min(height, width) // (2 * BORDER + 3)))
 
 
+def block_centres(
+    height: int, width: int, step: int
+) -> tuple[tuple[slice, slice], tuple[int, int]]:
+    """(view, size): `cv2.resize(image[view], size, interpolation=cv2.INTER_NEAREST)` is the
+    centre pixel of every step x step block of a height x width image, and reads only those
+    rows. The view starts at the first centre and spans whole blocks, so the scale is exactly
+    `step` (not INTER_NEAREST_EXACT: before OpenCV 4.7, Debian Bookworm's 4.6, that picks
+    another pixel for even steps)."""
+    first = step // 2
+    rows, cols = (height - first) // step, (width - first) // step
+    return (slice(first, first + rows * step), slice(first, first + cols * step)), (cols, rows)
+
+
 class _Geometry:
     """The working image's sampling, buffers and background-fit matrices, for one picture
     size: made once, reused for every frame of that size."""
 
     def __init__(self, height: int, width: int, canvas_side: int, channels: int) -> None:
-        step = sampling_step(height, width, canvas_side)
-        # The pixel at the centre of each step x step block, read by INTER_NEAREST from a view
-        # that starts at the first one and spans whole blocks, so its scale is exactly `step`
-        # (not INTER_NEAREST_EXACT: before OpenCV 4.7, Debian Bookworm's 4.6, that picks
-        # another pixel for even steps).
-        first = step // 2
-        work_h, work_w = (height - first) // step, (width - first) // step
-        self.view = (slice(first, first + work_h * step), slice(first, first + work_w * step))
-        self.size = (work_w, work_h)
+        self.view, self.size = block_centres(
+            height, width, sampling_step(height, width, canvas_side)
+        )
+        work_w, work_h = self.size
         self.usable = min(work_h, work_w) >= 2 * BORDER + 2
         self.sample = np.empty((work_h, work_w, channels), np.uint8) if channels > 1 else None
         self.grey = np.empty((work_h, work_w), np.uint8)
