@@ -84,9 +84,7 @@ def picture(tmp_path_factory) -> Path:
     return path
 
 
-def test_litert_segfaults_on_the_issues_model_and_every_command_refuses_it(
-    tiny, tmp_path, picture
-):
+def test_litert_segfaults_on_the_issues_model_and_every_command_refuses_it(tiny, tmp_path, picture):
     model = without_sidecar(tmp_path / "m", set_zero_point(tiny.bytes, tiny.input, 30464))
     crashed = litert_allocates(model)
     assert crashed.returncode == -signal.SIGSEGV, (
