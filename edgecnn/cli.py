@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from edgecnn import __version__
-from edgecnn.errors import EdgeCnnError
+from edgecnn.errors import EdgeCnnError, hide_passwords
 
 PathArg = click.Path(path_type=Path)
 
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="edgecnn", standalone_mode=False)
     except EdgeCnnError as exc:
-        click.echo(f"edgecnn: error: {exc}", err=True)
+        click.echo(f"edgecnn: error: {hide_passwords(str(exc))}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("edgecnn: interrupted", err=True)
