@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from edgecnn import __version__
+from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError, hide_passwords
 
 PathArg = click.Path(path_type=Path)
@@ -23,6 +24,17 @@ verify_hash_option = click.option(
     show_default=True,
     help="Refuse a .tflite whose SHA-256 is not the one convert wrote into model.json.",
 )
+
+
+def warn_if_token_on_command_line() -> None:
+    """--serve-token typed as an option: every user sees it in `ps`, the shell keeps it."""
+    source = click.get_current_context().get_parameter_source("serve_token")
+    if source is click.core.ParameterSource.COMMANDLINE:
+        warn(
+            "--serve-token on the command line is visible to every user of this machine (ps) "
+            "and stays in your shell's history: put it in a file only you read "
+            "(--serve-token-file FILE) or in $EDGECNN_SERVE_TOKEN"
+        )
 
 
 def serve_access_options(function):
@@ -323,6 +335,7 @@ def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""
     from edgecnn.device.command import run_live
 
+    warn_if_token_on_command_line()
     run_live(**options)
 
 
@@ -371,6 +384,7 @@ def capture(**options) -> None:
     """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
     from edgecnn.device.capture.session import run_capture
 
+    warn_if_token_on_command_line()
     run_capture(**options)
 
 

@@ -28,6 +28,7 @@ from edgecnn.atomic import atomic_write_text
 from edgecnn.console import echo
 from edgecnn.device.outputs.mjpeg import parse_serve
 from edgecnn.device.outputs.mqtt import PASSWORD_FILE_ENV, parse_mqtt_url
+from edgecnn.device.outputs.secret_file import warn_if_exposed
 from edgecnn.device.outputs.serve_access import MAKE_TOKEN, TOKEN_FILE_ENV, is_loopback
 from edgecnn.errors import EdgeCnnError
 
@@ -182,6 +183,7 @@ def credential_lines(credential: str, variable: str, file: Path, option: str) ->
     path = os.path.abspath(file)
     if not Path(path).is_file():
         raise EdgeCnnError(f"{option} {path} does not exist: write the secret there")
+    warn_if_exposed(path, option)  # systemd reads it as root: it should be root's alone
     return (
         f"LoadCredential={credential}:{path.replace('%', '%%')}\n"
         f"Environment={variable}=%d/{credential}\n"
