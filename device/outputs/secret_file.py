@@ -1,7 +1,8 @@
 """Secrets the device reads from a file: the `--serve` token, the MQTT password.
 
 Secrets never go on the command line (other users see it in `ps`, the shell keeps it in its
-history); they come from an environment variable or a file that only their owner can read.
+history); they come from an environment variable or a file that only their owner can read (a
+warning says so when every user of the machine can read or change it).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ def read_secret_file(path: str | Path, option: str) -> str:
         raise EdgeCnnError(
             f"{option} {path}: not a text file: put the secret on one line"
         ) from None
-    warn_if_exposed(path, option)
     secret = text.strip()
     if not secret:
         raise EdgeCnnError(f"{option} {path}: the file is empty: put the secret on its first line")
     if "\n" in secret:
         raise EdgeCnnError(f"{option} {path}: holds more than one line: keep only the secret")
+    warn_if_exposed(path, option)
     return secret
 
 
