@@ -155,3 +155,25 @@ def test_bench_without_any_tflite_package(
     assert result["backend"] == "reference" and result["frames"] == 10
     assert np.isfinite(result["bare_invoke_ms"]["p50"]) and result["bare_invoke_ms"]["p50"] > 0
     assert (FALLBACK in proc.stderr) == (backend == "auto")
+
+
+@pytest.mark.parametrize("kind", ["uint8", "int8", "float"])
+def test_every_input_type_on_the_reference_backend(device_models, kind) -> None:
+    """The device's Runtime on the reference backend: the scores of LiteRT's reference
+    kernels, bit for bit for integer models, within float rounding for a float one."""
+    from edgecnn.bundle import open_bundle
+    from edgecnn.data import load_fashion_mnist
+    from edgecnn.device.inference.runtime import load_runtime
+    from edgecnn.quantization import pixels_to_model_input
+
+    bundle = open_bundle(device_models[kind])
+    ours = load_runtime(bundle, "reference")
+    theirs = load_runtime(bundle, "litert", kernels="reference")
+    assert ours.backend == "reference" and ours.input_spec == theirs.input_spec
+    images = load_fashion_mnist("test", limit=20).images
+    for x in pixels_to_model_input(images, bundle.input_range, ours.input_spec):
+        a, b = ours.classify(x[None]).copy(), theirs.classify(x[None])
+        if kind == "float":
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        else:
+            assert np.array_equal(a, b)
