@@ -176,9 +176,10 @@ def tflite_maps(bundle: ModelBundle, canvas: np.ndarray) -> ModelMaps:
 def keras_maps(path: Path, canvas: np.ndarray, input_range: tuple[float, float]) -> ModelMaps:
     """Run `canvas` through the float model; collect conv, batch-norm, ReLU and pooling outputs."""
     from edgecnn.train.keras_file import import_keras, load_keras_model
+
+    keras = import_keras()  # first: train.layers imports Keras, whose notices we drop
     from edgecnn.train.layers import SumPooling2D
 
-    keras = import_keras()
     model = load_keras_model(path)
     shape = tuple(model.input_shape[1:])
     if shape != (canvas.shape[0], canvas.shape[1], 1):
