@@ -368,9 +368,11 @@ def check_tensor_indices(model: TfliteModel) -> None:
             )
 
 
-def read_model(model: str | Path | bytes) -> TfliteModel:
-    """Read subgraph 0 of a .tflite (a path or its bytes), refusing a damaged one in one line."""
+def read_model(model: str | Path | bytes, source: str | None = None) -> TfliteModel:
+    """Read subgraph 0 of a .tflite (a path or its bytes), refusing a damaged one in one line.
+    `source` names bytes read from a file in messages (and in `TfliteModel.source`)."""
     buf, where = model_bytes(model)
+    where = source or where
     try:
         root = tflite.Model.GetRootAs(buf, 0)
         if root.SubgraphsLength() < 1:
