@@ -130,11 +130,26 @@ def parse_mqtt_url(text: str) -> MqttTarget:
     if problem is not None:
         raise bad(f"the topic prefix {prefix[:40]!r}{'...' if len(prefix) > 40 else ''} {problem}")
     username = unquote(url.username) if url.username else None
-    if username is not None and len(username.encode("utf-8")) > MAX_STRING_BYTES:
-        raise bad(f"the user name is longer than MQTT's {MAX_STRING_BYTES} bytes")
+    if username is not None:
+        problem = string_problem(username)
+        if problem is None and CONTROL_CHARACTERS.search(username):
+            problem = "has a control character"
+        if problem is not None:
+            raise bad(f"the user name {problem}")
     return MqttTarget(
         scheme == "mqtts", url.hostname, port or DEFAULT_PORTS[scheme], prefix, username
     )
+
+
+def string_problem(text: str) -> str | None:
+    """Why `text` cannot be an MQTT string (a user, a password), or None."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # bytes of another encoding on the command line
+        return "is not valid UTF-8"
+    if size > MAX_STRING_BYTES:
+        return f"is longer than MQTT's {MAX_STRING_BYTES} bytes"
+    return None
 
 
 def topic_problem(topic: str) -> str | None:
@@ -147,9 +162,13 @@ def topic_problem(topic: str) -> str | None:
         return "has an empty level"
     if CONTROL_CHARACTERS.search(topic):
         return "has a control character"
+    try:
+        topic.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding on the command line
+        return "is not valid UTF-8"
     if topic.startswith("$"):
         return "starts with '$', which brokers keep for themselves"
-    if len(topic.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
+    if len(topic.encode("utf-8")) > MAX_STRING_BYTES:
         return f"is longer than MQTT's {MAX_STRING_BYTES} bytes"
     return None
 
@@ -179,8 +198,8 @@ def mqtt_options(
         password = read_secret_file(password_file, "--mqtt-password-file")
     else:
         password = os.environ.get(PASSWORD_ENV) or None
-    if password is not None and len(password.encode("utf-8")) > MAX_STRING_BYTES:
-        raise EdgeCnnError(f"the MQTT password is longer than MQTT's {MAX_STRING_BYTES} bytes")
+    if password is not None and (problem := string_problem(password)) is not None:
+        raise EdgeCnnError(f"the MQTT password {problem}")
     if password is not None and target.username is None:
         raise EdgeCnnError(
             f"--mqtt {target.url}: a password is given but no user: put it in the URL "
@@ -201,7 +220,7 @@ def mqtt_options(
             )
     topics = [target.state_topic, target.availability_topic]
     topics += discovery_configs(target, discovery_prefix) if discovery_prefix else []
-    longest = max(len(topic.encode("utf-8", "surrogatepass")) for topic in topics)
+    longest = max(len(topic.encode("utf-8")) for topic in topics)
     if longest > MAX_STRING_BYTES:
         raise EdgeCnnError(
             f"--mqtt {target.url[:60]}...: a topic would be {longest} bytes long, more than "

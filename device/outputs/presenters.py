@@ -146,6 +146,8 @@ class VideoRecorder(Presenter):
             stat = os.statvfs(self.file.tmp.parent)
         except OSError:
             return  # no answer (some network file systems): the check on close remains
+        if stat.f_blocks == 0:
+            return  # a file system that tells no sizes (some FUSE ones): the check on close
         free = stat.f_bavail * stat.f_frsize
         if free < self.min_free_bytes:
             self.failed = True

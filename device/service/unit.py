@@ -150,6 +150,10 @@ def unit_run_options(
                 "which every user can read (systemctl cat): give --serve-token-file FILE to "
                 "edgecnn service, a file only root reads"
             )
+        if name == "--display":
+            raise EdgeCnnError(
+                "--display after --: a service has no display (the unit runs --no-display)"
+            )
         if name in SERVICE_OPTIONS:
             raise EdgeCnnError(
                 f"{name} after --: give it to edgecnn service itself (before --), which checks it"

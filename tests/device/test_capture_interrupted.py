@@ -240,3 +240,25 @@ def test_capture_onto_a_full_disk_stops_in_one_line_and_leaves_a_whole_data_set(
         proc = capture(dataset, pictures, "--label", "a")
         assert proc.returncode == 2 and "No space left on device" in proc.stderr
         assert "warning" not in proc.stderr and assert_whole(dataset) == records
+
+
+def test_two_captures_into_one_data_set_at_once_keep_it_whole(tmp_path, pictures):
+    """Each save, and the reconciling at start, holds the data set's lock: a capture starting
+    while another is mid-save never takes its files for leftovers."""
+    dataset = tmp_path / "dataset"
+    assert capture(dataset, pictures, "--label", "a", "--count", "1").returncode == 0
+    runs = [
+        subprocess.Popen(
+            [*CAPTURE, "--out", str(dataset), "--source", str(pictures), "--label", "a"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for run in runs:
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0 and "warning" not in stderr, stderr
+    records = assert_whole(dataset)
+    assert len(records) == 1 + 3 * 6 == photos_in(dataset / "a")
+    assert len({r["file"] for r in records}) == len(records)

@@ -234,6 +234,12 @@ def test_a_token_among_the_run_options_is_refused_not_written(tiny_tflite, tmp_p
     assert "k3Jq9" not in proc.stderr and not out.exists()
 
 
+def test_a_window_after_the_dashes_is_refused(tiny_tflite):
+    """--display would make the service fail at every start (and restart for ever)."""
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--", "--display")
+    assert proc.returncode == 2 and "a service has no display" in proc.stderr
+
+
 @pytest.mark.parametrize("option", ["--serve", "--serve-token-file", "--model", "--source"])
 def test_the_services_own_options_after_the_dashes_are_refused(tiny_tflite, tmp_path, option):
     """`-- --serve 0.0.0.0:8080` skipped the check that a page beyond loopback has a token."""

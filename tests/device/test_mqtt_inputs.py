@@ -37,6 +37,8 @@ LONG = "a" * 70_000
         ("mqtt://127.0.0.1/$SYS/x", "starts with '$'"),
         ("mqtt://127.0.0.1/a\x01b", "has a control character"),
         ("mqtt://127.0.0.1/a/+/b", "wildcard"),
+        ("mqtt://127.0.0.1/a\udcffb", "is not valid UTF-8"),  # a Latin-1 byte on the command line
+        ("mqtt://u\udcff@127.0.0.1/a", "the user name is not valid UTF-8"),
         (f"mqtt://{'u' * 70_000}@127.0.0.1/a", "the user name is longer than MQTT's 65535 bytes"),
     ],
 )
