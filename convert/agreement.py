@@ -201,9 +201,8 @@ class Agreement:
 
     def output_cause(self, engine: Engine, k: int, diff: float) -> str | None:
         index = self.ri.output_indices[k]
-        op = self.producer[index].name if index in self.producer else "input"
         tolerance, why = output_tolerance(self.ri.model, index)
-        if op in ("SOFTMAX", "LOGISTIC") and diff <= tolerance and diff > KERNEL_LSB:
+        if "allowance" in why and KERNEL_LSB < diff <= tolerance:
             return why
         upstream = [
             self.cause(engine, self.producer[i].name, i, d.max_abs_diff)
@@ -212,7 +211,7 @@ class Agreement:
         ]
         upstream = [c for c in upstream if c]
         if upstream:
-            return "follows from " + "; ".join(dict.fromkeys(upstream))
+            return "follows from: " + "; ".join(dict.fromkeys(upstream))
         return None
 
     def breaches(self) -> list[Breach]:

@@ -12,15 +12,20 @@ device commands (the golden vectors), so both hold a runtime to the same rules:
   inputs, a near tie (the reference's two best scores within the output's tolerance, so
   either order is right) counting as agreement.
 
-The softmax allowance, derived. Softmax p_i = exp(b x_i) / sum_j exp(b x_j) has
-dp_i/dx_j = b p_i (delta_ij - p_j), so when every logit moves by at most e (real units)
-|dp_i| <= b e sum_j |p_i (delta_ij - p_j)| = 2 b e p_i (1 - p_i) <= b e / 2. The bound holds
-at every point, hence over the whole move (mean value theorem), not only to first order.
-Logits d LSB apart (scale s_in) move the exact probabilities by at most b s_in d / 2, which
-is b s_in d / (2 s_out) output LSB, and rounding both results to integers adds at most 1.
-So allowance = floor(b s_in d / (2 s_out)) + 1 with d = KERNEL_LSB. For the int8 output
-(s_out = 1/256): 128 b s_in + 1, e.g. 13 LSB for logits of scale 0.094. LOGISTIC's slope
-is at most 1/4: floor(s_in d / (4 s_out)) + 1.
+The allowance of an output made by an activation, derived. Softmax p_i = exp(b x_i) /
+sum_j exp(b x_j) has dp_i/dx_j = b p_i (delta_ij - p_j), so when every logit moves by at most
+e (real units) |dp_i| <= b e sum_j |p_i (delta_ij - p_j)| = 2 b e p_i (1 - p_i) <= b e / 2.
+The bound holds at every point, hence over the whole move (mean value theorem), not only to
+first order: softmax's slope is at most b / 2. Logits KERNEL_LSB apart (scale s_in) move
+the exact output by at most slope * s_in * KERNEL_LSB real units, i.e. that over s_out in
+output LSB, and the two engines' own roundings add at most 1:
+
+    allowance = floor(slope * s_in * KERNEL_LSB / s_out) + 1
+
+Slopes: SOFTMAX b/2, LOGISTIC 1/4, TANH 1, HARD_SWISH 3/2 (d/dx x relu6(x + 3) / 6 =
+(2x + 3) / 6 <= 3/2), LEAKY_RELU max(1, |alpha|), the RELU family 1. For the int8 softmax
+(s_out = 1/256) that is floor(128 b s_in) + 1, e.g. 16 LSB for logits of scale 0.118 (the
+tiny model). Other outputs keep KERNEL_LSB.
 """
 
 from __future__ import annotations
@@ -38,14 +43,23 @@ MIN_AGREEMENT = 0.999
 FLOAT_RTOL = 1e-4
 
 
-def softmax_allowance(beta: float, input_scale: float, output_scale: float) -> int:
-    """Output LSB a softmax may move when its logits are KERNEL_LSB apart (module doc)."""
-    return math.floor(beta * input_scale * KERNEL_LSB / (2 * output_scale)) + 1
+def activation_allowance(slope: float, input_scale: float, output_scale: float) -> int:
+    """Output LSB an activation of this slope may move when its input is KERNEL_LSB apart
+    (module doc)."""
+    return math.floor(slope * input_scale * KERNEL_LSB / output_scale) + 1
 
 
-def logistic_allowance(input_scale: float, output_scale: float) -> int:
-    """Output LSB a logistic may move when its input is KERNEL_LSB apart (slope <= 1/4)."""
-    return math.floor(input_scale * KERNEL_LSB / (4 * output_scale)) + 1
+def activation_slope(op) -> float | None:
+    """The largest slope of an activation op (real output per real input), None for others."""
+    if op.name == "SOFTMAX":
+        return float(op.options.get("beta", 1.0)) / 2
+    if op.name == "LEAKY_RELU":
+        return max(1.0, abs(float(op.options.get("alpha", 0.2))))
+    return SLOPES.get(op.name)
+
+
+SLOPES = {"LOGISTIC": 0.25, "TANH": 1.0, "HARD_SWISH": 1.5, "RELU": 1.0, "RELU6": 1.0,
+          "RELU_N1_TO_1": 1.0, "RELU_0_TO_1": 1.0}  # fmt: skip
 
 
 def output_tolerance(model: TfliteModel, index: int) -> tuple[float, str]:
@@ -54,21 +68,15 @@ def output_tolerance(model: TfliteModel, index: int) -> tuple[float, str]:
     if t.type_name == "float32":
         return FLOAT_RTOL, f"|diff| <= {FLOAT_RTOL:g} * max(1, max |value|)"
     producer = next((op for op in model.operators if index in op.outputs), None)
-    if producer is not None and producer.name in ("SOFTMAX", "LOGISTIC"):
+    slope = activation_slope(producer) if producer is not None else None
+    if slope is not None:
         t_in = model.tensors[producer.inputs[0]]
         if t_in.is_quantized and t.is_quantized:
             s_in, s_out = t_in.quantization[0], t.quantization[0]
-            if producer.name == "SOFTMAX":
-                beta = float(producer.options.get("beta", 1.0))
-                allowance = softmax_allowance(beta, s_in, s_out)
-                return allowance, (
-                    f"softmax allowance floor({beta:g} * {s_in:.4g} / (2 * {s_out:.4g})) + 1 "
-                    f"= {allowance} LSB for logits {KERNEL_LSB} LSB apart"
-                )
-            allowance = logistic_allowance(s_in, s_out)
+            allowance = activation_allowance(slope, s_in, s_out)
             return allowance, (
-                f"logistic allowance floor({s_in:.4g} / (4 * {s_out:.4g})) + 1 = {allowance} "
-                f"LSB for an input {KERNEL_LSB} LSB apart"
+                f"{producer.name.lower()} allowance floor({slope:g} * {s_in:.4g} / {s_out:.4g})"
+                f" + 1 = {allowance} LSB for an input {KERNEL_LSB} LSB apart"
             )
     return KERNEL_LSB, f"{KERNEL_LSB} LSB"
 
