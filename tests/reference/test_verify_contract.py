@@ -35,7 +35,9 @@ def test_a_perturbed_optimized_runtime_fails_verify_in_one_line(tiny_tflite):
     assert proc.returncode == 1, proc.stderr[-2000:]
     (line,) = failure_lines(proc)
     assert "optimized (TFLite optimized kernels): tensor" in line
-    assert "differs from the TFLite reference kernels by 3 LSB" in line and "contract: 1 LSB" in line
+    assert (
+        "differs from the TFLite reference kernels by 3 LSB" in line and "contract: 1 LSB" in line
+    )
     result = json.loads(proc.stdout)
     assert result["passed"] is False and result["bit_exact"] is True
     assert {b["engine"].split()[0] for b in result["breaches"]} == {"optimized"}
