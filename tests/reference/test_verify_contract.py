@@ -134,3 +134,26 @@ def test_near_ties_count_as_agreement():
     other = np.array([[9, 10, 0], [0, 5, 0], [0, 8, 7]])
     agreement, near = argmax_agreement(truth, other, tolerance=1)
     assert near == 2 and agreement == pytest.approx(2 / 3)
+
+
+def test_an_exception_inside_an_op_is_one_line_naming_op_and_tensor(tiny_tflite, monkeypatch):
+    """A kernel that raises (here MAX_POOL_2D, replaced through the registry) reaches the
+    user as one EdgeCnnError naming the op and its tensor; EDGECNN_DEBUG=1 lets it through."""
+    from edgecnn.convert.verify import run_verify
+    from edgecnn.errors import EdgeCnnError
+    from edgecnn.reference import registry
+
+    def broken(ctx):
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setitem(registry.REGISTRY, "MAX_POOL_2D", broken)
+    monkeypatch.delenv("EDGECNN_DEBUG", raising=False)
+    with pytest.raises(EdgeCnnError) as caught:
+        run_verify(tiny_tflite, inputs="random", samples=4, as_json=True)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("the NumPy reference fails at MAX_POOL_2D (operator 2, output tensor")
+    assert "ValueError: operands could not be broadcast together" in message
+    monkeypatch.setenv("EDGECNN_DEBUG", "1")
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        run_verify(tiny_tflite, inputs="random", samples=4, as_json=True)
