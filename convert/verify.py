@@ -305,8 +305,8 @@ def compare_engines(
                 results[engine.name] = run_engine(engine, ri, batch, truth)
                 outputs[engine.name].append(results[engine.name].outputs)
             agreement.add(results)
-            progress.update(min(len(batch[0]) * max(1, samples // len(invocations[0])),
-                                samples - progress.done))  # fmt: skip
+            rows = len(batch[0]) * invocations[0].shape[1] if invocations[0].ndim > 1 else 1
+            progress.update(min(rows, samples - progress.done))
     finally:
         progress.close()
     return agreement, {
