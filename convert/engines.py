@@ -181,11 +181,19 @@ def optimized_engine(model: VerifyModel) -> Engine:
     from edgecnn.fault_injection import perturbed
 
     _, whole = load_interpreters(model.path)
+    try:
+        operators = single_op_models(model.content)
+    except EdgeCnnError as exc:  # tflite-runtime alone (32-bit ARM) ships no schema
+        operators, note = [], f"outputs only: {exc}"
+    else:
+        note = None
     per_op = []
-    for op in single_op_models(model.content):
+    for op in operators:
         what = f"{model.ri.operators[op.op_index].name} (operator {op.op_index}) alone"
         per_op.append((op, Runner(perturbed(optimized_interpreter(op.content, what)))))
-    return runtime_engine("optimized", model, Runner(perturbed(whole)), per_op)
+    engine = runtime_engine("optimized", model, Runner(perturbed(whole)), per_op)
+    engine.notes += [note] if note else []
+    return engine
 
 
 def micro_interpreter(content: bytes, arena_size: int):

@@ -20,6 +20,7 @@ from edgecnn.errors import EdgeCnnError
 SCHEMA_MODULES = (
     "ai_edge_litert.schema_py_generated",
     "tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
+    "tensorflow.lite.python.schema_py_generated",
 )
 
 
@@ -43,8 +44,8 @@ def schema():
         except ImportError:
             continue
     raise EdgeCnnError(
-        "comparing each operator alone needs the flatbuffer schema of ai-edge-litert or "
-        "tflite-micro: pip install ai-edge-litert"
+        "comparing each operator alone needs the flatbuffer schema of ai-edge-litert, "
+        "tflite-micro or TensorFlow: pip install ai-edge-litert"
     )
 
 

@@ -484,6 +484,7 @@ def verify_model(
             "predictions": f"argmax agreement >= {100 * MIN_AGREEMENT:g}% (near ties agree)",
         },
         "matrix": agreement.matrix(),
+        "engine_notes": {e.name: e.notes for e in agreement.engines if e.notes},
         "predictions_agreement": {
             e.name: dict(
                 zip(
@@ -610,6 +611,7 @@ def format_result(r: dict) -> str:
             )
         )
     lines += format_matrix(r["matrix"])
+    lines += [f"  {name}: {note}" for name, notes in r["engine_notes"].items() for note in notes]
     lines.append(f"  contract: {'held' if r['passed'] else 'BROKEN'}"
                  + "".join(f"\n    {f}" for f in r["failures"]))  # fmt: skip
     lines.append(
