@@ -192,10 +192,11 @@ def to_invocations(ri: ReferenceInterpreter, rows: list[np.ndarray]) -> list[np.
     return invocations
 
 
-def rows_of(outputs: np.ndarray, samples: int) -> np.ndarray:
-    """Stacked outputs of invocations back as rows (one per input sample), padding dropped."""
-    if outputs.ndim >= 2:
-        outputs = outputs.reshape(-1, *outputs.shape[2:])
+def rows_of(outputs: np.ndarray, shape: tuple[int, ...], batch: int, samples: int) -> np.ndarray:
+    """Stacked outputs of invocations ([n, *graph shape]) back as rows, one per input sample,
+    padding dropped. An output without the model's batch axis first stays one per invocation."""
+    if shape[:1] == (batch,):
+        outputs = outputs.reshape(-1, *shape[1:])
     return outputs[:samples]
 
 
@@ -309,8 +310,13 @@ def compare_engines(
             progress.update(min(rows, samples - progress.done))
     finally:
         progress.close()
+    batch = invocations[0].shape[1] if invocations[0].ndim > 1 else 1
+    shapes = [ri.tensors[i].shape for i in ri.output_indices]
     return agreement, {
-        name: [rows_of(np.concatenate(column), samples) for column in zip(*parts, strict=True)]
+        name: [
+            rows_of(np.concatenate(column), shape, batch, samples)
+            for column, shape in zip(zip(*parts, strict=True), shapes, strict=True)
+        ]
         for name, parts in outputs.items()
     }
 
