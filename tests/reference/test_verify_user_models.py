@@ -114,6 +114,14 @@ def test_a_model_of_batch_4_is_fed_its_own_batch(models, name, tmp_path):
     np.testing.assert_array_equal(saved[:4], first)
 
 
+def test_an_output_without_a_batch_axis_is_saved_one_row_per_input(models, tmp_path):
+    out = tmp_path / "out.npz"
+    proc = verify(models("flat_output"), "--inputs", "random", "--samples", "5",
+                  "--save-outputs", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert np.load(out)["output_0"].shape == (5, 48)
+
+
 def test_user_inputs_npz_npy_csv_and_saved_outputs(models, tmp_path):
     model = models("two_input_add")
     rng = np.random.default_rng(3)

@@ -79,6 +79,10 @@ def model_bytes(name: str) -> bytes:
         x = keras.Input((4,), batch_size=1)
         y = keras.layers.Dense(10, kernel_initializer="zeros", activation="softmax")(x)
         return converted(keras.Model(x, y), "int8", [(4,)], tf.int8)
+    if name == "flat_output":  # the output loses the batch axis: [48]
+        x = keras.Input((4, 4, 2), batch_size=1)
+        y = keras.layers.Lambda(lambda t: tf.reshape(t, [-1]))(keras.layers.Conv2D(3, 1)(x))
+        return converted(keras.Model(x, y), "int8", [(4, 4, 2)], tf.int8)
     if name == "sub_mean_16x8":  # issue 20: x - mean(x), the [1] operand broadcasts
         x = keras.Input((2, 12, 64), batch_size=1)
         y = keras.layers.Lambda(lambda t: t - tf.reduce_mean(t, axis=[1, 2, 3]))(x)
