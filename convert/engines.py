@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.bundle import ModelFile
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.native_output import quiet_native_output
 from edgecnn.reference.interpreter import ReferenceInterpreter
@@ -60,11 +61,19 @@ class Engine:
 
 @dataclass
 class VerifyModel:
-    """What engine builders get: the model's path and bytes and the NumPy reference of it."""
+    """What engine builders get: the model file (as the bundle read it) and the NumPy
+    reference of it."""
 
-    path: Path
-    content: bytes
+    file: ModelFile
     ri: ReferenceInterpreter
+
+    @property
+    def path(self) -> Path | None:
+        return self.file.path
+
+    @property
+    def content(self) -> bytes:
+        return self.file.content
 
     @property
     def produced(self) -> frozenset[int]:
@@ -168,7 +177,7 @@ def runtime_engine(
 def reference_engine(model: VerifyModel) -> Engine:
     from edgecnn.convert.verify import load_interpreters
 
-    reference, _ = load_interpreters(model.path)
+    reference, _ = load_interpreters(model)
     return kernels_engine(model, reference)
 
 
@@ -180,7 +189,7 @@ def optimized_engine(model: VerifyModel) -> Engine:
     from edgecnn.convert.verify import load_interpreters, optimized_interpreter
     from edgecnn.fault_injection import perturbed
 
-    _, whole = load_interpreters(model.path)
+    _, whole = load_interpreters(model)
     try:
         operators = single_op_models(model.content)
     except EdgeCnnError as exc:  # tflite-runtime alone (32-bit ARM) ships no schema

@@ -14,25 +14,24 @@ import json
 import math
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
+from edgecnn.backends import choose_backend
+from edgecnn.bundle import ModelBundle, ModelFile, open_bundle
 from edgecnn.contract import FLOAT_RTOL, KERNEL_LSB, MIN_AGREEMENT
 from edgecnn.convert.agreement import Agreement
 from edgecnn.convert.engines import DEFAULT_ENGINES, VerifyModel, build_engines
 from edgecnn.convert.user_inputs import load_user_inputs
 from edgecnn.convert.user_inputs import save_outputs as save_outputs_npz
 from edgecnn.errors import EdgeCnnError, first_line
-from edgecnn.labels import model_labels
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import debugging, quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
 from edgecnn.reference.interpreter import ReferenceInterpreter
 from edgecnn.reference.registry import OpContext
-from edgecnn.sidecar import DEFAULT_INPUT_RANGE, check_model_file, find_sidecar
 
 CHUNK = 64  # invocations per pass
 DEFAULT_RANDOM_SAMPLES = 1000
@@ -75,57 +74,33 @@ def refuse_reference_kernel_aborts(ri: ReferenceInterpreter) -> None:
             )
 
 
-def tflite_interpreter():
-    """(Interpreter, OpResolverType) of ai-edge-litert, else of tflite-runtime (the only
-    runtime on 32-bit ARM). `default_fc_rounding` looks for them in the same order."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter, OpResolverType
-        except ImportError:
-            raise EdgeCnnError(
-                "verify needs a TFLite runtime: pip install ai-edge-litert "
-                "(on 32-bit ARM: tflite-runtime)"
-            ) from None
-    return Interpreter, OpResolverType
-
-
-def load_interpreters(model: Path):
+def load_interpreters(bundle: ModelBundle | VerifyModel):
     """TFLite's reference kernels, every tensor kept, and its default optimized kernels as
     `edgecnn run` opens them (its graph outputs are what a device computes)."""
-    Interpreter, OpResolverType = tflite_interpreter()
-    try:
-        with quiet_native_output(), warnings.catch_warnings():
-            # "preserve_all_tensors is for debugging": so are we.
-            warnings.simplefilter("ignore", UserWarning)
-            reference = Interpreter(
-                model_path=str(model),
-                experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-                experimental_preserve_all_tensors=True,
-            )
-            optimized = Interpreter(model_path=str(model), num_threads=1)
-            reference.allocate_tensors()
-            optimized.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        raise EdgeCnnError(f"LiteRT cannot load {model}: {first_line(exc)}") from None
+    backend = tflite_backend()
+    reference = backend.open(bundle.file, kernels="reference", keep_all_tensors=True)
+    optimized = backend.open(bundle.file, threads=1)
     return reference, optimized
+
+
+def tflite_backend():
+    """The TFLite runtime verify compares with (never the NumPy reference as a fallback)."""
+    try:
+        return choose_backend("auto", reference_fallback=False)
+    except EdgeCnnError as exc:
+        raise EdgeCnnError(f"verify compares with TFLite's own kernels: {exc}") from None
 
 
 def optimized_interpreter(content: bytes, what: str):
     """TFLite's default optimized kernels for a model in memory (one operator alone)."""
-    Interpreter, _ = tflite_interpreter()
     try:
-        with quiet_native_output():
-            interpreter = Interpreter(model_content=content, num_threads=1)
-            interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        raise EdgeCnnError(f"LiteRT cannot load {what}: {first_line(exc)}") from None
-    return interpreter
+        return tflite_backend().open(ModelFile.from_bytes(content), threads=1)
+    except EdgeCnnError as exc:
+        raise EdgeCnnError(f"{what}: {exc}") from None
 
 
 def dataset_inputs(
-    ri: ReferenceInterpreter, model: Path, data_dir, limit
+    ri: ReferenceInterpreter, bundle: ModelBundle, data_dir, limit
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Test images as the model's input (pixels through its input range, then quantised)."""
     details = ri.input_details()
@@ -133,13 +108,11 @@ def dataset_inputs(
     if len(details) != 1 or t.shape[1:] != (28, 28, 1):
         shapes = ", ".join(str(list(d.shape)) for d in details)
         raise EdgeCnnError(
-            f"{model} takes {shapes}, not Fashion-MNIST's [1, 28, 28, 1]: use --inputs random "
-            "or --inputs FILE.npz"
+            f"{bundle.path} takes {shapes}, not Fashion-MNIST's [1, 28, 28, 1]: use --inputs "
+            "random or --inputs FILE.npz"
         )
-    sidecar = find_sidecar(model)
-    input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
-    test, _ = test_data(model, data_dir, limit, int(np.prod(ri.output_details()[0].shape[1:])))
-    return [pixels_to_model_input(test.images, input_range, t)], test.labels
+    test, _ = test_data(bundle.path, data_dir, limit, bundle.num_classes)
+    return [pixels_to_model_input(test.images, bundle.input_range, t)], test.labels
 
 
 def test_data(model: Path, data_dir, limit, classes: int):
@@ -275,7 +248,7 @@ def run_engine(engine, ri: ReferenceInterpreter, batch: list[np.ndarray], truth)
 
 def compare_engines(
     ri: ReferenceInterpreter,
-    model: Path,
+    bundle: ModelBundle,
     inputs: list[np.ndarray],
     engines: tuple[str, ...] | list[str] = DEFAULT_ENGINES,
 ) -> tuple[Agreement, dict[str, list[np.ndarray]]]:
@@ -285,7 +258,7 @@ def compare_engines(
     samples = len(inputs[0]) if inputs else 0
     if samples == 0:
         raise EdgeCnnError("no inputs to verify: give at least one sample")
-    built = build_engines(list(engines), VerifyModel(model, model.read_bytes(), ri))
+    built = build_engines(list(engines), VerifyModel(bundle.file, ri))
     # The ground truth runs first: the engines under test take its tensors as their
     # operators' inputs.
     order = sorted(built, key=lambda e: (e.per_op, e.name != "reference"))
@@ -321,14 +294,16 @@ def compare_engines(
     }
 
 
-def float_accuracy(keras_model: Path, data_dir, limit) -> tuple[float, np.ndarray]:
-    """Accuracy of the float Keras model on the same test images."""
+def float_accuracy(
+    keras_model: Path, input_range: tuple[float, float], data_dir, limit
+) -> tuple[float, np.ndarray]:
+    """Accuracy of the float Keras model on the same test images (pixels through the int8
+    model's input range: the one it was converted with)."""
     from edgecnn.train.keras_file import load_keras_model
 
     model = load_keras_model(keras_model)
     test, _ = test_data(keras_model, data_dir, limit, int(model.output_shape[-1]))
-    sidecar = find_sidecar(keras_model)
-    x = pixels_to_model_input(test.images, sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE)
+    x = pixels_to_model_input(test.images, input_range)
     with quiet_native_output(capture_stdout=True):
         probabilities = model.predict(x, batch_size=512, verbose=0)
     predictions = probabilities.argmax(axis=1)
@@ -384,14 +359,13 @@ def run_verify(
     verify_hash: bool = True,
     engines: str | None = None,
 ) -> dict:
-    model = Path(model)
-    check_model_file(model, verify_hash)
     names = parse_engines(engines)
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
+    bundle = open_bundle(model, verify_hash)
     try:
         result, failures = verify_model(
-            model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
+            bundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
             fc_rounding, save_outputs, names,
         )  # fmt: skip
     except (EdgeCnnError, KeyboardInterrupt, SystemExit):
@@ -413,18 +387,19 @@ def run_verify(
 
 
 def verify_model(
-    model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
-    save_outputs=None, engines=DEFAULT_ENGINES,
+    bundle: ModelBundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
+    fc_rounding, save_outputs=None, engines=DEFAULT_ENGINES,
 ):  # fmt: skip
     """Run the comparison; return the result and the list of failed checks, each one line."""
-    ri = ReferenceInterpreter(model, fc_rounding=fc_rounding)
+    model = bundle.path
+    ri = ReferenceInterpreter(bundle.graph, fc_rounding=fc_rounding)
     if inputs == "dataset":
-        x, labels = dataset_inputs(ri, model, data_dir, limit)
+        x, labels = dataset_inputs(ri, bundle, data_dir, limit)
     elif inputs == "random":
         x, labels = random_inputs(ri, samples or DEFAULT_RANDOM_SAMPLES), None
     else:
         x, labels = load_user_inputs(Path(inputs), ri.input_details()), None
-    agreement, outputs = compare_engines(ri, model, x, engines)
+    agreement, outputs = compare_engines(ri, bundle, x, engines)
     if save_outputs is not None:
         save_outputs_npz(Path(save_outputs), outputs["numpy"])
 
@@ -507,7 +482,7 @@ def verify_model(
             "kernels' inputs to it; their outputs are the whole model run as edgecnn run does"
         ),
     }
-    names = model_labels(model, int(np.prod(ri.output_details()[0].shape[1:])))
+    names = list(bundle.labels)
     if labels is not None:
         matrix = confusion_matrix(labels, theirs, len(names))
         result["per_class_accuracy"] = {
@@ -516,7 +491,9 @@ def verify_model(
             if accuracy is not None
         }
     if keras_model is not None and labels is not None:
-        result["float_accuracy"], _ = float_accuracy(Path(keras_model), data_dir, limit)
+        result["float_accuracy"], _ = float_accuracy(
+            Path(keras_model), bundle.input_range, data_dir, limit
+        )
         from edgecnn.convert.layer_errors import layer_errors
 
         with quiet_native_output(capture_stdout=True):
