@@ -6,6 +6,7 @@ Nothing is written until the int8 graph has passed its checks (int8 builtins onl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import replace
@@ -132,7 +133,9 @@ def run_convert(
         channels=c,
         tflite_sha256=sha256_hex(int8_model),
     )
-    sidecar.golden = golden_vectors(graph, test, int8_model, sidecar.input_range)
+    sidecar = dataclasses.replace(
+        sidecar, golden=golden_vectors(graph, test, int8_model, sidecar.input_range)
+    )
     report = build_report(
         graph,
         source=str(model),

@@ -162,13 +162,16 @@ def test_an_exception_inside_an_op_is_one_line_naming_op_and_tensor(tiny_tflite,
 def test_without_a_schema_the_optimized_kernels_are_held_to_their_outputs(tiny_tflite, monkeypatch):
     """tflite-runtime (32-bit ARM) ships no flatbuffer schema to cut operators out with:
     verify still runs the optimized kernels end to end, and says so."""
+    from edgecnn.bundle import open_bundle
     from edgecnn.convert import single_op
     from edgecnn.convert.verify import verify_model
 
     monkeypatch.setattr(single_op, "SCHEMA_MODULES", ("no_such_schema_module",))
     single_op.schema.cache_clear()
     try:
-        result, failures = verify_model(tiny_tflite, None, None, None, "random", 8, 1.0, None, None)
+        result, failures = verify_model(
+            open_bundle(tiny_tflite), None, None, None, "random", 8, 1.0, None, None
+        )
     finally:
         single_op.schema.cache_clear()
     assert failures == [] and result["passed"]
