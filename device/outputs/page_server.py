@@ -1,0 +1,533 @@
+"""The `--serve` HTTP server: aiohttp's low-level server on an event loop of its own thread.
+
+(What it serves and why it is safe to leave on a network: mjpeg.py.) One thread holds every
+connection, however many: a connection costs a few kilobytes, never a thread, so a crowd or
+a slowloris costs memory in proportion and cannot starve the frame loop of threads.
+
+Around aiohttp's request handler (`_GuardedHandler`), the `_Guard` keeps the book of
+connections (serve_limits.py): it admits or refuses each one as it opens, gives it a
+deadline for its whole request head, and turns it away (408) when the deadline passes or
+its head grows past MAX_HEAD_BYTES (431). `PageServer._dispatch` then checks each request
+in order: Host and Origin (403), token (401), route (404, 405), and for a POST the JSON body
+(415, 411, 413, 400). Every answer is written with a deadline (WRITE_SECONDS): a client
+that takes no data is dropped.
+
+The loop thread hands over the newest annotated frame (`LatestFrame.publish`, no waiting);
+the JPEG is encoded once per frame, on a worker thread, when the first viewer asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections import deque
+from http import HTTPStatus
+from urllib.parse import parse_qs
+
+import cv2
+import numpy as np
+from aiohttp import web
+
+from edgecnn.console import warn
+from edgecnn.device.outputs.page_html import PAGE, TOKEN_PAGE
+from edgecnn.device.outputs.routes import GetRoute, PageState, PostRoute, Reply
+from edgecnn.device.outputs.serve_access import RequestNames, TokenCheck
+from edgecnn.device.outputs.serve_limits import ConnectionBook, Limits
+from edgecnn.errors import first_line
+
+BOUNDARY = "edgecnnframe"
+JPEG_QUALITY = 80
+WRITE_SECONDS = 10.0  # a client that takes no data this long is dropped
+BODY_SECONDS = 5.0  # a POST body must come within this
+MAX_POST_BYTES = 4096
+MAX_HEAD_BYTES = 32 * 1024
+MAX_HEADERS = 64
+LINGER_SECONDS = 1.0  # a turned-away socket stays open this long, so the client reads why
+MAX_LINGERING = 64
+POST_WORKERS = 4
+STREAM_BUFFER_LIMIT = 1 << 22  # above any one frame: a stream's writes never wait
+BUSY_BODY = b"busy: too many viewers; try again later\n"
+
+
+def _raw_response(status: HTTPStatus, body: bytes, extra: str = "") -> bytes:
+    """A whole response, for a connection turned away before aiohttp saw a request."""
+    return (
+        f"HTTP/1.1 {status.value} {status.phrase}\r\nContent-Type: text/plain\r\n{extra}"
+        f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+BUSY_RESPONSE = _raw_response(HTTPStatus.SERVICE_UNAVAILABLE, BUSY_BODY, "Retry-After: 5\r\n")
+HEAD_TIMEOUT_RESPONSE = _raw_response(
+    HTTPStatus.REQUEST_TIMEOUT, b"the request head did not come in time\n"
+)
+HEAD_TOO_LARGE_RESPONSE = _raw_response(
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, b"the request head is too large\n"
+)
+
+_quiet = logging.getLogger("edgecnn.serve")  # aiohttp's own messages: the one-line warn is ours
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
+def encode_jpeg(image: np.ndarray) -> bytes | None:
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return buffer.tobytes() if ok else None
+
+
+class LatestFrame:
+    """The newest annotated frame and its JPEG: published from any thread, read on the
+    event loop. Nothing queues: a viewer that falls behind gets the newest frame next."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sequence = 0
+        self._image: np.ndarray | None = None
+        self._jpeg: bytes | None = None
+        self._jpeg_sequence = -1
+        self.closing = False
+        self.served = 0
+        self._waiting = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._arrived: asyncio.Event | None = None
+        self._encode_lock: asyncio.Lock | None = None
+        self._encoder = concurrent.futures.ThreadPoolExecutor(1, "edgecnn-jpeg")
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called on the event loop, before any viewer."""
+        self._loop = loop
+        self._arrived = asyncio.Event()
+        self._encode_lock = asyncio.Lock()
+
+    def publish(self, image: np.ndarray) -> None:
+        """The loop's newest frame; wakes the viewers that wait (when any do)."""
+        with self._lock:
+            self._image = image
+            self.sequence += 1
+        if self._waiting and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the event loop has just stopped
+                self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()
+
+    async def next_jpeg(self, sequence: int) -> tuple[int, bytes | None]:
+        """Wait for a frame newer than `sequence`: (its sequence, its JPEG), or (sequence,
+        None) once closing."""
+        self._waiting += 1
+        try:
+            while self.sequence <= sequence and not self.closing:
+                await self._arrived.wait()
+        finally:
+            self._waiting -= 1
+        return await self._encoded(sequence)
+
+    async def newest_jpeg(self, timeout: float) -> bytes | None:
+        """The newest frame's JPEG, waiting up to `timeout` for the first frame."""
+        if self.sequence == 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.next_jpeg(0), timeout)
+        return (await self._encoded(0))[1]
+
+    async def _encoded(self, sequence: int) -> tuple[int, bytes | None]:
+        with self._lock:
+            newest, image = self.sequence, self._image
+        if self.closing or image is None or newest <= sequence:
+            return sequence, None
+        async with self._encode_lock:  # one encoding per frame however many watch
+            if self._jpeg_sequence < newest:
+                loop = asyncio.get_running_loop()
+                jpeg = await loop.run_in_executor(self._encoder, encode_jpeg, image)
+                self._jpeg, self._jpeg_sequence = jpeg, newest
+            return self._jpeg_sequence, self._jpeg
+
+    def close(self) -> None:
+        self.closing = True
+        if self._arrived is not None:
+            self._wake()
+        self._encoder.shutdown(wait=False)
+
+
+class _GuardedHandler(web.RequestHandler):
+    """aiohttp's per-connection protocol, reporting to the guard as the connection opens,
+    receives and closes."""
+
+    turned_away = False
+
+    def __init__(self, manager: web.Server, guard: _Guard, **options) -> None:
+        self.guard = guard
+        super().__init__(manager, **options)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.guard.opened(self, transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.guard.closed(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.guard.takes(self, len(data)):
+            super().data_received(data)
+
+
+class _GuardedServer(web.Server):
+    """aiohttp's low-level server, making `_GuardedHandler`s."""
+
+    def __init__(self, dispatch, guard: _Guard, **handler_options) -> None:
+        super().__init__(dispatch, **handler_options)
+        self.guard = guard
+        self.handler_options = handler_options
+
+    def __call__(self) -> _GuardedHandler:
+        return _GuardedHandler(self, self.guard, loop=self.guard.loop, **self.handler_options)
+
+
+class _Guard:
+    """Admits connections by the book, and holds each waiting one to its head deadline."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
+        self.loop = loop
+        self.book: ConnectionBook[_GuardedHandler] = ConnectionBook(limits)
+        self.transports: dict[_GuardedHandler, asyncio.Transport] = {}
+        self.deadlines: dict[_GuardedHandler, asyncio.TimerHandle] = {}
+        self.head_bytes: dict[_GuardedHandler, int] = {}
+        self.lingering: deque[asyncio.Transport] = deque()
+
+    def opened(self, handler: _GuardedHandler, transport: asyncio.Transport) -> None:
+        peer = transport.get_extra_info("peername")
+        admitted, displaced = self.book.admit(handler, str(peer[0]) if peer else "")
+        if not admitted:
+            self._turn_away(handler, transport, BUSY_RESPONSE)
+            return
+        if displaced is not None:
+            self._drop(displaced, BUSY_RESPONSE)
+        self.transports[handler] = transport
+        self._wait_for_head(handler)
+
+    def takes(self, handler: _GuardedHandler, size: int) -> bool:
+        """Whether aiohttp gets these bytes: not after the connection is turned away, nor
+        past MAX_HEAD_BYTES of a head."""
+        if handler.turned_away:
+            return False
+        received = self.head_bytes.get(handler)
+        if received is None:
+            return True
+        self.head_bytes[handler] = received + size
+        if received + size > MAX_HEAD_BYTES:
+            self._drop(handler, HEAD_TOO_LARGE_RESPONSE)
+            return False
+        return True
+
+    def head_received(self, handler: _GuardedHandler) -> None:
+        self._stop_clock(handler)
+        self.book.busy(handler)
+
+    def answered(self, handler: _GuardedHandler) -> None:
+        """The answer is out: the next head has its deadline from now."""
+        transport = self.transports.get(handler)
+        if transport is not None and not transport.is_closing():
+            self.book.idle(handler)
+            self._wait_for_head(handler)
+
+    def closed(self, handler: _GuardedHandler) -> None:
+        self._stop_clock(handler)
+        self.transports.pop(handler, None)
+        self.book.release(handler)
+
+    def close_all(self) -> None:
+        for handler in list(self.transports):
+            self._drop(handler, b"")
+
+    def _wait_for_head(self, handler: _GuardedHandler) -> None:
+        self.head_bytes[handler] = 0
+        self.deadlines[handler] = self.loop.call_later(
+            self.book.limits.head_seconds, self._drop, handler, HEAD_TIMEOUT_RESPONSE
+        )
+
+    def _stop_clock(self, handler: _GuardedHandler) -> None:
+        deadline = self.deadlines.pop(handler, None)
+        if deadline is not None:
+            deadline.cancel()
+        self.head_bytes.pop(handler, None)
+
+    def _drop(self, handler: _GuardedHandler, response: bytes) -> None:
+        transport = self.transports.pop(handler, None)
+        self._stop_clock(handler)
+        self.book.release(handler)
+        if transport is not None:
+            self._turn_away(handler, transport, response)
+
+    def _turn_away(
+        self, handler: _GuardedHandler, transport: asyncio.Transport, response: bytes
+    ) -> None:
+        """Answer `response` and close. The socket lingers a moment, reading and dropping
+        what the client still sends, so the close does not reset the answer away; past
+        MAX_LINGERING the oldest lingering socket closes at once."""
+        handler.turned_away = True
+        if not response:
+            transport.abort()
+            return
+        transport.write(response)
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.lingering.append(transport)
+        if len(self.lingering) > MAX_LINGERING:
+            self.lingering.popleft().close()
+        self.loop.call_later(LINGER_SECONDS, self._end_linger, transport)
+
+    def _end_linger(self, transport: asyncio.Transport) -> None:
+        with contextlib.suppress(ValueError):
+            self.lingering.remove(transport)
+        transport.close()
+
+
+def _reply_response(reply: Reply) -> web.Response:
+    response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+    response.headers["Content-Type"] = reply.content_type
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Server"] = "edgecnn"
+    return response
+
+
+class PageServer:
+    """Serves `latest` and `state` on (host, port) from a thread of its own until `close`.
+
+    `get_routes` and `post_routes` add routes to the built-in ones (or replace the page,
+    "/"). Raises OSError (socket.gaierror for a name) when it cannot listen there."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: str | None,
+        max_clients: int,
+        state: PageState,
+        get_routes: dict[str, GetRoute] | None = None,
+        post_routes: dict[str, PostRoute] | None = None,
+    ) -> None:
+        self.latest = LatestFrame()
+        self.state = state
+        self.names = RequestNames(host)
+        self.token_check = TokenCheck(token) if token is not None else None
+        self.limits = Limits.for_streams(max_clients)
+        self.get_routes: dict[str, GetRoute] = {
+            "/": lambda: Reply.html(PAGE),
+            "/label.json": lambda: Reply.json(self.state.snapshot()),
+            **(get_routes or {}),
+        }
+        self.post_routes = dict(post_routes or {})
+        self.streamed = {"/stream.mjpg": self._stream, "/frame.jpg": self._frame}
+        self._posts = concurrent.futures.ThreadPoolExecutor(POST_WORKERS, "edgecnn-post")
+        self.loop = asyncio.new_event_loop()
+        self.guard: _Guard | None = None
+        self.runner: web.ServerRunner | None = None
+        started: concurrent.futures.Future = concurrent.futures.Future()
+        self.thread = threading.Thread(
+            target=self._run, args=(host, port, started), name="edgecnn-serve", daemon=True
+        )
+        self.thread.start()
+        self.host, self.port = started.result()
+
+    # --- the event loop's thread ------------------------------------------------------
+
+    def _run(self, host: str, port: int, started: concurrent.futures.Future) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            address = self.loop.run_until_complete(self._start(host, port))
+        except BaseException as exc:  # to the constructor, which raises it
+            self.loop.close()
+            started.set_exception(exc)
+            return
+        started.set_result(address)
+        self.loop.run_forever()
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self.loop.close()
+
+    async def _start(self, host: str, port: int) -> tuple[str, int]:
+        listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind((host, port))
+            listening.listen(128)  # a burst waits for accept(), not for SYN retries
+        except BaseException:
+            listening.close()
+            raise
+        self.guard = _Guard(self.loop, self.limits)
+        self.latest.attach(self.loop)
+        server = _GuardedServer(
+            self._dispatch, self.guard, keepalive_timeout=75.0, max_headers=MAX_HEADERS,
+            access_log=None, logger=_quiet,
+        )  # fmt: skip
+        self.runner = web.ServerRunner(server, handle_signals=False)
+        await self.runner.setup()
+        await web.SockSite(self.runner, listening).start()
+        return listening.getsockname()[:2]
+
+    async def _shutdown(self) -> None:
+        self.latest.close()  # the streams end
+        self.guard.close_all()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.runner.cleanup(), 2.0)
+
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one request; its connection then waits for the next head."""
+        handler = request.protocol
+        self.guard.head_received(handler)
+        response: web.StreamResponse = web.Response(status=HTTPStatus.NO_CONTENT)
+        try:
+            response = await self._answer(request)
+            if not response.prepared:
+                await asyncio.wait_for(self._send(request, response), WRITE_SECONDS)
+        except (ConnectionError, asyncio.TimeoutError):
+            self.guard.closed(handler)
+            if request.transport is not None:
+                request.transport.abort()
+        except Exception as exc:  # a bug: one line, not a traceback, and the server goes on
+            warn(f"--serve: a request for {request.path} failed: {first_line(exc)}")
+            response = _reply_response(Reply.text("internal error\n", 500))
+        else:
+            self.guard.answered(handler)
+        return response
+
+    @staticmethod
+    async def _send(request: web.BaseRequest, response: web.StreamResponse) -> None:
+        await response.prepare(request)
+        await response.write_eof()
+
+    async def _answer(self, request: web.BaseRequest) -> web.StreamResponse:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return _reply_response(refusal)
+        path = request.path
+        if request.method == "GET" and path in self.streamed:
+            return await self.streamed[path](request)
+        if request.method == "GET" and path in self.get_routes:
+            return _reply_response(self.get_routes[path]())
+        if request.method == "POST" and path in self.post_routes:
+            return _reply_response(await self._post(request, self.post_routes[path]))
+        allowed = [m for m, table in (("GET", self.get_routes), ("GET", self.streamed),
+                                      ("POST", self.post_routes)) if path in table]  # fmt: skip
+        if allowed:
+            status = HTTPStatus.METHOD_NOT_ALLOWED
+            reply = Reply.text("method not allowed\n", status, {"Allow": ", ".join(allowed)})
+        else:
+            reply = Reply.text("not found\n", HTTPStatus.NOT_FOUND)
+        return _reply_response(reply)
+
+    def _refusal(self, request: web.BaseRequest) -> Reply | None:
+        """The answer for a request that may not go on, else None: a foreign Host or Origin
+        (403), no token (401, the token page for /), or the token in the URL (303 with the
+        cookie, so the address bar loses it)."""
+        host = request.headers.get("Host")
+        local = request.transport.get_extra_info("sockname") if request.transport else None
+        if not self.names.allows_host(host, local[0] if local else None):
+            return Reply.text(
+                f"this edgecnn answers to {self.names.describe()}; not to Host {host!r}\n",
+                HTTPStatus.FORBIDDEN,
+            )
+        if not self.names.allows_origin(request.headers.get("Origin"), host):
+            return Reply.text("requests from other sites are refused\n", HTTPStatus.FORBIDDEN)
+        check = self.token_check
+        if check is None:
+            return None
+        query = parse_qs(request.query_string)
+        if not check.accepts(query, request.headers):
+            challenge = {"WWW-Authenticate": "Bearer"}
+            if request.path == "/":
+                return Reply(401, TOKEN_PAGE.encode(), "text/html; charset=utf-8", challenge)
+            text = "this edgecnn needs its token: open / to give it\n"
+            return Reply.text(text, HTTPStatus.UNAUTHORIZED, challenge)
+        if request.path == "/" and "token" in query:
+            headers = {"Location": "/", "Set-Cookie": check.set_cookie()}
+            return Reply.text("", HTTPStatus.SEE_OTHER, headers)
+        return None
+
+    async def _post(self, request: web.BaseRequest, route: PostRoute) -> Reply:
+        """A JSON body of at most MAX_POST_BYTES, given to `route` on a worker thread."""
+        if request.content_type != "application/json":
+            return Reply.json({"error": "send JSON (Content-Type: application/json)"},
+                              HTTPStatus.UNSUPPORTED_MEDIA_TYPE)  # fmt: skip
+        length = request.content_length
+        if length is None:
+            return Reply.json({"error": "Content-Length needed"}, HTTPStatus.LENGTH_REQUIRED)
+        if length > MAX_POST_BYTES:
+            return Reply.json({"error": "too long"}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        try:
+            raw = await asyncio.wait_for(request.content.readexactly(length), BODY_SECONDS)
+        except asyncio.TimeoutError:
+            return Reply.json({"error": "the body did not come in time"},
+                              HTTPStatus.REQUEST_TIMEOUT)  # fmt: skip
+        except asyncio.IncompleteReadError:
+            raise ConnectionResetError("the body ended early") from None
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            return Reply.json({"error": "the body is not JSON"}, HTTPStatus.BAD_REQUEST)
+        return await self.loop.run_in_executor(self._posts, route, body)
+
+    async def _frame(self, request: web.BaseRequest) -> web.StreamResponse:
+        jpeg = await self.latest.newest_jpeg(timeout=5.0)
+        if jpeg is None:
+            return _reply_response(Reply.text("no frame yet\n", HTTPStatus.SERVICE_UNAVAILABLE))
+        return _reply_response(Reply(HTTPStatus.OK, jpeg, "image/jpeg"))
+
+    async def _stream(self, request: web.BaseRequest) -> web.StreamResponse:
+        """multipart/x-mixed-replace, always the newest frame. A frame is written only when
+        the viewer has taken the last one (the connection's buffer is empty), so a slow
+        viewer skips frames, nothing queues up for it, and nothing waits on it; one that
+        takes nothing for WRITE_SECONDS is dropped."""
+        if not self.guard.book.start_stream():
+            reply = Reply.text(BUSY_BODY.decode(), HTTPStatus.SERVICE_UNAVAILABLE,
+                               {"Retry-After": "5"})  # fmt: skip
+            return _reply_response(reply)
+        try:
+            response = web.StreamResponse(headers={
+                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                "Cache-Control": "no-store",
+                "Server": "edgecnn",
+            })  # fmt: skip
+            await asyncio.wait_for(response.prepare(request), WRITE_SECONDS)
+            transport = request.transport
+            # Never paused by a full buffer: the frames skipped below are the flow control.
+            transport.set_write_buffer_limits(high=STREAM_BUFFER_LIMIT)
+            sequence = max(0, self.latest.sequence - 1)
+            taken = self.loop.time()
+            while not self.latest.closing:
+                sequence, jpeg = await self.latest.next_jpeg(sequence)
+                if jpeg is None:
+                    continue
+                if transport.get_write_buffer_size():
+                    if self.loop.time() - taken > WRITE_SECONDS:
+                        raise ConnectionResetError("the viewer takes no data")
+                    continue
+                taken = self.loop.time()
+                part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                        f"Content-Length: {len(jpeg)}\r\n\r\n").encode()  # fmt: skip
+                await response.write(part + jpeg + b"\r\n")
+                self.latest.served += 1
+            return response
+        finally:
+            self.guard.book.end_stream()
+
+    # --- from other threads -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop serving: the streams end, the connections close, the thread ends."""
+        if self.loop.is_closed():
+            return
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(5.0)
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5.0)
+        self._posts.shutdown(wait=False)
