@@ -51,6 +51,7 @@ LINGER_SECONDS = 1.0  # a turned-away socket stays open this long, so the client
 MAX_LINGERING = 64
 POST_WORKERS = 4
 STREAM_BUFFER_LIMIT = 1 << 22  # above any one frame: a stream's writes never wait
+STREAM_SOCKET_BUFFER = 256 * 1024
 BUSY_BODY = b"busy: too many viewers; try again later\n"
 
 
@@ -500,6 +501,10 @@ class PageServer:
             transport = request.transport
             # Never paused by a full buffer: the frames skipped below are the flow control.
             transport.set_write_buffer_limits(high=STREAM_BUFFER_LIMIT)
+            # A few frames in the kernel, not megabytes: a stalled viewer shows in seconds.
+            with contextlib.suppress(OSError, AttributeError):
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SOCKET_BUFFER)
             sequence = max(0, self.latest.sequence - 1)
             taken = self.loop.time()
             while not self.latest.closing:
