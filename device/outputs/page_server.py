@@ -2,18 +2,12 @@
 
 (What it serves and why it is safe to leave on a network: mjpeg.py.) One thread holds every
 connection, however many: a connection costs a few kilobytes, never a thread, so a crowd or
-a slowloris costs memory in proportion and cannot starve the frame loop of threads.
-
-Around aiohttp's request handler (`_GuardedHandler`), the `_Guard` keeps the book of
-connections (serve_limits.py): it admits or refuses each one as it opens, gives it a
-deadline for its whole request head, and turns it away (408) when the deadline passes or
-its head grows past MAX_HEAD_BYTES (431). `PageServer._dispatch` then checks each request
-in order: Host and Origin (403), token (401), route (404, 405), and for a POST the JSON body
-(415, 411, 413, 400). Every answer is written with a deadline (WRITE_SECONDS): a client
-that takes no data is dropped.
-
-The loop thread hands over the newest annotated frame (`LatestFrame.publish`, no waiting);
-the JPEG is encoded once per frame, on a worker thread, when the first viewer asks.
+a slowloris costs memory in proportion and cannot starve the frame loop of threads or of the
+interpreter lock. The door (connection_guard.py) admits connections and holds each to a
+deadline for its request head; `PageServer._dispatch` then checks each request in order:
+Host and Origin (403), token (401), route (404, 405), and for a POST the JSON body (415,
+411, 413, 408, 400). An answer that the client does not take within WRITE_SECONDS drops
+the connection.
 """
 
 from __future__ import annotations
@@ -25,268 +19,32 @@ import json
 import logging
 import socket
 import threading
-from collections import deque
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
-import cv2
-import numpy as np
 from aiohttp import web
 
 from edgecnn.console import warn
+from edgecnn.device.outputs.connection_guard import BUSY_BODY, Guard, GuardedServer
+from edgecnn.device.outputs.latest_frame import LatestFrame
 from edgecnn.device.outputs.page_html import PAGE, TOKEN_PAGE
 from edgecnn.device.outputs.routes import GetRoute, PageState, PostRoute, Reply
 from edgecnn.device.outputs.serve_access import RequestNames, TokenCheck
-from edgecnn.device.outputs.serve_limits import ConnectionBook, Limits
+from edgecnn.device.outputs.serve_limits import Limits
 from edgecnn.errors import first_line
 
 BOUNDARY = "edgecnnframe"
-JPEG_QUALITY = 80
 WRITE_SECONDS = 10.0  # a client that takes no data this long is dropped
 BODY_SECONDS = 5.0  # a POST body must come within this
 MAX_POST_BYTES = 4096
-MAX_HEAD_BYTES = 32 * 1024
 MAX_HEADERS = 64
-LINGER_SECONDS = 1.0  # a turned-away socket stays open this long, so the client reads why
-MAX_LINGERING = 64
-POST_WORKERS = 4
+POST_WORKERS = 4  # a POST route may wait (capture waits for the loop's next frame)
 STREAM_BUFFER_LIMIT = 1 << 22  # above any one frame: a stream's writes never wait
 STREAM_SOCKET_BUFFER = 256 * 1024
-BUSY_BODY = b"busy: too many viewers; try again later\n"
-
-
-def _raw_response(status: HTTPStatus, body: bytes, extra: str = "") -> bytes:
-    """A whole response, for a connection turned away before aiohttp saw a request."""
-    return (
-        f"HTTP/1.1 {status.value} {status.phrase}\r\nContent-Type: text/plain\r\n{extra}"
-        f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-BUSY_RESPONSE = _raw_response(HTTPStatus.SERVICE_UNAVAILABLE, BUSY_BODY, "Retry-After: 5\r\n")
-HEAD_TIMEOUT_RESPONSE = _raw_response(
-    HTTPStatus.REQUEST_TIMEOUT, b"the request head did not come in time\n"
-)
-HEAD_TOO_LARGE_RESPONSE = _raw_response(
-    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, b"the request head is too large\n"
-)
 
 _quiet = logging.getLogger("edgecnn.serve")  # aiohttp's own messages: the one-line warn is ours
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
-
-
-def encode_jpeg(image: np.ndarray) -> bytes | None:
-    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    return buffer.tobytes() if ok else None
-
-
-class LatestFrame:
-    """The newest annotated frame and its JPEG: published from any thread, read on the
-    event loop. Nothing queues: a viewer that falls behind gets the newest frame next."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.sequence = 0
-        self._image: np.ndarray | None = None
-        self._jpeg: bytes | None = None
-        self._jpeg_sequence = -1
-        self.closing = False
-        self.served = 0
-        self._waiting = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._arrived: asyncio.Event | None = None
-        self._encode_lock: asyncio.Lock | None = None
-        self._encoder = concurrent.futures.ThreadPoolExecutor(1, "edgecnn-jpeg")
-
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Called on the event loop, before any viewer."""
-        self._loop = loop
-        self._arrived = asyncio.Event()
-        self._encode_lock = asyncio.Lock()
-
-    def publish(self, image: np.ndarray) -> None:
-        """The loop's newest frame; wakes the viewers that wait (when any do)."""
-        with self._lock:
-            self._image = image
-            self.sequence += 1
-        if self._waiting and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the event loop has just stopped
-                self._loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        arrived, self._arrived = self._arrived, asyncio.Event()
-        arrived.set()
-
-    async def next_jpeg(self, sequence: int) -> tuple[int, bytes | None]:
-        """Wait for a frame newer than `sequence`: (its sequence, its JPEG), or (sequence,
-        None) once closing."""
-        self._waiting += 1
-        try:
-            while self.sequence <= sequence and not self.closing:
-                await self._arrived.wait()
-        finally:
-            self._waiting -= 1
-        return await self._encoded(sequence)
-
-    async def newest_jpeg(self, timeout: float) -> bytes | None:
-        """The newest frame's JPEG, waiting up to `timeout` for the first frame."""
-        if self.sequence == 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.next_jpeg(0), timeout)
-        return (await self._encoded(0))[1]
-
-    async def _encoded(self, sequence: int) -> tuple[int, bytes | None]:
-        with self._lock:
-            newest, image = self.sequence, self._image
-        if self.closing or image is None or newest <= sequence:
-            return sequence, None
-        async with self._encode_lock:  # one encoding per frame however many watch
-            if self._jpeg_sequence < newest:
-                loop = asyncio.get_running_loop()
-                jpeg = await loop.run_in_executor(self._encoder, encode_jpeg, image)
-                self._jpeg, self._jpeg_sequence = jpeg, newest
-            return self._jpeg_sequence, self._jpeg
-
-    def close(self) -> None:
-        self.closing = True
-        if self._arrived is not None:
-            self._wake()
-        self._encoder.shutdown(wait=False)
-
-
-class _GuardedHandler(web.RequestHandler):
-    """aiohttp's per-connection protocol, reporting to the guard as the connection opens,
-    receives and closes."""
-
-    turned_away = False
-
-    def __init__(self, manager: web.Server, guard: _Guard, **options) -> None:
-        self.guard = guard
-        super().__init__(manager, **options)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self.guard.opened(self, transport)
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.guard.closed(self)
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if self.guard.takes(self, len(data)):
-            super().data_received(data)
-
-
-class _GuardedServer(web.Server):
-    """aiohttp's low-level server, making `_GuardedHandler`s."""
-
-    def __init__(self, dispatch, guard: _Guard, **handler_options) -> None:
-        super().__init__(dispatch, **handler_options)
-        self.guard = guard
-        self.handler_options = handler_options
-
-    def __call__(self) -> _GuardedHandler:
-        return _GuardedHandler(self, self.guard, loop=self.guard.loop, **self.handler_options)
-
-
-class _Guard:
-    """Admits connections by the book, and holds each waiting one to its head deadline."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
-        self.loop = loop
-        self.book: ConnectionBook[_GuardedHandler] = ConnectionBook(limits)
-        self.transports: dict[_GuardedHandler, asyncio.Transport] = {}
-        self.deadlines: dict[_GuardedHandler, asyncio.TimerHandle] = {}
-        self.head_bytes: dict[_GuardedHandler, int] = {}
-        self.lingering: deque[asyncio.Transport] = deque()
-
-    def opened(self, handler: _GuardedHandler, transport: asyncio.Transport) -> None:
-        peer = transport.get_extra_info("peername")
-        admitted, displaced = self.book.admit(handler, str(peer[0]) if peer else "")
-        if not admitted:
-            self._turn_away(handler, transport, BUSY_RESPONSE)
-            return
-        if displaced is not None:
-            self._drop(displaced, BUSY_RESPONSE)
-        self.transports[handler] = transport
-        self._wait_for_head(handler)
-
-    def takes(self, handler: _GuardedHandler, size: int) -> bool:
-        """Whether aiohttp gets these bytes: not after the connection is turned away, nor
-        past MAX_HEAD_BYTES of a head."""
-        if handler.turned_away:
-            return False
-        received = self.head_bytes.get(handler)
-        if received is None:
-            return True
-        self.head_bytes[handler] = received + size
-        if received + size > MAX_HEAD_BYTES:
-            self._drop(handler, HEAD_TOO_LARGE_RESPONSE)
-            return False
-        return True
-
-    def head_received(self, handler: _GuardedHandler) -> None:
-        self._stop_clock(handler)
-        self.book.busy(handler)
-
-    def answered(self, handler: _GuardedHandler) -> None:
-        """The answer is out: the next head has its deadline from now."""
-        transport = self.transports.get(handler)
-        if transport is not None and not transport.is_closing():
-            self.book.idle(handler)
-            self._wait_for_head(handler)
-
-    def closed(self, handler: _GuardedHandler) -> None:
-        self._stop_clock(handler)
-        self.transports.pop(handler, None)
-        self.book.release(handler)
-
-    def close_all(self) -> None:
-        for handler in list(self.transports):
-            self._drop(handler, b"")
-
-    def _wait_for_head(self, handler: _GuardedHandler) -> None:
-        self.head_bytes[handler] = 0
-        self.deadlines[handler] = self.loop.call_later(
-            self.book.limits.head_seconds, self._drop, handler, HEAD_TIMEOUT_RESPONSE
-        )
-
-    def _stop_clock(self, handler: _GuardedHandler) -> None:
-        deadline = self.deadlines.pop(handler, None)
-        if deadline is not None:
-            deadline.cancel()
-        self.head_bytes.pop(handler, None)
-
-    def _drop(self, handler: _GuardedHandler, response: bytes) -> None:
-        transport = self.transports.pop(handler, None)
-        self._stop_clock(handler)
-        self.book.release(handler)
-        if transport is not None:
-            self._turn_away(handler, transport, response)
-
-    def _turn_away(
-        self, handler: _GuardedHandler, transport: asyncio.Transport, response: bytes
-    ) -> None:
-        """Answer `response` and close. The socket lingers a moment, reading and dropping
-        what the client still sends, so the close does not reset the answer away; past
-        MAX_LINGERING the oldest lingering socket closes at once."""
-        handler.turned_away = True
-        if not response:
-            transport.abort()
-            return
-        transport.write(response)
-        if transport.can_write_eof():
-            transport.write_eof()
-        self.lingering.append(transport)
-        if len(self.lingering) > MAX_LINGERING:
-            self.lingering.popleft().close()
-        self.loop.call_later(LINGER_SECONDS, self._end_linger, transport)
-
-    def _end_linger(self, transport: asyncio.Transport) -> None:
-        with contextlib.suppress(ValueError):
-            self.lingering.remove(transport)
-        transport.close()
 
 
 def _reply_response(reply: Reply) -> web.Response:
@@ -327,7 +85,7 @@ class PageServer:
         self.streamed = {"/stream.mjpg": self._stream, "/frame.jpg": self._frame}
         self._posts = concurrent.futures.ThreadPoolExecutor(POST_WORKERS, "edgecnn-post")
         self.loop = asyncio.new_event_loop()
-        self.guard: _Guard | None = None
+        self.guard: Guard | None = None
         self.runner: web.ServerRunner | None = None
         started: concurrent.futures.Future = concurrent.futures.Future()
         self.thread = threading.Thread(
@@ -363,9 +121,9 @@ class PageServer:
         except BaseException:
             listening.close()
             raise
-        self.guard = _Guard(self.loop, self.limits)
+        self.guard = Guard(self.loop, self.limits)
         self.latest.attach(self.loop)
-        server = _GuardedServer(
+        server = GuardedServer(
             self._dispatch, self.guard, keepalive_timeout=75.0, max_headers=MAX_HEADERS,
             access_log=None, logger=_quiet,
         )  # fmt: skip

@@ -147,10 +147,14 @@ def machine_names() -> set[str]:
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in `text` (an IPv4 client of a dual-stack socket, ::ffff:a.b.c.d, as
+    the IPv4 address it is), or None when it is a name."""
     try:
-        return ipaddress.ip_address(text.split("%", 1)[0])
+        address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
 
 
 class RequestNames:

@@ -19,9 +19,12 @@ from live_run import LiveRun
 from mosquitto_broker import wait_for
 
 from edgecnn.demo.objectvideo import instance_rng, render_instance_frames
+from edgecnn.device.outputs.connection_guard import MAX_HEAD_BYTES
 from edgecnn.device.outputs.mjpeg import MjpegServer
-from edgecnn.device.outputs.page_server import MAX_HEAD_BYTES, WRITE_SECONDS
+from edgecnn.device.outputs.page_server import WRITE_SECONDS
+from edgecnn.device.outputs.serve_access import RequestNames
 from edgecnn.device.outputs.serve_limits import HEAD_SECONDS, MAX_CONNECTIONS, Limits
+from edgecnn.errors import EdgeCnnError
 
 TOKEN = "attack-test-token-0123456789"
 SLACK_S = 2.0  # scheduling on a busy machine
@@ -354,3 +357,31 @@ def test_beyond_loopback_a_foreign_host_is_refused_even_with_the_token():
         assert ask(server.port, headers=auth, host="evil.example")[0] == 403
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(
+    ("serve_host", "host", "local", "allowed"),
+    [
+        ("::", "192.168.1.7:8080", "::ffff:192.168.1.7", True),  # IPv4 on a dual-stack socket
+        ("::", "192.168.1.8:8080", "::ffff:192.168.1.7", False),
+        ("0.0.0.0", "[fe80::1]:8080", "fe80::1%eth0", True),
+        ("0.0.0.0", f"{socket.gethostname()}.local", "192.168.1.7", True),
+        ("camera.home.arpa", "camera.home.arpa:8080", "192.168.1.7", True),
+        ("0.0.0.0", "camera.home.arpa:8080", "192.168.1.7", False),
+        ("0.0.0.0", "[::ffff:127.0.0.1]", None, True),
+        ("0.0.0.0", "127.0.0.1:http", None, False),
+    ],
+)  # fmt: skip
+def test_which_hosts_name_this_server(serve_host, host, local, allowed):
+    assert RequestNames(serve_host).allows_host(host, local) is allowed
+
+
+def test_an_address_it_cannot_listen_on_says_why():
+    taken = MjpegServer("127.0.0.1", 0)
+    try:
+        with pytest.raises(EdgeCnnError, match="the port is in use: pick another port"):
+            MjpegServer("127.0.0.1", taken.port)
+    finally:
+        taken.close()
+    with pytest.raises(EdgeCnnError, match="not an address of this machine"):
+        MjpegServer("192.0.2.1", 0, TOKEN)  # TEST-NET-1: never this machine's
