@@ -15,7 +15,9 @@ thread, all on 127.0.0.1):
   dropped), 15 s.
 * `slowloris_many_clients`: 64 such connections from 8 addresses, 15 s.
 
-Throughout, a probe asks for /label.json every 100 ms on a new connection and times it; the
+A viewer reports its frames per second, and one in ten, once a second, the age of the frame
+it just received (the loop stamps the time into each frame). Throughout, a probe asks for
+/label.json every 100 ms on a new connection and times it; the
 server's threads and RSS are read from /proc every 200 ms; the loop reports the time its
 fixed work took per frame (the loop's share of the CPU and the GIL). The crowd uses a server
 with --serve-max-clients 128, the slowloris cases one with the default (4).
@@ -78,6 +80,38 @@ def loop_work(frame) -> None:
     return shown
 
 
+STAMP_BITS, STAMP_BLOCK = 32, 40  # two rows of 16 blocks across the 640 pixels
+
+
+def stamp(frame, milliseconds: int) -> None:
+    """Write the time (ms of the monotonic clock, which every process shares) into the
+    frame's top as 32 black or white 40x40 blocks, which survive JPEG and a 1/8 decode."""
+    for bit in range(STAMP_BITS):
+        row, column = divmod(bit, 16)
+        on = (milliseconds >> bit) & 1
+        frame[row * STAMP_BLOCK : (row + 1) * STAMP_BLOCK,
+              column * STAMP_BLOCK : (column + 1) * STAMP_BLOCK] = 255 if on else 0  # fmt: skip
+
+
+def read_stamp(jpeg: bytes) -> int | None:
+    """The time stamped into a frame, from a decode at 1/8 size (cheap for the client)."""
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    if image is None:
+        return None
+    value = 0
+    for bit in range(STAMP_BITS):
+        row, column = divmod(bit, 16)
+        value |= int(image[row * 5 + 2, column * 5 + 2] > 128) << bit
+    return value
+
+
+def now_ms() -> int:
+    return int(time.monotonic() * 1000) & 0xFFFFFFFF
+
+
 def child(max_clients: int) -> int:
     """Serve on 127.0.0.1:0; print {"port", "pid"}; read phase names on stdin; at EOF print
     the loop's work times per phase."""
@@ -102,6 +136,7 @@ def child(max_clients: int) -> int:
         start = time.perf_counter()
         shown = loop_work(frames[index % len(frames)])
         work.setdefault(phase[0], []).append(time.perf_counter() - start)
+        stamp(shown, now_ms())
         server.show(shown, {"frame": index, "label": "item", "score": 0.9, "fps": LOOP_FPS})
         index += 1
         next_tick += 1 / LOOP_FPS
@@ -197,7 +232,9 @@ async def probe(port: int, until: float, results: list[tuple]) -> None:
         await asyncio.sleep(PROBE_EVERY_S)
 
 
-async def viewer(port: int, source: str, until: float, slow: bool, counts: dict) -> None:
+async def viewer(
+    port: int, source: str, until: float, slow: bool, counts: dict, sampled: bool = False
+) -> None:
     """A stream read at full speed, or at about 20 KB/s (`slow`, with a small buffer), and
     for a full-speed viewer a /label.json poll every second as the page does. Each viewer
     comes from an address of its own (`source`), as viewers on a network do."""
@@ -217,6 +254,8 @@ async def viewer(port: int, source: str, until: float, slow: bool, counts: dict)
     writer.write(f"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     poll = None if slow else asyncio.ensure_future(poll_label(port, source, until))
     received, frames, head = 0, 0, b""
+    ages = FrameAges(counts.setdefault("ages", [])) if sampled else None
+    counts.setdefault("ages", [])
     try:
         while time.monotonic() < until:
             chunk = await asyncio.wait_for(reader.read(1024 if slow else 65536), 10)
@@ -226,6 +265,8 @@ async def viewer(port: int, source: str, until: float, slow: bool, counts: dict)
                 head = chunk[:12]
             received += len(chunk)
             frames += chunk.count(b"Content-Type: image/jpeg")
+            if ages is not None:
+                ages.feed(chunk)
             if slow:
                 await asyncio.sleep(0.05)
     except (OSError, asyncio.TimeoutError):
@@ -239,6 +280,33 @@ async def viewer(port: int, source: str, until: float, slow: bool, counts: dict)
     counts["status"][status] += 1
     counts.setdefault("frames", []).append(frames)
     counts.setdefault("bytes", []).append(received)
+
+
+class FrameAges:
+    """Once a second, the age of the next whole frame a viewer receives (now minus the
+    time stamped into it when the loop published it)."""
+
+    def __init__(self, ages: list[float]) -> None:
+        self.ages = ages
+        self.buffer = b""
+        self.next_at = time.monotonic() + 1.0
+
+    def feed(self, chunk: bytes) -> None:
+        if time.monotonic() < self.next_at:
+            return
+        self.buffer += chunk
+        start = self.buffer.find(b"Content-Length: ")
+        end = self.buffer.find(b"\r\n\r\n", start)
+        if start < 0 or end < 0:
+            return
+        size = int(self.buffer[start + 16 : end])
+        if len(self.buffer) < end + 4 + size:
+            return
+        stamped = read_stamp(self.buffer[end + 4 : end + 4 + size])
+        if stamped is not None:
+            self.ages.append(((now_ms() - stamped) & 0xFFFFFFFF) / 1000)
+        self.buffer = b""
+        self.next_at = time.monotonic() + 1.0
 
 
 async def poll_label(port: int, source: str, until: float) -> None:
@@ -303,12 +371,13 @@ async def phase(server: Server, name: str, seconds: float, load) -> dict:
     samples: list[dict] = []
     probes: list[tuple] = []
     extra: dict = {}
-    cpu = server.cpu_seconds()
+    cpu, client_cpu = server.cpu_seconds(), time.process_time()
     await asyncio.gather(sample(server, until, samples), probe(server.port, until, probes),
                          *load(until, extra))  # fmt: skip
-    cpu = server.cpu_seconds() - cpu
+    cpu, client_cpu = server.cpu_seconds() - cpu, time.process_time() - client_cpu
     await asyncio.sleep(1.0)  # let the server let go
     return {"seconds": seconds, "label_json": latency_report(probes), "server_cpu_s": round(cpu, 2),
+            "load_client_cpu_s": round(client_cpu, 2),
             **resource_report(samples), "after": server.status(), **summarise(extra)}  # fmt: skip
 
 
@@ -318,6 +387,9 @@ def summarise(extra: dict) -> dict:
         if isinstance(counts, dict) and "frames" in counts:
             frames = counts.pop("frames")
             received = counts.pop("bytes")
+            ages = counts.pop("ages", [])
+            if ages:
+                counts["frame_age"] = summary_ms(ages)
             counts["frames"] = sum(frames)
             counts["fps_p50"] = round(percentile(frames, 50) / PHASE_SECONDS["crowd"], 1)
             counts["fps_min"] = round(min(frames) / PHASE_SECONDS["crowd"], 1)
@@ -337,7 +409,8 @@ async def measure(python: str) -> dict:
     def crowd(until: float, extra: dict):
         extra["viewers"], extra["slow_viewers"] = {}, {}
         return [
-            viewer(port, f"127.0.2.{i + 1}", until, False, extra["viewers"]) for i in range(CROWD)
+            viewer(port, f"127.0.2.{i + 1}", until, False, extra["viewers"], i % 10 == 0)
+            for i in range(CROWD)
         ] + [
             viewer(port, f"127.0.3.{i + 1}", until, True, extra["slow_viewers"])
             for i in range(SLOW)

@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fcntl
 import json
 import logging
 import socket
+import struct
+import termios
 import threading
 from http import HTTPStatus
 from urllib.parse import parse_qs
@@ -40,11 +43,21 @@ MAX_POST_BYTES = 4096
 MAX_HEADERS = 64
 POST_WORKERS = 4  # a POST route may wait (capture waits for the loop's next frame)
 STREAM_BUFFER_LIMIT = 1 << 22  # above any one frame: a stream's writes never wait
-STREAM_SOCKET_BUFFER = 256 * 1024
+STREAM_BEHIND_BYTES = 256 * 1024  # or two frames: what a viewer may have still to take
 
 _quiet = logging.getLogger("edgecnn.serve")  # aiohttp's own messages: the one-line warn is ours
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
+
+
+def kernel_queue_bytes(sock) -> int:
+    """What the kernel still holds for the peer, not yet acknowledged (Linux's SIOCOUTQ;
+    0 where it cannot say)."""
+    try:
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return struct.unpack("i", queued)[0]
 
 
 def _reply_response(reply: Reply) -> web.Response:
@@ -242,9 +255,9 @@ class PageServer:
 
     async def _stream(self, request: web.BaseRequest) -> web.StreamResponse:
         """multipart/x-mixed-replace, always the newest frame. A frame is written only when
-        the viewer has taken the last one (the connection's buffer is empty), so a slow
-        viewer skips frames, nothing queues up for it, and nothing waits on it; one that
-        takes nothing for WRITE_SECONDS is dropped."""
+        the viewer is less than about two frames behind (what waits for it in our buffer
+        and the kernel's), so a slow viewer skips frames, nothing queues up for it, and
+        nothing waits on it; one that takes nothing for WRITE_SECONDS is dropped."""
         if not self.guard.book.start_stream():
             reply = Reply.text(BUSY_BODY.decode(), HTTPStatus.SERVICE_UNAVAILABLE,
                                {"Retry-After": "5"})  # fmt: skip
@@ -259,17 +272,15 @@ class PageServer:
             transport = request.transport
             # Never paused by a full buffer: the frames skipped below are the flow control.
             transport.set_write_buffer_limits(high=STREAM_BUFFER_LIMIT)
-            # A few frames in the kernel, not megabytes: a stalled viewer shows in seconds.
-            with contextlib.suppress(OSError, AttributeError):
-                sock = transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SOCKET_BUFFER)
+            sock = transport.get_extra_info("socket")
             sequence = max(0, self.latest.sequence - 1)
             taken = self.loop.time()
             while not self.latest.closing:
                 sequence, jpeg = await self.latest.next_jpeg(sequence)
                 if jpeg is None:
                     continue
-                if transport.get_write_buffer_size():
+                behind = transport.get_write_buffer_size() + kernel_queue_bytes(sock)
+                if behind > max(STREAM_BEHIND_BYTES, 2 * len(jpeg)):
                     if self.loop.time() - taken > WRITE_SECONDS:
                         raise ConnectionResetError("the viewer takes no data")
                     continue
