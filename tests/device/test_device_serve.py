@@ -26,7 +26,9 @@ MAX_CLIENTS = 12
 SLOW_READERS = 10
 CROWD = 100
 # The stated bounds.
-THREADS_MAX_EXTRA = 2 * MAX_CLIENTS + 2  # the old thread-per-connection bound; now none per connection
+THREADS_MAX_EXTRA = (
+    2 * MAX_CLIENTS + 2
+)  # the old thread-per-connection bound; now none per connection
 RSS_GROWTH_MAX_MB = 30.0
 FPS_KEPT_MIN = 0.5  # of the loop's frame rate before the crowd (the camera sends 25 FPS)
 
