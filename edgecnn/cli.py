@@ -13,7 +13,9 @@ from pathlib import Path
 import click
 
 from edgecnn import __version__
-from edgecnn.errors import EdgeCnnError
+from edgecnn.backends import BACKEND_CHOICES, KERNELS
+from edgecnn.console import warn
+from edgecnn.errors import EdgeCnnError, hide_passwords
 
 PathArg = click.Path(path_type=Path)
 
@@ -23,6 +25,17 @@ verify_hash_option = click.option(
     show_default=True,
     help="Refuse a .tflite whose SHA-256 is not the one convert wrote into model.json.",
 )
+
+
+def warn_if_token_on_command_line() -> None:
+    """--serve-token typed as an option: every user sees it in `ps`, the shell keeps it."""
+    source = click.get_current_context().get_parameter_source("serve_token")
+    if source is click.core.ParameterSource.COMMANDLINE:
+        warn(
+            "--serve-token on the command line is visible to every user of this machine (ps) "
+            "and stays in your shell's history: put it in a file only you read "
+            "(--serve-token-file FILE) or in $EDGECNN_SERVE_TOKEN"
+        )
 
 
 def serve_access_options(function):
@@ -215,6 +228,13 @@ def convert(**options) -> None:
     help="Write the NumPy reference's raw outputs to OUT.npz (output_0, output_1, ...).",
 )
 @click.option(
+    "--engines",
+    default=None,
+    help="Engines to run and compare, comma-separated: numpy, reference (TFLite's reference "
+    "kernels), optimized (its default kernels, what run uses), micro (TFLite Micro, "
+    "pip install 'edgecnn[micro]'). Default numpy,reference,optimized.",
+)
+@click.option(
     "--max-drop", type=float, default=1.0, show_default=True, help="Allowed accuracy drop, points."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -241,9 +261,17 @@ def verify(**options) -> None:
 )
 @click.option(
     "--backend",
-    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    type=click.Choice(BACKEND_CHOICES),
     default="auto",
     show_default=True,
+    help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
+)
+@click.option(
+    "--kernels",
+    type=click.Choice(KERNELS),
+    default="optimized",
+    show_default=True,
+    help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads.")
 @click.option(
@@ -321,9 +349,10 @@ def verify(**options) -> None:
 @verify_hash_option
 def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""
-    from edgecnn.device.command import run_live
+    from edgecnn.device.command import RunOptions, run_live
 
-    run_live(**options)
+    warn_if_token_on_command_line()
+    run_live(RunOptions(**options))
 
 
 @cli.command()
@@ -371,6 +400,7 @@ def capture(**options) -> None:
     """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
     from edgecnn.device.capture.session import run_capture
 
+    warn_if_token_on_command_line()
     run_capture(**options)
 
 
@@ -380,9 +410,17 @@ def capture(**options) -> None:
 @click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option(
     "--backend",
-    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    type=click.Choice(BACKEND_CHOICES),
     default="auto",
     show_default=True,
+    help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
+)
+@click.option(
+    "--kernels",
+    type=click.Choice(KERNELS),
+    default="optimized",
+    show_default=True,
+    help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None)
 @click.option(
@@ -392,9 +430,9 @@ def capture(**options) -> None:
 @verify_hash_option
 def bench(**options) -> None:
     """Per-stage latency of the live loop, and the bare invoke() time for comparison."""
-    from edgecnn.device.command import run_bench
+    from edgecnn.device.command import BenchOptions, run_bench
 
-    run_bench(**options)
+    run_bench(BenchOptions(**options))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -450,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="edgecnn", standalone_mode=False)
     except EdgeCnnError as exc:
-        click.echo(f"edgecnn: error: {exc}", err=True)
+        click.echo(f"edgecnn: error: {hide_passwords(str(exc))}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("edgecnn: interrupted", err=True)
