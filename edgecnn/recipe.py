@@ -25,6 +25,8 @@ one-shot function.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -43,16 +45,10 @@ SHARPEN = 0.5  # unsharp-mask amount on the canvas
 SHARPEN_SIGMA = 1.0
 
 
-def unsharp_kernel(amount: float, sigma: float) -> np.ndarray:
-    """(1 + amount) x identity - amount x Gaussian(sigma): an unsharp mask as one kernel."""
-    radius = max(1, round(4 * sigma))  # the size cv2.GaussianBlur gives a float image's kernel
-    gauss = cv2.getGaussianKernel(2 * radius + 1, sigma, cv2.CV_32F)
-    kernel = -amount * (gauss @ gauss.T)
-    kernel[radius, radius] += 1.0 + amount
-    return kernel
-
-
-SHARPEN_KERNEL = unsharp_kernel(SHARPEN, SHARPEN_SIGMA)
+# The kernel cv2.GaussianBlur makes for a float image (radius 4 sigma), made once.
+SHARPEN_GAUSSIAN = cv2.getGaussianKernel(
+    2 * round(4 * SHARPEN_SIGMA) + 1, SHARPEN_SIGMA, cv2.CV_32F
+)
 GREY_CODES = {"BGR": cv2.COLOR_BGR2GRAY, "RGB": cv2.COLOR_RGB2GRAY}
 
 
@@ -77,6 +73,20 @@ def background_basis(xs: np.ndarray, ys: np.ndarray, height: int, width: int) ->
     u = (xs - (width - 1) / 2) / max(1.0, (width - 1) / 2)
     v = (ys - (height - 1) / 2) / max(1.0, (height - 1) / 2)
     return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1024)
+def area_weights(source: int, target: int) -> np.ndarray:
+    """[target, source] weights that shrink a line of `source` pixels to `target` as
+    INTER_AREA does: each output pixel is the mean of the input it covers, edge pixels
+    weighted by the part covered. Made once per pair of sizes."""
+    scale = source / target
+    starts = np.arange(target)[:, None] * scale
+    pixels = np.arange(source)[None, :]
+    covered = np.minimum(starts + scale, pixels + 1) - np.maximum(starts, pixels)
+    weights = (np.clip(covered, 0.0, None) / scale).astype(np.float32)
+    weights.setflags(write=False)  # shared by every call with these sizes
+    return weights
 
 
 def sampling_step(height: int, width: int, canvas_side: int) -> int:
@@ -115,13 +125,8 @@ class _Geometry:
         self.object_map = np.empty((work_h, work_w), np.float32)
         self.light = np.empty((work_h, work_w), np.float32)
 
-        # The background, 1 u v u² uv v², is a sum of a term per row (1 v v²), a term per
-        # column (u u²) and c4 * uv: the full 6-term basis is only kept for the band.
         ys, xs = np.mgrid[0:work_h, 0:work_w].astype(np.float32)
-        basis = background_basis(xs.ravel(), ys.ravel(), work_h, work_w)
-        self.row_terms = basis[:, ::work_w] * np.float32([[1], [0], [1], [0], [0], [1]])
-        self.col_terms = basis[:, :work_w] * np.float32([[0], [1], [0], [1], [0], [0]])
-        self.cross = basis[4].reshape(work_h, work_w).copy()
+        self.basis = basis = background_basis(xs.ravel(), ys.ravel(), work_h, work_w)
         self.basis_sums = basis.sum(axis=1, dtype=np.float64)
         band = np.zeros((work_h, work_w), bool)
         band[:BORDER], band[-BORDER:], band[:, :BORDER], band[:, -BORDER:] = True, True, True, True
@@ -132,6 +137,7 @@ class _Geometry:
         # Each band pixel's share of the normal equations: weights @ this = D^T diag(w) D.
         self.border_products = np.einsum("ni,nj->nij", design, design).reshape(-1, 36)
         self.border_solver = np.linalg.pinv(design).astype(np.float32)
+        self.band_mean_terms = design.mean(axis=0)
         self.band_grey = np.empty(self.border_index.size, np.uint8)
         self.band = np.empty(self.border_index.size, np.float32)
         self.weights = np.empty(self.border_index.size, np.float32)
@@ -151,8 +157,8 @@ class _Geometry:
 
     def background(self, coeffs: np.ndarray, out: np.ndarray) -> np.ndarray:
         """The fitted surface at every working pixel, in `out`."""
-        np.add.outer(coeffs @ self.row_terms, coeffs @ self.col_terms, out=out)
-        return cv2.scaleAdd(self.cross, float(coeffs[4]), out, dst=out)
+        np.dot(coeffs, self.basis, out=out.reshape(-1))
+        return out
 
 
 class FashionCanvas:
@@ -213,11 +219,15 @@ class FashionCanvas:
         size_h, size_w = self.canvas.shape
         fit = min(size_h / crop_h, size_w / crop_w)
         new_h, new_w = max(1, round(crop_h * fit)), max(1, round(crop_w * fit))
-        drawn = cv2.resize(box, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        if crop_h >= new_h and crop_w >= new_w:  # INTER_AREA's averages, as two products
+            drawn = area_weights(crop_h, new_h) @ box @ area_weights(crop_w, new_w).T
+        else:  # a box smaller than the canvas: INTER_AREA enlarges it as it does
+            drawn = cv2.resize(box, (new_w, new_h), interpolation=cv2.INTER_AREA)
         cv2.threshold(drawn, 0.0, 0.0, cv2.THRESH_TOZERO, dst=drawn)
-        # Sharpened as the data set's recipe does (an unsharp mask, Gaussian sigma 1) and the
-        # noise floor taken off, in one filter.
-        drawn = cv2.filter2D(drawn, -1, SHARPEN_KERNEL, delta=-floor)
+        # Sharpened as the data set's recipe does (an unsharp mask, Gaussian sigma 1), and the
+        # noise floor taken off.
+        blurred = cv2.sepFilter2D(drawn, -1, SHARPEN_GAUSSIAN, SHARPEN_GAUSSIAN)
+        drawn = cv2.addWeighted(drawn, 1.0 + SHARPEN, blurred, -SHARPEN, -floor)
         peak = float(drawn.max())
         if peak <= 0:
             return
@@ -237,16 +247,16 @@ def _fit_background(geo: _Geometry, grey: np.ndarray) -> tuple[np.ndarray, float
     again. Returns the surface's coefficients, the band's noise (sigma, grey levels) and
     its median.
     """
-    band_grey = np.take(grey.reshape(-1), geo.border_index, out=geo.band_grey)
+    band_grey = grey.reshape(-1).take(geo.border_index, out=geo.band_grey)
     band = geo.band
     np.copyto(band, band_grey)
     coeffs = geo.border_solver @ band
     residual = np.abs(band - geo.border_design @ coeffs)
     spread = _median(residual) * MAD_TO_SIGMA
     outside = band.size - np.count_nonzero(residual <= max(3 * spread, 2.0))
+    if outside <= band.size * REFIT_SHARE:  # a clean band: its level is the surface's mean
+        return coeffs, max(spread, 0.5), float(geo.band_mean_terms @ coeffs)
     level = _median(band_grey)
-    if outside <= band.size * REFIT_SHARE:
-        return coeffs, max(spread, 0.5), level
     deviation = cv2.absdiff(band_grey, level)
     keep = deviation <= max(3 * MAD_TO_SIGMA * _median(deviation), 6.0)
     coeffs = _solve(geo, band, keep)
