@@ -30,6 +30,8 @@ import functools
 import cv2
 import numpy as np
 
+from edgecnn.errors import EdgeCnnError
+
 # Bumped whenever a change makes the recipe draw a different canvas from the same picture:
 # `edgecnn capture` records it beside every image it saves. 2: drawn from the working image.
 RECIPE_VERSION = 2
@@ -185,6 +187,11 @@ class FashionCanvas:
 
         `invert=None` decides the polarity from the picture; True/False force it.
         """
+        if image.dtype != np.uint8:
+            raise EdgeCnnError(
+                f"the Fashion-MNIST recipe takes 8-bit pictures, not {image.dtype}: convert "
+                "them first (e.g. cv2.convertScaleAbs, or read files with cv2.IMREAD_COLOR)"
+            )
         geo = self._geometry(image)
         self.canvas.fill(0)
         if not geo.usable:  # a sliver of a picture: nothing to fit a background to

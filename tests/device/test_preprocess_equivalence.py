@@ -19,6 +19,7 @@ from edgecnn.bundle import open_bundle
 from edgecnn.demo.objectvideo import held_out_video
 from edgecnn.demo.synthvideo import STYLES, make_video, pick_items, render
 from edgecnn.device.inference.runtime import load_runtime
+from edgecnn.errors import EdgeCnnError
 from edgecnn.recipe import FashionCanvas, block_centres
 
 ITEMS, FRAMES_PER_ITEM = 250, 2
@@ -86,3 +87,27 @@ def test_the_working_image_is_the_centre_pixel_of_every_block(height, width, ste
     expected = image[first::step, first::step][: size[1], : size[0]]
     assert np.array_equal(sampled, expected)
     assert size == ((width - first) // step, (height - first) // step)
+
+
+def test_any_layout_of_an_8_bit_picture_gives_the_same_canvas() -> None:
+    """Views as cameras and decoders hand them over: channels reversed (RGB), an alpha
+    channel, grey with or without a channel axis, a region cut from a wider frame."""
+    images, labels = pick_items(3, seed=6)
+    for frame, _ in render(images, labels, "dark-on-light", 1, seed=6):
+        region = frame[:, 80:560]
+        expected = FashionCanvas()(region, "BGR").copy()
+        grey = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
+        for picture, order in [
+            (region[:, :, ::-1], "RGB"),
+            (cv2.cvtColor(region, cv2.COLOR_BGR2BGRA), "BGR"),
+            (np.ascontiguousarray(region), "BGR"),
+            (grey, "GREY"),
+            (grey[:, :, None], "GREY"),
+        ]:
+            assert np.array_equal(FashionCanvas()(picture, order), expected), picture.shape
+
+
+def test_a_picture_that_is_not_8_bit_is_one_clear_error() -> None:
+    picture = np.zeros((480, 480, 3), np.uint16)
+    with pytest.raises(EdgeCnnError, match="takes 8-bit pictures, not uint16"):
+        FashionCanvas()(picture)
