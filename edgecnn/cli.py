@@ -406,7 +406,11 @@ def capture(**options) -> None:
 
 @cli.command()
 @click.option("--model", type=PathArg, required=True)
-@click.option("--source", default=None, help="Frame source (default: generated 640x480 frames).")
+@click.option(
+    "--source",
+    default=None,
+    help="Frame source (default: generated 640x480, 1280x720 and 1920x1080 frames).",
+)
 @click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option(
     "--backend",
