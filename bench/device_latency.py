@@ -3,7 +3,8 @@
 In one run, with the `default` int8 model on one thread:
 
 * per-stage p50/p90/p99 of the live loop on generated 640x480, 1280x720 and 1920x1080 frames,
-  with the bare invoke() timed right after each size's loop (`edgecnn bench`'s figures);
+  with the bare invoke() timed right after each size's loop (`edgecnn bench`'s figures), and
+  the recipe's own call at each size, before issue 23 (`bench.recipe_v1`) and now;
 * targets (issue 23), as ratios to the bare invoke() p50 of the same size: preprocess <= 1.0x
   at 640x480 and <= 2.0x at 1920x1080; preprocess + inference + postprocess <= 2.5x at
   every size; and (issue 5) our inference stage <= 1.2x;
@@ -73,6 +74,37 @@ def loop_latency(model: Path) -> dict:
     return result
 
 
+def recipe_call_ms(sizes: list[str], rounds: int = 40) -> dict:
+    """The recipe's own call on the generated frames' centre square, before and now, p50 in
+    ms per frame size: the same frames, cycled (so read from memory as a camera's are)."""
+    import cv2
+    import numpy as np
+
+    from bench.recipe_v1 import FashionCanvas as RecipeV1
+    from edgecnn.demo.synthvideo import bench_frames
+    from edgecnn.recipe import FashionCanvas
+
+    frames, _ = bench_frames()
+    figures = {}
+    for name in sizes:
+        width, height = (int(v) for v in name.split("x"))
+        x = (width - height) // 2
+        regions = [cv2.resize(f, (width, height))[:, x : x + height] for f in frames]
+        row = {}
+        for label, recipe in (("before", RecipeV1()), ("now", FashionCanvas())):
+            times = []
+            for _ in range(rounds):
+                for region in regions:
+                    start = time.perf_counter()
+                    recipe(region, "BGR")
+                    times.append((time.perf_counter() - start) * 1000.0)
+            row[label] = round(float(np.median(times)), 4)
+        row["speed_up"] = round(row["before"] / row["now"], 2)
+        figures[name] = row
+        log(f"recipe call at {name}: {row}")
+    return figures
+
+
 def recipe_against_its_reference(model: Path) -> dict:
     """Top-1 and canvases, today's recipe against the one before, on generated videos."""
     from bench.recipe_equivalence import compare, runtime_classifier, video_frames
@@ -125,6 +157,7 @@ def main() -> int:
     name, model = pick_model()
     load_before = [round(v, 2) for v in os.getloadavg()]
     latency = loop_latency(model)
+    recipe_ms = recipe_call_ms([size["frame_size"] for size in latency["sizes"]])
     load_after_loop = [round(v, 2) for v in os.getloadavg()]
     videos = recipe_against_its_reference(model)
     result = {
@@ -132,6 +165,7 @@ def main() -> int:
         "model_name": name,
         "load_average_before": load_before,
         "load_average_after_loop": load_after_loop,
+        "recipe_call_ms": recipe_ms,
         "videos": videos,
         "targets": TARGETS,
         "met": met(latency, videos),
