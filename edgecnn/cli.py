@@ -25,6 +25,14 @@ verify_hash_option = click.option(
     help="Refuse a .tflite whose SHA-256 is not the one convert wrote into model.json.",
 )
 
+self_check_option = click.option(
+    "--self-check/--no-self-check",
+    default=True,
+    show_default=True,
+    help="Refuse a runtime that computes model.json's golden vectors wrong (checked at "
+    "start-up; a model without them: random inputs against the NumPy reference).",
+)
+
 
 def serve_access_options(function):
     """--serve-token, --serve-token-file and --serve-max-clients: who may see a --serve page."""
@@ -335,6 +343,7 @@ def verify(**options) -> None:
     "--mqtt-ca-file", type=PathArg, default=None, help="CA certificate (PEM) of an mqtts:// broker."
 )
 @verify_hash_option
+@self_check_option
 def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""
     from edgecnn.device.command import RunOptions, run_live
@@ -414,6 +423,7 @@ def capture(**options) -> None:
 )
 @click.option("--json", "as_json", is_flag=True)
 @verify_hash_option
+@self_check_option
 def bench(**options) -> None:
     """Per-stage latency of the live loop, and the bare invoke() time for comparison."""
     from edgecnn.device.command import BenchOptions, run_bench
