@@ -245,8 +245,31 @@ def golden_for(bundle: ModelBundle, model: ModelFile, on_edgetpu: bool):
     unverified = not on_edgetpu and not (bundle.verify_hash and sidecar.tflite_sha256)
     if unverified and sha256_hex(model.content) != sidecar.golden["model_sha256"]:
         return None, "the model is not the file model.json's golden vectors belong to"
+    misfit = misfit_tensor(golden, model.graph)
+    if misfit:
+        raise EdgeCnnError(
+            f"the golden vectors in {bundle.sidecar_path} do not fit the model ({misfit}): "
+            "re-copy it, or re-run edgecnn convert (--no-self-check runs anyway)"
+        )
     count = len(golden.inputs[0])
     return golden, f"the {count} golden vectors in {bundle.sidecar_path.name}"
+
+
+def misfit_tensor(golden: GoldenVectors, model: TfliteModel) -> str | None:
+    """The first golden array whose type or size is not its tensor's (one invocation per
+    row), said; None when they all fit."""
+    inputs, outputs = model.input_details(), model.output_details()
+    arrays = (*golden.inputs, *golden.outputs)
+    if len(golden.inputs) != len(inputs) or len(golden.outputs) != len(outputs):
+        return f"{len(golden.inputs)} inputs and {len(golden.outputs)} outputs"
+    rows = len(golden.inputs[0]) if golden.inputs else 0
+    if rows == 0:
+        return "no vectors in it"
+    for array, t in zip(arrays, (*inputs, *outputs), strict=True):
+        if array.dtype != t.dtype or array.size != rows * int(np.prod(t.shape)):
+            theirs = f"{array.dtype} {list(array.shape)}"
+            return f"{t.name} is {t.type_name} {list(t.shape)}, its vectors {theirs}"
+    return None
 
 
 def vectors_hold(model: TfliteModel, golden: GoldenVectors) -> bool:

@@ -165,6 +165,31 @@ def test_vectors_edited_with_their_hash_recomputed_are_blamed_not_the_runtime(
     reason = one_line_refusal(check(model), "do not fit the model", "re-copy", "model.json")
     assert "runtime computes" not in reason
 
+    def rehash(golden):
+        golden["sha256"] = payload_sha256(golden["inputs"], golden["outputs"],
+                                          golden["model_sha256"])  # fmt: skip
+
+    def as_int8(data):
+        x = text_array(data["golden"]["inputs"][0])
+        data["golden"]["inputs"][0] = array_text(x.astype(np.int8))
+        rehash(data["golden"])
+
+    def half_of_them(data):
+        x = text_array(data["golden"]["inputs"][0])
+        data["golden"]["inputs"][0] = array_text(x[:4])
+        rehash(data["golden"])
+
+    def none_at_all(data):
+        data["golden"]["inputs"] = [array_text(np.zeros((0, 28, 28, 1), np.uint8))]
+        data["golden"]["outputs"] = [array_text(np.zeros((0, 10), np.int8))]
+        rehash(data["golden"])
+
+    for edit, said in ((as_int8, "its vectors int8 [8, 28, 28, 1]"),
+                       (half_of_them, "its vectors int8 [8, 10]"),
+                       (none_at_all, "(no vectors in it)")):  # fmt: skip
+        deployed(tiny_tflite, tmp_path, edit)
+        one_line_refusal(check(model), "do not fit the model", said)
+
 
 def test_a_model_file_that_is_not_the_one_the_vectors_belong_to_gets_random_inputs(
     tiny_tflite, tmp_path, monkeypatch
