@@ -60,16 +60,48 @@ def pick_golden(images: np.ndarray, labels: np.ndarray, count: int = GOLDEN_INPU
     return np.array((firsts + rest)[:count], dtype=np.int64)
 
 
-def make_golden(model: TfliteModel | bytes, inputs: list[np.ndarray]) -> GoldenVectors:
-    """The NumPy reference's outputs for `inputs` (one invocation per row)."""
-    from edgecnn.reference.interpreter import ReferenceInterpreter
+NUMPY_ENGINE = "NumPy reference (bit-exact to TFLite's reference kernels)"
+TFLITE_REFERENCE_ENGINE = "TFLite's reference kernels (the NumPy reference lacks an op)"
 
-    ri = ReferenceInterpreter(model)
-    outputs = [ri.run_chunk(*(x[i : i + 1] for x in inputs)) for i in range(len(inputs[0]))]
-    return GoldenVectors(
-        [np.ascontiguousarray(x) for x in inputs],
-        [np.concatenate(column) for column in zip(*outputs, strict=True)],
-    )
+
+def make_golden(
+    model: TfliteModel | bytes, inputs: list[np.ndarray], interpreter=None
+) -> GoldenVectors:
+    """The NumPy reference's outputs for `inputs` (one invocation per row), or those of
+    `interpreter` (a TFLite interpreter of the model, tensors allocated)."""
+    if interpreter is not None:
+        outputs = interpreter_outputs(interpreter, inputs)
+    else:
+        from edgecnn.reference.interpreter import ReferenceInterpreter
+
+        ri = ReferenceInterpreter(model)
+        rows = [ri.run_chunk(*(x[i : i + 1] for x in inputs)) for i in range(len(inputs[0]))]
+        outputs = [np.concatenate(column) for column in zip(*rows, strict=True)]
+    return GoldenVectors([np.ascontiguousarray(x) for x in inputs], outputs)
+
+
+def reference_gap(model: TfliteModel, exc: EdgeCnnError) -> str:
+    """Why the NumPy reference cannot run `model`, short: the ops it has no function for
+    (named, not its whole list), else what it said."""
+    from edgecnn.reference.registry import REGISTRY
+
+    missing = sorted({op.name for op in model.operators} - set(REGISTRY))
+    return f"the NumPy reference has no {', '.join(missing)}" if missing else str(exc)
+
+
+def interpreter_outputs(interpreter, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Each output of `interpreter` (tensors allocated) for `inputs`, one invocation per row,
+    the rows concatenated."""
+    details = interpreter.get_input_details()
+    out_details = interpreter.get_output_details()
+    got: list[list[np.ndarray]] = [[] for _ in out_details]
+    for i in range(len(inputs[0])):
+        for detail, x in zip(details, inputs, strict=True):
+            interpreter.set_tensor(detail["index"], x[i : i + 1].reshape(detail["shape"]))
+        interpreter.invoke()
+        for k, detail in enumerate(out_details):
+            got[k].append(interpreter.get_tensor(detail["index"]).copy())
+    return [np.concatenate(column) for column in got]
 
 
 def array_text(array: np.ndarray) -> str:
@@ -89,14 +121,14 @@ def payload_sha256(inputs: list[str], outputs: list[str], model_sha256: str) -> 
     return digest.hexdigest()
 
 
-def golden_record(golden: GoldenVectors, model_sha256: str) -> dict:
-    """The JSON record model.json keeps under "golden"."""
+def golden_record(golden: GoldenVectors, model_sha256: str, engine: str = NUMPY_ENGINE) -> dict:
+    """The JSON record model.json keeps under "golden"; `engine` made the outputs."""
     inputs = [array_text(x) for x in golden.inputs]
     outputs = [array_text(y) for y in golden.outputs]
     return {
         "inputs": inputs,
         "outputs": outputs,
-        "engine": "NumPy reference (bit-exact to TFLite's reference kernels)",
+        "engine": engine,
         "model_sha256": model_sha256,
         "sha256": payload_sha256(inputs, outputs, model_sha256),
     }
@@ -150,17 +182,9 @@ def find_breach(
     """Pass the golden inputs through `interpreter` (a TFLite interpreter of `model`, tensors
     allocated, one input per invocation); None when its outputs keep to the contract, else
     what breaks it, in a few words."""
-    details = interpreter.get_input_details()
-    out_details = interpreter.get_output_details()
-    got: list[list[np.ndarray]] = [[] for _ in out_details]
-    for i in range(len(golden.inputs[0])):
-        for detail, x in zip(details, golden.inputs, strict=True):
-            interpreter.set_tensor(detail["index"], x[i : i + 1].reshape(detail["shape"]))
-        interpreter.invoke()
-        for k, detail in enumerate(out_details):
-            got[k].append(interpreter.get_tensor(detail["index"]).copy())
+    got = interpreter_outputs(interpreter, golden.inputs)
     for k, expected in enumerate(golden.outputs):
-        ours = np.concatenate(got[k]).reshape(expected.shape)
+        ours = got[k].reshape(expected.shape)
         index = model.outputs[k]
         tolerance, _ = output_tolerance(model, index)
         diff = float(np.abs(ours.astype(np.float64) - expected.astype(np.float64)).max())
@@ -238,7 +262,7 @@ def golden_for(bundle: ModelBundle, model: ModelFile, on_edgetpu: bool):
     if bundle.sidecar_path is None:
         return None, "no golden vectors: no model.json beside the model"
     if not sidecar.golden:
-        return None, "no golden vectors in model.json (an older edgecnn convert)"
+        return None, "no golden vectors in model.json (an older convert, or no reference runs it)"
     golden = read_golden(sidecar.golden, sidecar.tflite_sha256, str(bundle.sidecar_path))
     # The bundle checked the file against model.json's hash, which the vectors belong to;
     # --no-verify-hash may run another file (the Edge TPU one is compiled from this one).
@@ -322,8 +346,7 @@ def self_check(
         try:
             golden = random_golden(model.graph)
         except EdgeCnnError as exc:
-            return found(SKIPPED, "nothing", f"{why_none}, and the NumPy reference cannot run "
-                         f"this model ({exc})")  # fmt: skip
+            return found(SKIPPED, "nothing", f"{why_none}, and {reference_gap(model.graph, exc)}")
         checked = f"{RANDOM_INPUTS} random inputs against the NumPy reference ({why_none})"
     try:
         breach = find_breach(interpreter, model.graph, golden, predictions_only=on_edgetpu)

@@ -20,6 +20,7 @@ from edgecnn.golden import (
     REFUSED,
     SKIPPED,
     array_text,
+    make_golden,
     payload_sha256,
     read_golden,
     self_check,
@@ -213,11 +214,23 @@ def test_a_foreign_model_is_checked_against_the_numpy_reference(tiny_tflite, tmp
     assert result.checked == ("4 random inputs against the NumPy reference (no golden vectors: "
                               "no model.json beside the model)")  # fmt: skip
     ModelSidecar(labels=[str(i) for i in range(10)]).write(tmp_path / "foreign.json")
-    assert check(model).checked.endswith("(no golden vectors in model.json (an older edgecnn "
-                                         "convert))")  # fmt: skip
+    assert check(model).checked.endswith("(no golden vectors in model.json (an older convert, "
+                                         "or no reference runs it))")  # fmt: skip
     one_line_refusal(check(model, monkeypatch, 50), "the litert runtime computes this model "
                      "wrong on 4 random inputs against the NumPy reference")  # fmt: skip
     skipped = check(model, backend="reference")
     assert (
         skipped.status == SKIPPED and skipped.passed and "NumPy reference itself" in skipped.reason
     )
+
+
+def test_golden_outputs_of_tflite_reference_kernels_equal_the_numpy_references(tiny_tflite):
+    """convert's fallback for a model with an op the NumPy reference lacks: the same vectors
+    from TFLite's reference kernels (on this model, bit for bit the NumPy reference's)."""
+    bundle = open_bundle(tiny_tflite)
+    inputs = read_golden(bundle.sidecar.golden, bundle.sidecar.tflite_sha256, "model.json").inputs
+    kernels = choose_backend("litert").open(bundle.file, kernels="reference")
+    theirs = make_golden(bundle.graph, inputs, interpreter=kernels)
+    ours = make_golden(bundle.graph, inputs)
+    for a, b in zip(theirs.outputs, ours.outputs, strict=True):
+        np.testing.assert_array_equal(a, b)
