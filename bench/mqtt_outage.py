@@ -131,7 +131,8 @@ def main() -> int:
     from edgecnn.device.inference.postprocess import Postprocessor
     from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread
     from edgecnn.device.inference.runtime import load_runtime
-    from edgecnn.device.outputs.mqtt import MqttPresenter, mqtt_options
+    from edgecnn.device.outputs.mqtt import mqtt_options
+    from edgecnn.device.outputs.mqtt_presenter import MqttPresenter
     from edgecnn.device.outputs.presenters import JsonLinesPresenter
     from edgecnn.device.sources.frames import open_source
     from edgecnn.labels import model_labels

@@ -74,7 +74,7 @@ def make_presenters(
         access = "token required" if serving.token else "no token: this machine only"
         print(f"edgecnn: serving {server.url} ({access})", file=sys.stderr, flush=True)
     if publishing is not None:
-        from edgecnn.device.outputs.mqtt import MqttPresenter
+        from edgecnn.device.outputs.mqtt_presenter import MqttPresenter
 
         add(MqttPresenter(publishing))
     if record is not None:

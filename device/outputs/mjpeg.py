@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from edgecnn.console import warn
-from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.device.outputs.serve_access import (
     TokenCheck,
     require_token_beyond_loopback,

@@ -15,6 +15,7 @@ import getpass
 import os
 import re
 import sys
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -52,21 +53,33 @@ def service_user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def render_unit(
-    model: Path,
-    source: str = "0",
-    serve: str | None = None,
-    user: str | None = None,
-    run_options: tuple[str, ...] = (),
-    serve_token_file: Path | None = None,
-) -> str:
+@dataclass(frozen=True)
+class ServiceOptions:
+    """What `edgecnn service` is asked for: the run it starts, and where the unit goes."""
+
+    model: Path
+    source: str = "0"
+    serve: str | None = None
+    user: str | None = None
+    out: Path | None = None  # None: stdout
+    serve_token_file: Path | None = None
+    run_options: tuple[str, ...] = ()  # more `edgecnn run` options
+
+
+def run_service(options: ServiceOptions) -> None:
+    """Print the unit, or write it to `options.out`."""
+    write_unit(render_unit(options), options.out)
+
+
+def render_unit(options: ServiceOptions) -> str:
     """The unit's text for `edgecnn run --model MODEL --source SOURCE --json --no-display`."""
-    model = Path(os.path.abspath(model))
+    source, serve, user = options.source, options.serve, options.user
+    model = Path(os.path.abspath(options.model))
     if not model.is_file():
         raise EdgeCnnError(f"model {model} does not exist: give the .tflite the service runs")
-    token_lines = serve_token_lines(serve, serve_token_file)
+    token_lines = serve_token_lines(serve, options.serve_token_file)
     run = [*edgecnn_command(), "run", "--model", str(model), "--source", source]
-    run += ["--json", "--no-display", *run_options]
+    run += ["--json", "--no-display", *options.run_options]
     if serve is not None:
         run += ["--serve", serve]
     template = resources.files("edgecnn.device.service").joinpath(UNIT_TEMPLATE).read_text()

@@ -21,7 +21,7 @@ from live_run import LiveRun
 
 from edgecnn.data import load_image_folder
 from edgecnn.demo.objectvideo import class_video, instance_rng, render_instance_frames
-from edgecnn.device.capture.session import CaptureKeys
+from edgecnn.device.capture.window import CaptureKeys
 from edgecnn.manifest import MANIFEST_NAME, POLARITIES, is_model_input
 from edgecnn.recipe import RECIPE_VERSION, FashionCanvas
 
