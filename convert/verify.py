@@ -301,40 +301,44 @@ def write_confusion_png(path: Path, matrix: np.ndarray, names: list[str], title:
     plt.close(fig)
 
 
-def run_verify(
-    model: Path,
-    keras_model: Path | None = None,
-    data_dir: Path | None = None,
-    limit: int | None = None,
-    inputs: str = "dataset",
-    samples: int | None = None,
-    max_drop: float = 1.0,
-    as_json: bool = False,
-    report_dir: Path | None = None,
-    fc_rounding: str | None = None,
-    save_outputs: Path | None = None,
-    verify_hash: bool = True,
-) -> dict:
-    model = Path(model)
-    check_model_file(model, verify_hash)
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What `edgecnn verify` is asked for (the CLI's options, one field each)."""
+
+    model: Path
+    keras_model: Path | None = None
+    data_dir: Path | None = None
+    limit: int | None = None
+    inputs: str = "dataset"  # "dataset", "random" or a file of raw input values
+    samples: int | None = None  # random inputs
+    save_outputs: Path | None = None
+    max_drop: float = 1.0
+    as_json: bool = False
+    report_dir: Path | None = None
+    verify_hash: bool = True
+    fc_rounding: str | None = None  # FULLY_CONNECTED's rounding (default: the runtime's)
+
+
+def run_verify(options: VerifyOptions) -> dict:
+    """Verify the model, print the result (a table, or one JSON object); exit 1 on a failure."""
+    check_model_file(Path(options.model), options.verify_hash)
+    save_outputs = options.save_outputs
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
-    result, failures = verify_model(
-        model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
-        save_outputs,
-    )  # fmt: skip
-    print(json.dumps(result) if as_json else format_result(result), flush=True)
+    result, failures = verify_model(options)
+    print(json.dumps(result) if options.as_json else format_result(result), flush=True)
     if failures:
         print(f"edgecnn: verify failed: {'; '.join(failures)}", file=sys.stderr, flush=True)
         raise SystemExit(1)
     return result
 
 
-def verify_model(
-    model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
-    save_outputs=None,
-):  # fmt: skip
+def verify_model(options: VerifyOptions) -> tuple[dict, list[str]]:
     """Run the comparison; return the result and the list of failed checks."""
+    model, keras_model, inputs = Path(options.model), options.keras_model, options.inputs
+    data_dir, limit, samples = options.data_dir, options.limit, options.samples
+    fc_rounding, save_outputs = options.fc_rounding, options.save_outputs
+    max_drop, report_dir = options.max_drop, options.report_dir
     ri = ReferenceInterpreter(model, fc_rounding=fc_rounding)
     if inputs == "dataset":
         x, labels = dataset_inputs(ri, model, data_dir, limit)
