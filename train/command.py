@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,6 @@ from edgecnn.console import echo, warn
 from edgecnn.data import Dataset, load_fashion_mnist, load_image_folder
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import write_labels
-from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.train.config import TrainConfig, read_config, write_config
 from edgecnn.train.finetune import (
     BaseModel,
@@ -37,6 +34,7 @@ from edgecnn.train.finetune import (
     read_base,
 )
 from edgecnn.train.presets import get_preset
+from edgecnn.train.report import build_report
 from edgecnn.train.resume import (
     STATE_NAME,
     TrainingState,
@@ -48,6 +46,93 @@ from edgecnn.train.strategy import Worker, resolve_worker
 
 CHECKPOINT_NAME = "checkpoint.keras"
 IMAGE_TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `edgecnn train` is asked for; None takes the preset's or config's value."""
+
+    preset: str | None = None
+    config_path: Path | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    limit: int | None = None
+    seed: int | None = None
+    data_dir: Path | None = None
+    image_dir: Path | None = None
+    out: Path | None = None
+    strategy: str = "default"
+    workers: str | None = None
+    worker_index: int | None = None
+    resume: Path | None = None
+    augment: bool | None = None
+    base: Path | None = None
+    unfreeze_epochs: int | None = None
+    progress: bool = True
+
+
+def run_train(options: TrainOptions) -> dict:
+    """Train and write the outputs; return the report (also written as train_report.json).
+
+    `options.resume` continues the interrupted run in that folder from its last finished
+    epoch. Under `--strategy multiworker` only the chief evaluates and writes files; the other
+    workers return their step counts.
+    """
+    started = time.perf_counter()
+    worker = resolve_worker(options.strategy, options.workers, options.worker_index)
+    check_base_options(options)
+    plan = plan_resumed_run(options) if options.resume is not None else plan_new_run(options)
+    data = load_data(options.data_dir, plan.image_dir, plan.limit, plan.config.training.seed)
+    config = config_for_data(plan.config, data.train)
+    data_sha256 = check_same_data(plan, data.train)
+    warnings = few_images_warnings(data, worker)
+    weights = class_weights(data.train.labels, len(data.train.class_names))
+    files = start_outputs(plan, config, data.train, worker)
+    announce(plan, config, data.train, options.strategy, worker, weights)
+    result = fit(plan, config, data.train, worker, files, weights, data_sha256, options)
+    say_worker_steps(result, worker)
+    if not worker.is_chief:
+        echo(f"train: done ({worker.label}); the chief writes the outputs")
+        return {"worker": worker.index, "workers": result.workers}
+    report = build_report(plan, config, result, data, weights, warnings, options.strategy, started)
+    write_outputs(plan.out, config, result, report)
+    return report
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run trains and where it writes: from the options, or from the run it resumes."""
+
+    config: TrainConfig
+    out: Path
+    limit: int | None
+    image_dir: Path | None
+    state: TrainingState | None = None  # the interrupted run's state, when resuming
+    base: BaseModel | None = None  # the model fine-tuned from (--base)
+
+
+def check_base_options(options: TrainOptions) -> None:
+    """--base fine-tunes the base's architecture on your own images."""
+    if options.base is None:
+        return
+    if options.image_dir is None:
+        raise EdgeCnnError("--base fine-tunes on your own images: give --images DATASET too")
+    if options.preset is not None:
+        raise EdgeCnnError(
+            f"--base builds the model of {options.base}: leave out --preset (--config sets the "
+            "training only)"
+        )
+
+
+def plan_new_run(options: TrainOptions) -> RunPlan:
+    """A new run: the preset or config with the overrides, or the --base model's architecture."""
+    base = read_base(options.base) if options.base is not None else None
+    config = resolve_config(
+        options.preset, options.config_path, options.epochs, options.batch_size, options.seed,
+        options.augment, base, options.unfreeze_epochs,
+    )  # fmt: skip
+    out = output_folder(options.out if options.out is not None else Path("out"))
+    return RunPlan(config, out, options.limit, options.image_dir, base=base)
 
 
 def resolve_config(
@@ -93,206 +178,6 @@ def resolve_config(
     }
     training = dataclasses.replace(config.training, **overrides)
     return dataclasses.replace(config, training=training).validated()
-
-
-def split_image_folder(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
-    """Hold out a seeded, per-class IMAGE_TEST_FRACTION of a labelled folder as its test set
-    (their files go into train_report.json: convert measures the model on these)."""
-    rng = np.random.default_rng(seed)
-    test_idx = []
-    for class_id in range(len(data.class_names)):
-        members = rng.permutation(np.flatnonzero(data.labels == class_id))
-        if len(members) < 3:
-            name = data.class_names[class_id]
-            raise EdgeCnnError(
-                f"class {name!r} in {data.source} has {len(members)} image(s): give each class "
-                "at least 3 (training, validation and test each need one)"
-            )
-        test_idx.extend(members[: max(1, round(len(members) * IMAGE_TEST_FRACTION))])
-    test_mask = np.zeros(len(data), dtype=bool)
-    test_mask[test_idx] = True
-    return data.subset(~test_mask), data.subset(test_mask)
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """The images a run trains and tests on."""
-
-    train: Dataset
-    test: Dataset
-    name: str  # "fashion_mnist" or "images" (a folder of your own)
-
-    def class_counts(self) -> dict[str, int]:
-        """Images per class, training and test together."""
-        return {
-            name: int(np.sum(self.train.labels == i) + np.sum(self.test.labels == i))
-            for i, name in enumerate(self.train.class_names)
-        }
-
-
-def load_data(
-    data_dir: Path | None, image_dir: Path | None, limit: int | None, seed: int
-) -> TrainingData:
-    """Fashion-MNIST, or a folder of labelled images (a seeded part held out for the test)."""
-    if image_dir is not None:
-        if data_dir is not None:
-            raise EdgeCnnError("give either --images or --data-dir, not both")
-        train, test = split_image_folder(load_image_folder(image_dir), seed)
-        name = "images"
-    else:
-        train = load_fashion_mnist("train", data_dir)
-        test = load_fashion_mnist("test", data_dir)
-        name = "fashion_mnist"
-    if limit is not None:
-        train = train.subset(np.arange(min(limit, len(train))))
-    return TrainingData(train, test, name)
-
-
-def variants_of(train: Dataset, t):
-    """For fit_model's `more_training`: `t.photo_variants` camera variants of each training
-    photo (train/photo_variants.py), made once; None without photos or variants."""
-    if not (train.files and t.augment and t.photo_variants):
-        return None
-    from edgecnn.train.photo_variants import photo_variants
-
-    made: dict[bytes, tuple] = {}
-
-    def more_training(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = np.asarray(indices).tobytes()
-        if key not in made:
-            echo(f"train: {t.photo_variants} camera variants of each of {len(indices)} photos")
-            made[key] = photo_variants(train, indices, t.photo_variants, t, t.seed)
-        return made[key]
-
-    return more_training
-
-
-def image_files(train: Dataset, test: Dataset) -> dict:
-    """What an image-folder model was trained and tested on: the files, the capture manifest."""
-    from edgecnn.manifest import manifest_path, manifest_sha256
-
-    root = Path(train.source)
-    digest = manifest_sha256(root)
-    return {
-        "manifest": str(manifest_path(root)) if digest else None,
-        "manifest_sha256": digest,
-        "train_files": list(train.files),
-        "test_files": list(test.files),
-    }
-
-
-def evaluate(model, test: Dataset, batch_size: int = 500) -> dict:
-    """Test accuracy, per-class accuracy and the confusion matrix (rows: true, cols: predicted)."""
-    from edgecnn.train.training import to_model_input
-
-    # Called batch by batch rather than through predict(), whose tf.data pipeline makes
-    # TensorFlow log a C++ error line about an unknown attribute after a custom training loop.
-    x = to_model_input(test.images)
-    scores = np.concatenate(
-        [model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)]
-    )
-    predicted = np.argmax(scores, axis=1)
-    confusion = confusion_matrix(test.labels, predicted, len(test.class_names))
-    return {
-        "test_accuracy": float(np.mean(predicted == test.labels)),
-        "per_class_accuracy": per_class_accuracy(confusion, test.class_names),
-        "confusion_matrix": confusion.tolist(),
-    }
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """What `edgecnn train` is asked for; None takes the preset's or config's value."""
-
-    preset: str | None = None
-    config_path: Path | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    limit: int | None = None
-    seed: int | None = None
-    data_dir: Path | None = None
-    image_dir: Path | None = None
-    out: Path | None = None
-    strategy: str = "default"
-    workers: str | None = None
-    worker_index: int | None = None
-    resume: Path | None = None
-    augment: bool | None = None
-    base: Path | None = None
-    unfreeze_epochs: int | None = None
-    progress: bool = True
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What a run trains and where it writes: from the options, or from the run it resumes."""
-
-    config: TrainConfig
-    out: Path
-    limit: int | None
-    image_dir: Path | None
-    state: TrainingState | None = None  # the interrupted run's state, when resuming
-    base: BaseModel | None = None  # the model fine-tuned from (--base)
-
-
-@dataclass(frozen=True)
-class OutputFiles:
-    """Where the chief keeps the best epoch so far and the resume state (None: not kept)."""
-
-    checkpoint: Path | None = None
-    state: Path | None = None
-
-
-def run_train(options: TrainOptions) -> dict:
-    """Train and write the outputs; return the report (also written as train_report.json).
-
-    `options.resume` continues the interrupted run in that folder from its last finished
-    epoch. Under `--strategy multiworker` only the chief evaluates and writes files; the other
-    workers return their step counts.
-    """
-    started = time.perf_counter()
-    worker = resolve_worker(options.strategy, options.workers, options.worker_index)
-    check_base_options(options)
-    plan = plan_resumed_run(options) if options.resume is not None else plan_new_run(options)
-    data = load_data(options.data_dir, plan.image_dir, plan.limit, plan.config.training.seed)
-    config = config_for_data(plan.config, data.train)
-    data_sha256 = check_same_data(plan, data.train)
-    warnings = few_images_warnings(data, worker)
-    weights = class_weights(data.train.labels, len(data.train.class_names))
-    files = start_outputs(plan, config, data.train, worker)
-    announce(plan, config, data.train, options.strategy, worker, weights)
-    result = fit(plan, config, data.train, worker, files, weights, data_sha256, options)
-    say_worker_steps(result, worker)
-    if not worker.is_chief:
-        echo(f"train: done ({worker.label}); the chief writes the outputs")
-        return {"worker": worker.index, "workers": result.workers}
-    report = build_report(plan, config, result, data, weights, warnings, options.strategy, started)
-    write_outputs(plan.out, config, result, report)
-    return report
-
-
-def check_base_options(options: TrainOptions) -> None:
-    """--base fine-tunes the base's architecture on your own images."""
-    if options.base is None:
-        return
-    if options.image_dir is None:
-        raise EdgeCnnError("--base fine-tunes on your own images: give --images DATASET too")
-    if options.preset is not None:
-        raise EdgeCnnError(
-            f"--base builds the model of {options.base}: leave out --preset (--config sets the "
-            "training only)"
-        )
-
-
-def plan_new_run(options: TrainOptions) -> RunPlan:
-    """A new run: the preset or config with the overrides, or the --base model's architecture."""
-    base = read_base(options.base) if options.base is not None else None
-    config = resolve_config(
-        options.preset, options.config_path, options.epochs, options.batch_size, options.seed,
-        options.augment, base, options.unfreeze_epochs,
-    )  # fmt: skip
-    out = output_folder(options.out if options.out is not None else Path("out"))
-    return RunPlan(config, out, options.limit, options.image_dir, base=base)
 
 
 def plan_resumed_run(options: TrainOptions) -> RunPlan:
@@ -342,6 +227,59 @@ def output_folder(out: Path) -> Path:
     return out
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """The images a run trains and tests on."""
+
+    train: Dataset
+    test: Dataset
+    name: str  # "fashion_mnist" or "images" (a folder of your own)
+
+    def class_counts(self) -> dict[str, int]:
+        """Images per class, training and test together."""
+        return {
+            name: int(np.sum(self.train.labels == i) + np.sum(self.test.labels == i))
+            for i, name in enumerate(self.train.class_names)
+        }
+
+
+def load_data(
+    data_dir: Path | None, image_dir: Path | None, limit: int | None, seed: int
+) -> TrainingData:
+    """Fashion-MNIST, or a folder of labelled images (a seeded part held out for the test)."""
+    if image_dir is not None:
+        if data_dir is not None:
+            raise EdgeCnnError("give either --images or --data-dir, not both")
+        train, test = split_image_folder(load_image_folder(image_dir), seed)
+        name = "images"
+    else:
+        train = load_fashion_mnist("train", data_dir)
+        test = load_fashion_mnist("test", data_dir)
+        name = "fashion_mnist"
+    if limit is not None:
+        train = train.subset(np.arange(min(limit, len(train))))
+    return TrainingData(train, test, name)
+
+
+def split_image_folder(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    """Hold out a seeded, per-class IMAGE_TEST_FRACTION of a labelled folder as its test set
+    (their files go into train_report.json: convert measures the model on these)."""
+    rng = np.random.default_rng(seed)
+    test_idx = []
+    for class_id in range(len(data.class_names)):
+        members = rng.permutation(np.flatnonzero(data.labels == class_id))
+        if len(members) < 3:
+            name = data.class_names[class_id]
+            raise EdgeCnnError(
+                f"class {name!r} in {data.source} has {len(members)} image(s): give each class "
+                "at least 3 (training, validation and test each need one)"
+            )
+        test_idx.extend(members[: max(1, round(len(members) * IMAGE_TEST_FRACTION))])
+    test_mask = np.zeros(len(data), dtype=bool)
+    test_mask[test_idx] = True
+    return data.subset(~test_mask), data.subset(test_mask)
+
+
 def config_for_data(config: TrainConfig, train: Dataset) -> TrainConfig:
     """The config with as many classes as the data has; refused if its input size differs."""
     height, width = train.images.shape[1:3]
@@ -374,6 +312,14 @@ def few_images_warnings(data: TrainingData, worker: Worker) -> list[str]:
     if worker.is_chief:
         warn(message)
     return [message]
+
+
+@dataclass(frozen=True)
+class OutputFiles:
+    """Where the chief keeps the best epoch so far and the resume state (None: not kept)."""
+
+    checkpoint: Path | None = None
+    state: Path | None = None
 
 
 def start_outputs(
@@ -463,6 +409,25 @@ def fit(
         raise
 
 
+def variants_of(train: Dataset, t):
+    """For fit_model's `more_training`: `t.photo_variants` camera variants of each training
+    photo (train/photo_variants.py), made once; None without photos or variants."""
+    if not (train.files and t.augment and t.photo_variants):
+        return None
+    from edgecnn.train.photo_variants import photo_variants
+
+    made: dict[bytes, tuple] = {}
+
+    def more_training(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = np.asarray(indices).tobytes()
+        if key not in made:
+            echo(f"train: {t.photo_variants} camera variants of each of {len(indices)} photos")
+            made[key] = photo_variants(train, indices, t.photo_variants, t, t.seed)
+        return made[key]
+
+    return more_training
+
+
 def interrupted_message(plan: RunPlan, worker: Worker, files: OutputFiles) -> str:
     if not worker.is_chief:
         return f"train: interrupted ({worker.label}); the chief keeps the checkpoint"
@@ -485,84 +450,6 @@ def say_worker_steps(result, worker: Worker) -> None:
             f"train: worker {entry['worker'] + 1} of {worker.count} took {entry['steps']} "
             f"steps, {entry['images']} images"
         )
-
-
-def build_report(
-    plan: RunPlan,
-    config: TrainConfig,
-    result,
-    data: TrainingData,
-    weights,
-    warnings: list[str],
-    strategy: str,
-    started: float,
-) -> dict:
-    """train_report.json: the test results, the data, the run's settings and versions."""
-    import keras
-    import tensorflow as tf
-
-    metrics = evaluate(result.model, data.test)
-    train, test, base, t = data.train, data.test, plan.base, config.training
-    return {
-        "test_accuracy": metrics["test_accuracy"],
-        "per_class_accuracy": metrics["per_class_accuracy"],
-        "params": int(result.model.count_params()),
-        "epochs": result.epochs_run,
-        "epochs_planned": t.epochs,
-        "best_epoch": result.best_epoch,
-        "best_val_accuracy": result.best_val_accuracy,
-        "stopped_early": result.stopped_early,
-        "seconds": round(time.perf_counter() - started, 2),
-        "train_seconds": round(result.seconds, 2),
-        "images_per_second": round(result.images_trained / max(result.session_seconds, 1e-9), 1),
-        # CPU seconds per 1000 training images: on a shared machine, steadier than images/s.
-        "cpu_seconds_per_1000_images": round(
-            1000 * result.session_cpu_seconds / max(result.images_trained, 1), 3
-        ),
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "dataset": {
-            "name": data.name,
-            # absolute: convert finds a model's own images through it, from any folder
-            "source": str(Path(train.source).absolute()),
-            "train_images": len(train),
-            "validation_split": t.validation_split,
-            "test_images": len(test),
-            "limit": plan.limit,
-            "class_names": list(train.class_names),
-            "class_counts": data.class_counts(),
-            **(image_files(train, test) if data.name == "images" else {}),
-        },
-        "base_model": base.describe() if base is not None else None,
-        "fine_tuning": (
-            {
-                "frozen_epochs": t.epochs,
-                "unfrozen_epochs": t.unfreeze_epochs,
-                "unfreeze_learning_rate": t.unfreeze_learning_rate,
-            }
-            if base is not None
-            else None
-        ),
-        "class_weights": (
-            dict(zip(train.class_names, (round(float(w), 4) for w in weights), strict=True))
-            if weights is not None
-            else None
-        ),
-        "warnings": warnings,
-        "config": config.name,
-        "seed": t.seed,
-        "strategy": strategy,
-        "replicas": result.replicas,
-        "workers": result.workers,
-        "precision": result.precision,
-        "confusion_matrix": metrics["confusion_matrix"],
-        "history": result.history,
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-        },
-        "cpu_count": os.cpu_count(),
-    }
 
 
 def write_outputs(out: Path, config: TrainConfig, result, report: dict) -> None:

@@ -45,3 +45,96 @@ def test_unknown_command_and_bad_option_exit_2():
     assert edgecnn("fly").returncode == 2
     proc = edgecnn("train", "--epochs", "zero")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["capture", "service"])
+def test_capture_and_service_have_help(command):
+    proc = edgecnn(command, "--help")
+    assert proc.returncode == 0 and "Usage:" in proc.stdout
+
+
+def test_importing_the_cli_loads_no_stage_numpy_or_opencv():
+    code = (
+        "import sys\nimport edgecnn.cli\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numpy', 'cv2', 'tensorflow', 'keras') or m.startswith(('edgecnn.train', "
+        "'edgecnn.convert', 'edgecnn.device', 'edgecnn.explain')))\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def params(command: str) -> dict:
+    from edgecnn.cli import cli
+
+    return {p.name: p for p in cli.commands[command].params}
+
+
+def default(command: str, name: str):
+    import click
+
+    from edgecnn.cli import cli
+
+    with click.Context(cli.commands[command]) as ctx:
+        return params(command)[name].get_default(ctx)
+
+
+def test_choices_and_defaults_come_from_the_code():
+    from edgecnn.device.inference.backends import BACKEND_NAMES
+    from edgecnn.device.inference.preprocess import INVERT_CHOICES
+    from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS
+    from edgecnn.train.strategy import STRATEGIES
+
+    for command in ("run", "bench"):
+        assert params(command)["backend"].type.choices == ("auto", *BACKEND_NAMES)
+    for command in ("run", "capture"):
+        assert params(command)["invert"].type.choices == tuple(INVERT_CHOICES)
+        assert default(command, "serve_max_clients") == DEFAULT_MAX_CLIENTS
+    assert params("train")["strategy"].type.choices == STRATEGIES
+    shown = edgecnn("run", "--help").stdout
+    assert "[auto|" + "|".join(BACKEND_NAMES) + "]" in shown
+    assert f"[default: {DEFAULT_MAX_CLIENTS}; x>=1]" in " ".join(shown.split())
+    proc = edgecnn("run", "--model", "m.tflite", "--backend", "nope")
+    assert proc.returncode == 2 and "'nope' is not one of" in proc.stderr
+
+
+SHARED = {  # option -> the commands that share its one declaration
+    "data_dir": ("train", "convert", "verify", "explain"),
+    "roi": ("run", "capture"),
+    "invert": ("run", "capture"),
+    "display": ("run", "capture"),
+    "serve_token": ("run", "capture"),
+    "serve_token_file": ("run", "capture"),
+    "serve_max_clients": ("run", "capture"),
+    "backend": ("run", "bench"),
+    "threads": ("run", "bench"),
+    "verify_hash": ("verify", "run", "bench", "explain"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_a_shared_option_means_the_same_in_every_command(name):
+    first, *others = (params(command)[name] for command in SHARED[name])
+    for other in others:
+        assert other.to_info_dict() == first.to_info_dict()
+
+
+RECORDS = {  # command -> (module, its options record)
+    "train": ("edgecnn.train.command", "TrainOptions"),
+    "convert": ("edgecnn.convert.command", "ConvertOptions"),
+    "verify": ("edgecnn.convert.verify", "VerifyOptions"),
+    "explain": ("edgecnn.explain.command", "ExplainOptions"),
+    "capture": ("edgecnn.device.capture.command", "CaptureOptions"),
+    "service": ("edgecnn.device.service.unit", "ServiceOptions"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(RECORDS))
+def test_every_option_is_a_field_of_the_commands_options_record(command):
+    import dataclasses
+    import importlib
+
+    module, record = RECORDS[command]
+    fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), record))}
+    assert set(params(command)) <= fields, set(params(command)) - fields
