@@ -37,7 +37,14 @@ class Constant:
     name: str
 
     def __call__(self):
-        return getattr(importlib.import_module(self.module), self.name)
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError as exc:  # an extra not installed: one line, not a traceback
+            raise EdgeCnnError(
+                f"{exc.name or exc} is not installed, and this command needs it: "
+                "pip install 'edgecnn[device]' (run, bench, capture) or 'edgecnn[train]'"
+            ) from None
+        return getattr(module, self.name)
 
     def __str__(self) -> str:
         return str(self())

@@ -138,3 +138,22 @@ def test_every_option_is_a_field_of_the_commands_options_record(command):
     module, record = RECORDS[command]
     fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), record))}
     assert set(params(command)) <= fields, set(params(command)) - fields
+
+
+def test_a_missing_extra_is_one_line_even_for_help():
+    """Without OpenCV (a bare `pip install edgecnn`), capture's --invert choices cannot be
+    read: one line naming what to install, exit 2; train's help still works."""
+    code = (
+        "import sys\nsys.modules['cv2'] = None  # as if not installed\n"
+        "from edgecnn.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "capture", "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cv2 is not installed" in proc.stderr
+    assert "edgecnn[device]" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "train", "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "--strategy [default|mirrored|multiworker]" in proc.stdout
