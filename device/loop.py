@@ -169,9 +169,11 @@ def run_loop(
             stats.source_ended = True
             break
         clock.lap("capture")
-        # Straight into the interpreter's input tensor (the view is dropped at once).
-        model_input = runtime.input_tensor() if runtime is not None else None
-        seen = preprocessor.process(frame, source.colour_order, out=model_input)
+        # Straight into the interpreter's input tensor: the view must be dropped at once
+        # (the interpreter refuses to invoke while one is held), so it is never named.
+        seen = preprocessor.process(
+            frame, source.colour_order, out=runtime.input_tensor() if runtime else None
+        )
         clock.lap("preprocess")
         prediction = None
         if runtime is not None:
