@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from edgecnn import __version__
+from edgecnn.backends import BACKEND_CHOICES, KERNELS
 from edgecnn.errors import EdgeCnnError
 
 PathArg = click.Path(path_type=Path)
@@ -73,7 +74,6 @@ class ChoiceOf(click.Choice):
         pass
 
 
-BACKENDS = Constant("edgecnn.device.inference.backends", "BACKEND_NAMES")
 INVERT_MODES = Constant("edgecnn.device.inference.preprocess", "INVERT_CHOICES")
 MAX_CLIENTS = Constant("edgecnn.device.outputs.mjpeg", "DEFAULT_MAX_CLIENTS")
 STRATEGIES = Constant("edgecnn.train.strategy", "STRATEGIES")
@@ -122,14 +122,22 @@ def json_option(help: str) -> Decorator:
 
 
 def interpreter_options(edgetpu: str) -> Decorator:
-    """--backend, --threads and --edgetpu: how the model runs (`edgetpu`: that option's default)."""
+    """--backend, --kernels, --threads and --edgetpu: how the model runs (`edgetpu`: that
+    option's default)."""
     return option_group(
         click.option(
             "--backend",
-            type=ChoiceOf("auto", BACKENDS),
+            type=click.Choice(BACKEND_CHOICES),
             default="auto",
             show_default=True,
-            help="TFLite runtime (auto: the first one installed).",
+            help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
+        ),
+        click.option(
+            "--kernels",
+            type=click.Choice(KERNELS),
+            default="optimized",
+            show_default=True,
+            help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
         ),
         click.option(
             "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads."
@@ -348,6 +356,13 @@ def convert(**values) -> None:
     help="Write the NumPy reference's raw outputs to OUT.npz (output_0, output_1, ...).",
 )
 @click.option(
+    "--engines",
+    default=None,
+    help="Engines to run and compare, comma-separated: numpy, reference (TFLite's reference "
+    "kernels), optimized (its default kernels, what run uses), micro (TFLite Micro, "
+    "pip install 'edgecnn[micro]'). Default numpy,reference,optimized.",
+)
+@click.option(
     "--max-drop", type=float, default=1.0, show_default=True, help="Allowed accuracy drop, points."
 )
 @json_option("Print one JSON object.")
@@ -427,9 +442,9 @@ def verify(**values) -> None:
 @verify_hash_option
 def run(**values) -> None:
     """Classify live frames from a camera, video, images or stream."""
-    from edgecnn.device.command import run_live
+    from edgecnn.device.command import RunOptions, run_live
 
-    run_live(**values)
+    run_live(RunOptions(**values))
 
 
 @cli.command()
@@ -473,9 +488,9 @@ def capture(**values) -> None:
 @verify_hash_option
 def bench(**values) -> None:
     """Per-stage latency of the live loop, and the bare invoke() time for comparison."""
-    from edgecnn.device.command import run_bench
+    from edgecnn.device.command import BenchOptions, run_bench
 
-    run_bench(**values)
+    run_bench(BenchOptions(**values))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

@@ -38,7 +38,12 @@ from edgecnn.device.inference.preprocess import (
 )
 from edgecnn.device.loop import StopSignals, run_loop
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
-from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
+from edgecnn.device.outputs.mjpeg import (
+    DEFAULT_MAX_CLIENTS,
+    ServeOptions,
+    serve_options,
+    start_page_server,
+)
 from edgecnn.device.sources.frames import open_source
 from edgecnn.errors import EdgeCnnError
 
@@ -134,7 +139,9 @@ def run_capture(options: CaptureOptions) -> dict:
             "every --every'th frame"
         )
     keep_opencv_on_one_thread()
-    preprocessor = Preprocessor(fashion_mnist_input(), None, parse_roi(options.roi), options.invert)
+    preprocessor = Preprocessor(
+        fashion_mnist_input(), roi=parse_roi(options.roi), invert=options.invert
+    )
     dataset = CaptureDataset(options.out, classes)
     requests = PageRequests()
     with contextlib.ExitStack() as stack:
@@ -199,15 +206,9 @@ def _serve(
     requests: PageRequests,
 ) -> Callable[[np.ndarray, dict], None]:
     from edgecnn.device.capture.page import capture_routes
-    from edgecnn.device.outputs.mjpeg import MjpegServer
 
-    extra_get, extra_post = capture_routes(session, requests)
-    server = MjpegServer(
-        serving.host, serving.port, serving.token, serving.max_clients, extra_get, extra_post
-    )
+    server = start_page_server(serving, *capture_routes(session, requests))
     stack.callback(server.close)
-    access = "token required" if serving.token else "no token: this machine only"
-    echo(f"edgecnn: serving {server.url} ({access})")
     return server.show
 
 

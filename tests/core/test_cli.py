@@ -82,19 +82,20 @@ def default(command: str, name: str):
 
 
 def test_choices_and_defaults_come_from_the_code():
-    from edgecnn.device.inference.backends import BACKEND_NAMES
+    from edgecnn.backends import BACKEND_CHOICES, KERNELS
     from edgecnn.device.inference.preprocess import INVERT_CHOICES
     from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS
     from edgecnn.train.strategy import STRATEGIES
 
     for command in ("run", "bench"):
-        assert params(command)["backend"].type.choices == ("auto", *BACKEND_NAMES)
+        assert params(command)["backend"].type.choices == BACKEND_CHOICES
+        assert params(command)["kernels"].type.choices == KERNELS
     for command in ("run", "capture"):
         assert params(command)["invert"].type.choices == tuple(INVERT_CHOICES)
         assert default(command, "serve_max_clients") == DEFAULT_MAX_CLIENTS
     assert params("train")["strategy"].type.choices == STRATEGIES
     shown = edgecnn("run", "--help").stdout
-    assert "[auto|" + "|".join(BACKEND_NAMES) + "]" in shown
+    assert "[" + "|".join(BACKEND_CHOICES) + "]" in shown
     assert f"[default: {DEFAULT_MAX_CLIENTS}; x>=1]" in " ".join(shown.split())
     proc = edgecnn("run", "--model", "m.tflite", "--backend", "nope")
     assert proc.returncode == 2 and "'nope' is not one of" in proc.stderr
@@ -109,6 +110,7 @@ SHARED = {  # option -> the commands that share its one declaration
     "serve_token_file": ("run", "capture"),
     "serve_max_clients": ("run", "capture"),
     "backend": ("run", "bench"),
+    "kernels": ("run", "bench"),
     "threads": ("run", "bench"),
     "verify_hash": ("verify", "run", "bench", "explain"),
 }
@@ -128,6 +130,8 @@ RECORDS = {  # command -> (module, its options record)
     "explain": ("edgecnn.explain.command", "ExplainOptions"),
     "capture": ("edgecnn.device.capture.command", "CaptureOptions"),
     "service": ("edgecnn.device.service.unit", "ServiceOptions"),
+    "run": ("edgecnn.device.command", "RunOptions"),
+    "bench": ("edgecnn.device.benchmark", "BenchOptions"),
 }
 
 

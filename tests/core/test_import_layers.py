@@ -2,8 +2,11 @@
 
 The modules are read, not imported: every import statement counts, one inside a function
 too (it runs when the function does); only `if TYPE_CHECKING:` imports, which never run, do
-not. The CLI (`edgecnn.cli`) is the top of everything: it imports every stage and no module
-imports it, so it is left out of the package check (its package is the core's).
+not. The packages are the stages (train, convert, device, explain), the device's parts
+(sources, inference, outputs, capture, service) and the core, `edgecnn` with its own
+sub-packages (reference, demo: the core is one layer, in which only module loops count).
+The CLI (`edgecnn.cli`) is the top of everything: it imports every stage and no module
+imports it, so it is left out of the package check.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pkgutil
 from pathlib import Path
 
 STAGES = ("edgecnn", "edgecnn.train", "edgecnn.convert", "edgecnn.device", "edgecnn.explain")
+CORE = "edgecnn"
 ENTRY_POINT = "edgecnn.cli"
 
 
@@ -31,7 +35,9 @@ def module_files() -> dict[str, Path]:
 
 
 def package_of(name: str, files: dict[str, Path]) -> str:
-    return name if files[name].name == "__init__.py" else name.rpartition(".")[0]
+    package = name if files[name].name == "__init__.py" else name.rpartition(".")[0]
+    stage = next((s for s in STAGES[1:] if package == s or package.startswith(f"{s}.")), None)
+    return package if stage is not None else CORE  # the core's sub-packages are the core
 
 
 def type_checking_only(tree: ast.Module) -> set[ast.AST]:

@@ -34,7 +34,7 @@ def test_without_a_model_frames_are_preprocessed_and_presented_to_the_end(tmp_pa
     class_video(video, "gear", instances=3, frames_per_instance=2)
     keep = Keep()
     with open_source(str(video)) as frames:
-        stats = run_loop(frames, Preprocessor(fashion_mnist_input(), None), None, None, [keep])
+        stats = run_loop(frames, Preprocessor(fashion_mnist_input()), None, None, [keep])
     assert stats.frames == 6 and stats.source_ended
     capture = cv2.VideoCapture(str(video))
     for index, (result, canvas) in enumerate(keep.results):
@@ -54,7 +54,5 @@ def test_a_presenter_stops_the_loop_between_frames(tmp_path):
     stop = threading.Event()
     keep = Keep(stop_after=4, stop=stop)
     with open_source(str(video)) as frames:
-        stats = run_loop(
-            frames, Preprocessor(fashion_mnist_input(), None), None, None, [keep], stop=stop
-        )
+        stats = run_loop(frames, Preprocessor(fashion_mnist_input()), None, None, [keep], stop=stop)
     assert stats.frames == 4 and not stats.source_ended and len(keep.results) == 4
