@@ -12,6 +12,7 @@ from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.device.outputs.mqtt import QOS, Message, MqttOptions, discovery_configs
 from edgecnn.device.outputs.mqtt_client import BackgroundPublisher
 from edgecnn.device.outputs.presenters import result_record
+from edgecnn.errors import EdgeCnnError
 
 
 class MqttPresenter(Presenter):
@@ -55,3 +56,5 @@ class MqttPresenter(Presenter):
             f"{counts.dropped} dropped while the broker was away, {counts.unsent} unsent at exit; "
             f"{counts.outages} outage(s)"
         )
+        if self.publisher.stopped_by is not None:  # the run fails: the results went nowhere
+            raise EdgeCnnError(f"mqtt {self.options.target.url}: {self.publisher.stopped_by}")
