@@ -156,6 +156,7 @@ def run_benchmark(options: BenchOptions) -> dict:
         "input": f"{runtime.input_spec.dtype.name} {list(runtime.input_spec.shape)}",
         **sizes[0],
         "sizes": sizes,
+        "self_check": pipeline.self_check.as_json() if pipeline.self_check else None,
     }
 
 
@@ -192,6 +193,12 @@ def format_report(result: dict) -> str:
         ("inference", "inference_over_invoke"),
     ):
         lines.append(f"  {name:<11}" + "".join(f"{s[key]:>{group - 1}.2f}x" for s in sizes))
+    check = result.get("self_check")
+    lines.append(
+        f"self-check at start-up: {check['status']} in {check['ms']:.1f} ms ({check['checked']})"
+        if check
+        else "self-check at start-up: off (--no-self-check)"
+    )
     if result.get("notice"):  # first, so nobody quotes the figures without it
         lines.insert(0, result["notice"])
     return "\n".join(lines)
