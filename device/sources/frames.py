@@ -364,7 +364,8 @@ class PicameraSource(LiveSource):
             return None
         try:
             if self.colour_order == "GREY":
-                planes = self.camera.capture_array("lores")  # Y rows, then U and V: [h*3/2, stride]
+                # [h * 3/2, stride]: the Y rows, then the U and V rows
+                planes = self.camera.capture_array("lores")
                 width, height = self.lores
                 grey = planes[:height, :width]
                 return grey if grey.shape == (height, width) else None

@@ -201,8 +201,8 @@ def test_a_bad_camera_size_is_one_line(spec) -> None:
 
 
 def run_fake_camera(model: Path, *args: str, lores: bool = True) -> subprocess.CompletedProcess:
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE_CAMERA),
-                                                         os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    paths = [str(FAKE_CAMERA), os.environ.get("PYTHONPATH")]
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, paths))}
     if not lores:
         env["FAKE_PICAMERA2_LORES"] = "refuse"
     return run_edgecnn("run", "--model", str(model), "--source", "picamera", "--no-display",

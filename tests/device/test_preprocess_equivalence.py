@@ -75,8 +75,10 @@ def test_the_same_region_filmed_finer_gives_the_same_canvas(side) -> None:
         assert np.mean(differences) < 7.0, style
 
 
-@pytest.mark.parametrize(("height", "width", "step"), [(480, 480, 4), (1080, 1080, 9),
-                                                       (721, 1283, 6), (30, 47, 1), (9, 9, 3)])  # fmt: skip
+SAMPLINGS = [(480, 480, 4), (1080, 1080, 9), (721, 1283, 6), (30, 47, 1), (9, 9, 3)]
+
+
+@pytest.mark.parametrize(("height", "width", "step"), SAMPLINGS)
 def test_the_working_image_is_the_centre_pixel_of_every_block(height, width, step) -> None:
     """INTER_NEAREST on `block_centres`' view picks exactly the centre pixels, for odd and
     even steps alike (INTER_NEAREST_EXACT does not before OpenCV 4.7), reading no more."""
