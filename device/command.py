@@ -14,6 +14,7 @@ from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serv
 from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
 from edgecnn.device.pipeline import PipelineOptions, build_pipeline
 from edgecnn.device.sources.frames import open_source
+from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
 from edgecnn.errors import EdgeCnnError
 
 
@@ -23,6 +24,8 @@ class RunOptions(PipelineOptions):
     where results go."""
 
     source: str = "0"
+    pace: str = "auto"
+    loop: bool = False
     as_json: bool = False
     serve: str | None = None
     record: Path | None = None
@@ -118,13 +121,14 @@ def run_live(options: RunOptions) -> None:
         if o.mqtt is not None
         else None
     )
+    pace = parse_pace(o.pace)
     pipeline = build_pipeline(o)
     runtime = pipeline.runtime
-    with (
-        open_source(o.source) as frames,
-        StopSignals(on_stop=frames.stop) as signals,
-        contextlib.ExitStack() as stack,
-    ):
+    with contextlib.ExitStack() as stack:
+        opened = stack.enter_context(open_source(o.source, o.loop))
+        check_loop(opened, o.loop)
+        frames = pace_source(opened, pace, watched=person_watches(o.display, serving))
+        signals = stack.enter_context(StopSignals(on_stop=frames.stop))
         presenters = make_presenters(
             stack, o.as_json, serving, o.record, o.display, frames.fps, signals.event.set,
             publishing,
@@ -134,12 +138,25 @@ def run_live(options: RunOptions) -> None:
             o.max_frames, stop=signals.event, keep_latencies=False,
         )  # fmt: skip
     how = f"stopped by {signals.signal_name}" if signals.signal_name else "done"
+    skipped = getattr(frames, "skipped", 0)
     print(
         f"edgecnn: {how}: {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS), "
-        f"{runtime.backend}{' + Edge TPU' if runtime.on_edgetpu else ''}",
+        f"{runtime.backend}{' + Edge TPU' if runtime.on_edgetpu else ''}"
+        + (f"; {skipped} frames skipped to keep pace" if skipped else ""),
         file=sys.stderr,
         flush=True,
     )
+
+
+def person_watches(display: bool | None, serving: ServeOptions | None) -> bool:
+    """True when frames are shown to a person: the --serve page, or a window."""
+    if serving is not None:
+        return True
+    if display is False:
+        return False
+    from edgecnn.device.outputs.presenters import display_available
+
+    return display_available()[0]
 
 
 def run_bench(options: BenchOptions) -> dict:

@@ -16,13 +16,14 @@ from edgecnn.bundle import ModelBundle, open_bundle
 from edgecnn.device.inference.postprocess import Postprocessor
 from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread
 from edgecnn.device.inference.runtime import Runtime, load_runtime
+from edgecnn.device.inference.stable import DEFAULT_STABLE_FRAMES
 
 
 @dataclass(frozen=True)
 class PipelineOptions:
     """How a model is opened and run on frames; the fields are named like the CLI's options
     (--model, --backend, --kernels, --threads, --edgetpu, --labels, --roi, --invert,
-    --top-k, --threshold, --smooth, --verify-hash)."""
+    --top-k, --threshold, --smooth, --stable, --verify-hash)."""
 
     model: Path
     backend: str = "auto"
@@ -35,6 +36,7 @@ class PipelineOptions:
     top_k: int = 3
     threshold: float = 0.5
     smooth: float = 0.0
+    stable: int = DEFAULT_STABLE_FRAMES
     verify_hash: bool = True
 
 
@@ -59,5 +61,7 @@ def build_pipeline(options: PipelineOptions) -> Pipeline:
         bundle,
         runtime,
         Preprocessor(runtime.input_spec, bundle.sidecar, options.roi, options.invert),
-        Postprocessor(list(bundle.labels), options.top_k, options.threshold, options.smooth),
+        Postprocessor(
+            list(bundle.labels), options.top_k, options.threshold, options.smooth, options.stable
+        ),
     )

@@ -57,6 +57,24 @@ def serve_access_options(function):
     return function
 
 
+def pace_options(function):
+    """--pace and --loop: how a file source plays."""
+    options = [
+        click.option(
+            "--pace",
+            default="auto",
+            show_default=True,
+            metavar="auto|realtime|fast|FPS",
+            help="A file's pace: realtime (its own frame rate; auto: when a window or --serve "
+            "shows it), fast, or frames per second.",
+        ),
+        click.option("--loop", is_flag=True, help="Play a file source again and again."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecnn")
 def cli() -> None:
@@ -240,6 +258,7 @@ def verify(**options) -> None:
     show_default=True,
     help="Camera index, /dev/videoN, file, folder, URL or 'picamera'.",
 )
+@pace_options
 @click.option(
     "--backend",
     type=click.Choice(BACKEND_CHOICES),
@@ -281,6 +300,14 @@ def verify(**options) -> None:
     default=0.0,
     show_default=True,
     help="EMA factor of past scores.",
+)
+@click.option(
+    "--stable",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Frames in a row that must agree before the stable state (MQTT, the page) changes; "
+    "1 follows every frame.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per frame on stdout.")
 @click.option(

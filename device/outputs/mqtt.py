@@ -3,10 +3,12 @@ a dashboard listens. `mqtts://` uses TLS (port 8883 unless given).
 
 Topics, for a PREFIX of `edgecnn/kitchen`:
 
-    PREFIX/state         {"frame", "time", "label", "class_id", "score", "top": [...]}
-                         QoS 1, retained (a new subscriber gets the current label at once):
-                         sent when the label changes, and every --mqtt-interval seconds while
-                         it stays the same
+    PREFIX/state         {"frame", "time", "label", "class_id", "score", "top": [...],
+                          "stable": {"label", "class_id", "changed"}}: the frame's own answer
+                         and the stable state (--stable N: the answer N frames in a row
+                         agreed on; null until one has). QoS 1, retained (a new subscriber
+                         gets the current state at once): sent when the stable state changes
+                         ("changed": true), and every --mqtt-interval seconds
     PREFIX/availability  "online", QoS 1, retained, on every connect; "offline", QoS 1,
                          retained, as the last will (the broker sends it when the run dies or
                          its connection does) and on a clean exit
@@ -50,6 +52,7 @@ DEFAULT_INTERVAL = 5.0
 DEFAULT_DISCOVERY_PREFIX = "homeassistant"
 QUEUE_SIZE = 100
 QOS = 1
+STABLE_LABEL_TEMPLATE = "{{ value_json.stable.label if value_json.stable else 'unknown' }}"
 URL_FORM = "give mqtt://[user@]host[:port]/topic/prefix (mqtts:// for TLS)"
 
 
@@ -190,10 +193,13 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
             **common,
             "name": "Label",
             "unique_id": f"edgecnn_{node}_label",
-            "value_template": "{{ value_json.label }}",
+            # The stable state: what automations should act on; the frame's own answer is
+            # an attribute.
+            "value_template": STABLE_LABEL_TEMPLATE,
             "json_attributes_topic": target.state_topic,
             "json_attributes_template": (
-                "{{ {'class_id': value_json.class_id, 'score': value_json.score, "
+                "{{ {'class_id': value_json.stable.class_id if value_json.stable else none, "
+                "'frame_label': value_json.label, 'score': value_json.score, "
                 "'top': value_json.top, 'frame': value_json.frame} | tojson }}"
             ),
             "icon": "mdi:tshirt-crew",
@@ -211,8 +217,8 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
 
 
 class MqttPresenter(Presenter):
-    """Hands a result to the background publisher when the label changes, and every
-    `interval` seconds while it stays the same; never waits for the network."""
+    """Hands a result to the background publisher when the stable state changes, and every
+    `interval` seconds; never waits for the network."""
 
     def __init__(self, options: MqttOptions) -> None:
         from edgecnn.device.outputs.mqtt_client import (
@@ -235,15 +241,15 @@ class MqttPresenter(Presenter):
             will=Message(target.availability_topic, "offline", QOS, True),
             on_connect=on_connect,
         )
-        self.last_label: str | None = None
-        self.last_sent = 0.0
+        self.last_sent: float | None = None
 
     def present(self, result: FrameResult) -> None:
-        label = result.prediction.label
+        stable = result.prediction.stable
         now = time.monotonic()
-        if label == self.last_label and now - self.last_sent < self.options.interval:
+        news = self.last_sent is None or (stable is not None and stable.changed)
+        if not news and now - self.last_sent < self.options.interval:
             return
-        self.last_label, self.last_sent = label, now
+        self.last_sent = now
         record = {"frame": result.index, "time": round(result.time, 4)}
         record.update(prediction_record(result.prediction))
         message = Message(self.options.target.state_topic, json.dumps(record), QOS, True)

@@ -28,12 +28,17 @@ DEFAULT_RECORD_FPS = 10.0
 
 
 def prediction_record(p: Prediction) -> dict:
-    """A prediction as JSON: label, class id, score and the top-k (--json, --mqtt)."""
+    """A prediction as JSON (--json, --mqtt): this frame's label, class id, score and top-k,
+    and the stable state beside them (null until an answer has held --stable frames)."""
+    stable = p.stable
     return {
         "label": p.label,
         "class_id": p.class_id,
         "score": round(p.score, 4),
         "top": [{"class_id": c.class_id, "label": c.label, "score": c.score} for c in p.top],
+        "stable": None
+        if stable is None
+        else {"label": stable.label, "class_id": stable.class_id, "changed": stable.changed},
     }
 
 
