@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgecnn.device.benchmark import BenchOptions, format_report, run_benchmark
+from edgecnn.device.capture.unlabelled import UnlabelledQueue
 from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
 from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
 from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
+from edgecnn.device.outputs.unsure import DEFAULT_UNSURE_EVERY
 from edgecnn.device.pipeline import PipelineOptions, build_pipeline
 from edgecnn.device.sources.frames import open_source
 from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
@@ -39,6 +41,8 @@ class RunOptions(PipelineOptions):
     mqtt_password_file: Path | None = None
     mqtt_discovery: str | None = None
     mqtt_ca_file: Path | None = None
+    save_unsure: Path | None = None
+    unsure_every: float = DEFAULT_UNSURE_EVERY
 
 
 class LabelChangePresenter(Presenter):
@@ -122,6 +126,8 @@ def run_live(options: RunOptions) -> None:
         else None
     )
     pace = parse_pace(o.pace)
+    if o.save_unsure is not None:
+        UnlabelledQueue(o.save_unsure)  # a file where the data set should be: one line now
     pipeline = build_pipeline(o)
     runtime = pipeline.runtime
     with contextlib.ExitStack() as stack:
@@ -133,6 +139,12 @@ def run_live(options: RunOptions) -> None:
             stack, o.as_json, serving, o.record, o.display, frames.fps, signals.event.set,
             publishing,
         )  # fmt: skip
+        if o.save_unsure is not None:
+            from edgecnn.device.outputs.unsure import UnsureSaver
+
+            saver = UnsureSaver(o.save_unsure, o.unsure_every, frames.description, o.invert)
+            stack.callback(saver.close)
+            presenters.append(saver)
         stats = run_loop(
             frames, pipeline.preprocessor, runtime, pipeline.postprocessor, presenters,
             o.max_frames, stop=signals.event, keep_latencies=False,

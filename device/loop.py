@@ -38,6 +38,7 @@ class FrameResult:
     prediction: Prediction
     latency_ms: dict[str, float]
     fps: float
+    inverted: bool = False  # the object was taken as dark on light (and negated)
     _annotated: np.ndarray | None = field(default=None, repr=False)
 
     def annotated(self) -> np.ndarray:
@@ -206,7 +207,7 @@ def run_loop(
         clock.lap("postprocess")
         result = FrameResult(
             stats.frames, time.time(), frame, source.colour_order, seen.canvas, seen.roi,
-            prediction, clock.finish(), rate.tick(),
+            prediction, clock.finish(), rate.tick(), preprocessor.inverted,
         )  # fmt: skip
         for presenter in presenters:
             presenter.present(result)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgecnn.bundle import ModelBundle, open_bundle
-from edgecnn.device.inference.postprocess import Postprocessor
+from edgecnn.device.inference.postprocess import ModelId, Postprocessor
 from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread
 from edgecnn.device.inference.runtime import Runtime, load_runtime
 from edgecnn.device.inference.stable import DEFAULT_STABLE_FRAMES
@@ -57,11 +57,9 @@ def build_pipeline(options: PipelineOptions) -> Pipeline:
         bundle, options.backend, options.threads, options.edgetpu, options.kernels
     )
     keep_opencv_on_one_thread()
-    return Pipeline(
-        bundle,
-        runtime,
-        Preprocessor(runtime.input_spec, bundle.sidecar, options.roi, options.invert),
-        Postprocessor(
-            list(bundle.labels), options.top_k, options.threshold, options.smooth, options.stable
-        ),
+    model = ModelId(runtime.model_sha256, bundle.labels, str(runtime.model_path))
+    postprocessor = Postprocessor(
+        list(bundle.labels), options.top_k, options.threshold, options.smooth, options.stable, model
     )
+    preprocessor = Preprocessor(runtime.input_spec, bundle.sidecar, options.roi, options.invert)
+    return Pipeline(bundle, runtime, preprocessor, postprocessor)

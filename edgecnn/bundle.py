@@ -14,6 +14,8 @@ to open (one small file and one JSON read), so opening it again is how a model i
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,11 @@ class ModelFile:
     @property
     def compiled_for_edgetpu(self) -> bool:
         return is_edgetpu_model(self.graph)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The SHA-256 of the bytes read (what an interpreter of this file runs): its id."""
+        return hashlib.sha256(self.content).hexdigest()
 
     @classmethod
     def from_bytes(cls, content: bytes) -> ModelFile:

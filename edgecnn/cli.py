@@ -354,6 +354,21 @@ def verify(**options) -> None:
 @click.option(
     "--mqtt-ca-file", type=PathArg, default=None, help="CA certificate (PEM) of an mqtts:// broker."
 )
+@click.option(
+    "--save-unsure",
+    type=PathArg,
+    default=None,
+    metavar="DATASET",
+    help="Save frames scored below --threshold into DATASET/.unlabelled/, with the model's "
+    "guess, to label on the capture page (edgecnn capture --review).",
+)
+@click.option(
+    "--unsure-every",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds between two unsure frames saved.",
+)
 @verify_hash_option
 def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""

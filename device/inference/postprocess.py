@@ -28,15 +28,34 @@ class ClassScore:
 
 
 @dataclass(frozen=True)
+class ModelId:
+    """Which model answers: the SHA-256 of the file its interpreter runs, and its labels."""
+
+    sha256: str
+    labels: tuple[str, ...]
+    file: str = ""
+
+    @property
+    def short(self) -> str:
+        """The first 12 hex digits: enough to tell models apart in a log."""
+        return self.sha256[:12]
+
+    def as_json(self) -> dict:
+        return {"sha256": self.sha256, "labels": list(self.labels), "file": self.file}
+
+
+@dataclass(frozen=True)
 class Prediction:
     """The answer for one frame. `class_id` is None when the best score is below threshold;
-    `stable` is the answer that has held --stable frames (None until one has)."""
+    `stable` is the answer that has held --stable frames (None until one has); `model` is
+    the model that answered."""
 
     class_id: int | None
     label: str
     score: float
     top: tuple[ClassScore, ...]
     stable: StableState | None = None
+    model: ModelId | None = None
 
     @property
     def unsure(self) -> bool:
@@ -68,8 +87,10 @@ class Postprocessor:
         threshold: float = 0.5,
         smooth: float = 0.0,
         stable: int = DEFAULT_STABLE_FRAMES,
+        model: ModelId | None = None,
     ) -> None:
         self.labels = labels
+        self.model = model
         self.top_k = max(1, min(top_k, len(labels)))
         self.threshold = threshold
         self.smooth = smooth
@@ -100,6 +121,7 @@ class Postprocessor:
         )
         first = top[0]
         if first.score < self.threshold:
-            return Prediction(None, UNSURE, first.score, top, self.stable.update(UNSURE, None))
+            stable = self.stable.update(UNSURE, None)
+            return Prediction(None, UNSURE, first.score, top, stable, self.model)
         stable = self.stable.update(first.label, first.class_id)
-        return Prediction(first.class_id, first.label, first.score, top, stable)
+        return Prediction(first.class_id, first.label, first.score, top, stable, self.model)

@@ -27,6 +27,7 @@ class Runtime:
         self.interpreter = interpreter
         self.backend = backend
         self.model_path = model.path
+        self.model_sha256 = model.sha256  # of the file this interpreter runs
         self.on_edgetpu = on_edgetpu
         where = model.source
         inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()

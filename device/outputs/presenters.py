@@ -29,7 +29,8 @@ DEFAULT_RECORD_FPS = 10.0
 
 def prediction_record(p: Prediction) -> dict:
     """A prediction as JSON (--json, --mqtt): this frame's label, class id, score and top-k,
-    and the stable state beside them (null until an answer has held --stable frames)."""
+    the stable state beside them (null until an answer has held --stable frames), and the
+    model's id (the first 12 hex digits of its SHA-256)."""
     stable = p.stable
     return {
         "label": p.label,
@@ -39,6 +40,7 @@ def prediction_record(p: Prediction) -> dict:
         "stable": None
         if stable is None
         else {"label": stable.label, "class_id": stable.class_id, "changed": stable.changed},
+        "model": p.model.short if p.model is not None else None,
     }
 
 

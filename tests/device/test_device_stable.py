@@ -80,3 +80,59 @@ def test_the_state_is_carried_over_to_the_postprocessor_of_a_new_model() -> None
 def test_stable_takes_one_frame_or_more(frames) -> None:
     with pytest.raises(ValueError):
         StableFilter(frames)
+
+
+def confident_items(model, count: int = 3) -> list[np.ndarray]:
+    """Camera frames of `count` test items that the model labels differently, each surely
+    (score above 0.9 on the frame itself, through the device's own pipeline)."""
+    from edgecnn.demo.synthvideo import pick_items, render
+    from edgecnn.device.pipeline import PipelineOptions, build_pipeline
+
+    pipeline = build_pipeline(PipelineOptions(model, stable=1))
+    images, labels = pick_items(40, seed=3)
+    chosen: dict[str, np.ndarray] = {}
+    for frame, _ in render(images, labels, "light-on-dark", 1, seed=3):
+        pipeline.preprocessor.process(frame, "BGR", out=pipeline.runtime.input_tensor())
+        p = pipeline.postprocessor(pipeline.runtime.run())
+        if p.score > 0.9 and p.label not in chosen:
+            chosen[p.label] = frame
+        if len(chosen) == count:
+            return list(chosen.values())
+    raise AssertionError(f"only {len(chosen)} items the model is sure of")
+
+
+def test_mqtt_publishes_only_real_changes_of_the_stable_state(tiny_tflite, tmp_path):
+    """Item A for 8 frames, B for one frame (a flicker), A for 8 more, then C for 8: with
+    --stable 3 the broker hears A, then C, never B (and the periodic message is an hour away,
+    so every other message would be a change); the JSON lines show B's frame as it was."""
+    import cv2
+    from live_run import LiveRun
+    from mosquitto_broker import Mosquitto, Subscriber, wait_for
+
+    a, b, c = confident_items(tiny_tflite)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate([a] * 8 + [b] + [a] * 8 + [c] * 8):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), frame)  # lossless: the same frame each time
+    broker = Mosquitto(tmp_path)
+    state = "edgecnn/stable-test/state"
+    subscriber = Subscriber(broker, [state])
+    run = LiveRun("--model", str(tiny_tflite), "--source", str(folder), "--json",
+                  "--stable", "3", "--mqtt", broker.url("edgecnn/stable-test"),
+                  "--mqtt-interval", "3600")  # fmt: skip
+    try:
+        assert run.wait() == 0, "".join(run.stderr)
+        wait_for(lambda: len(subscriber.on(state)) >= 3, 10, "the state messages")
+    finally:
+        run.close()
+        subscriber.close()
+        broker.stop()
+    records = run.records()
+    raw = [r["label"] for r in records]
+    assert raw[0] == raw[7] == raw[9] != raw[8] != raw[17], raw  # B flickers, C comes after
+    messages = [m.json() for m in subscriber.on(state)]
+    assert [m["frame"] for m in messages] == [0, 2, 19]  # the first result, then changes only
+    assert messages[0]["stable"] is None
+    assert [m["stable"]["label"] for m in messages[1:]] == [raw[0], raw[17]]
+    assert all(m["stable"]["changed"] for m in messages[1:])
+    assert records[8]["stable"]["label"] == raw[0]  # the flicker left the state alone
