@@ -89,19 +89,21 @@ def test_filed_images_join_their_class_and_the_manifest_discarded_ones_go(tmp_pa
     saver.close()
     queue = UnlabelledQueue(tmp_path / "set")
     first, second, third = queue.entries()
-    dataset = CaptureDataset(tmp_path / "set", ["cat"])
+    dataset = CaptureDataset(tmp_path / "set", ["cat", "dog"])
     saved = queue.file(first.id, "cat", dataset)
     queue.discard(second.id)
-    dataset.close()
     assert [e.id for e in queue.entries()] == [third.id]
-    [line] = read_manifest(tmp_path / "set")
+    queue.file(third.id, "dog", dataset)
+    dataset.close()
+    assert not queue.entries()
+    line = read_manifest(tmp_path / "set")[0]
     assert line["file"] == saved.file == "cat/000001.png" and line["label"] == "cat"
     assert line["how"] == "review" and line["unlabelled"] == first.id
     assert line["guess"] == "dog" and line["polarity"] == "dark_on_light"
     assert np.array_equal(cv2.imread(str(tmp_path / "set" / saved.file)), FRAMES[0][0:480, 80:560])
     # Training sees the labelled image, never the queue.
     data = load_image_folder(tmp_path / "set")
-    assert len(data) == 1 and data.class_names == ("cat",)
+    assert len(data) == 2 and data.class_names == ("cat", "dog")
 
 
 def test_what_an_interrupted_filing_or_save_left_is_tidied(tmp_path):
