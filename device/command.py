@@ -15,6 +15,7 @@ from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serv
 from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
 from edgecnn.device.outputs.unsure import DEFAULT_UNSURE_EVERY
 from edgecnn.device.pipeline import PipelineOptions, build_pipeline
+from edgecnn.device.reload import ModelReloader, ReloadStatus
 from edgecnn.device.sources.frames import open_source
 from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
 from edgecnn.errors import EdgeCnnError
@@ -42,6 +43,7 @@ class RunOptions(PipelineOptions):
     mqtt_discovery: str | None = None
     mqtt_ca_file: Path | None = None
     save_unsure: Path | None = None
+    reload: bool = True
     unsure_every: float = DEFAULT_UNSURE_EVERY
 
 
@@ -145,19 +147,30 @@ def run_live(options: RunOptions) -> None:
             saver = UnsureSaver(o.save_unsure, o.unsure_every, frames.description, o.invert)
             stack.callback(saver.close)
             presenters.append(saver)
+        reloader = stack.enter_context(ModelReloader(o, pipeline)) if o.reload else None
         stats = run_loop(
             frames, pipeline.preprocessor, runtime, pipeline.postprocessor, presenters,
             o.max_frames, stop=signals.event, keep_latencies=False,
+            swaps=reloader.take if reloader is not None else None,
         )  # fmt: skip
+    if reloader is not None:
+        runtime = reloader.current.runtime
     how = f"stopped by {signals.signal_name}" if signals.signal_name else "done"
     skipped = getattr(frames, "skipped", 0)
     print(
         f"edgecnn: {how}: {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS), "
         f"{runtime.backend}{' + Edge TPU' if runtime.on_edgetpu else ''}"
-        + (f"; {skipped} frames skipped to keep pace" if skipped else ""),
+        + (f"; {skipped} frames skipped to keep pace" if skipped else "")
+        + (reload_summary(reloader.status) if reloader is not None else ""),
         file=sys.stderr,
         flush=True,
     )
+
+
+def reload_summary(status: ReloadStatus) -> str:
+    if not status.reloads and not status.refused:
+        return ""
+    return f"; model reloaded {status.reloads} time(s), {status.refused} refused"
 
 
 def person_watches(display: bool | None, serving: ServeOptions | None) -> bool:

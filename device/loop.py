@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from edgecnn.device.inference.postprocess import Postprocessor, Prediction
 from edgecnn.device.inference.preprocess import Preprocessor
 from edgecnn.device.inference.runtime import Runtime
 from edgecnn.device.sources.frames import FrameSource
+
+if TYPE_CHECKING:
+    from edgecnn.device.pipeline import Pipeline
 
 STAGES = ("capture", "preprocess", "inference", "postprocess")
 FPS_SMOOTHING = 0.9
@@ -186,13 +190,19 @@ def run_loop(
     max_frames: int | None = None,
     stop: threading.Event | None = None,
     keep_latencies: bool = True,
+    swaps: Callable[[], Pipeline | None] | None = None,
 ) -> LoopStats:
-    """Classify frames until the source ends, `max_frames` or `stop` is set."""
+    """Classify frames until the source ends, `max_frames` or `stop` is set.
+
+    `swaps()`, asked before each frame, gives a new model's pieces when one is ready (model
+    hot reload, `device/reload.py`): they are taken between two frames."""
     stop = stop or threading.Event()
     clock, rate = StageClock(), FrameRate()
     stats = LoopStats(keep_latencies=keep_latencies)
     started = time.perf_counter()
     while not stop.is_set() and (max_frames is None or stats.frames < max_frames):
+        if swaps is not None and (new := swaps()) is not None:
+            preprocessor, runtime, postprocessor = new.preprocessor, new.runtime, new.postprocessor
         clock.start()
         frame = source.read()
         if frame is None:

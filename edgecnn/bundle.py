@@ -15,7 +15,6 @@ to open (one small file and one JSON read), so opening it again is how a model i
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from edgecnn.sidecar import (
     ModelSidecar,
     check_sha256,
     find_sidecar,
+    sha256_hex,
     sidecar_path_for,
 )
 from edgecnn.tflite_model import TensorInfo, TfliteModel, model_bytes, read_model
@@ -54,7 +54,7 @@ class ModelFile:
     @functools.cached_property
     def sha256(self) -> str:
         """The SHA-256 of the bytes read (what an interpreter of this file runs): its id."""
-        return hashlib.sha256(self.content).hexdigest()
+        return sha256_hex(self.content)
 
     @classmethod
     def from_bytes(cls, content: bytes) -> ModelFile:

@@ -369,6 +369,13 @@ def verify(**options) -> None:
     show_default=True,
     help="Seconds between two unsure frames saved.",
 )
+@click.option(
+    "--reload/--no-reload",
+    default=True,
+    show_default=True,
+    help="Take a new model (its files changed, or SIGHUP) between two frames, once it passes "
+    "the start-up checks.",
+)
 @verify_hash_option
 def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""

@@ -9,10 +9,14 @@ Topics, for a PREFIX of `edgecnn/kitchen`:
                          agreed on; null until one has). QoS 1, retained (a new subscriber
                          gets the current state at once): sent when the stable state changes
                          ("changed": true), and every --mqtt-interval seconds
+    PREFIX/model         {"sha256", "labels", "file", "frame"}: the model that answers (its
+                         file's SHA-256 and its classes) from `frame` on; QoS 1, retained: sent
+                         with the first result, whenever a new model is taken (hot reload), and
+                         on every connect
     PREFIX/availability  "online", QoS 1, retained, on every connect; "offline", QoS 1,
                          retained, as the last will (the broker sends it when the run dies or
                          its connection does) and on a clean exit
-    homeassistant/sensor/NODE/{label,score}/config
+    homeassistant/sensor/NODE/{label,score,model}/config
                          with --mqtt-discovery: Home Assistant MQTT discovery, QoS 1, retained,
                          sent on every connect, so the sensors appear with no YAML
                          (NODE: the prefix with / as _, e.g. edgecnn_kitchen)
@@ -40,6 +44,7 @@ from urllib.parse import unquote, urlsplit
 
 from edgecnn import __version__
 from edgecnn.console import echo
+from edgecnn.device.inference.postprocess import ModelId
 from edgecnn.device.loop import FrameResult, Presenter
 from edgecnn.device.outputs.presenters import prediction_record
 from edgecnn.device.outputs.secret_file import read_secret_file
@@ -82,6 +87,10 @@ class MqttTarget:
     @property
     def state_topic(self) -> str:
         return f"{self.prefix}/state"
+
+    @property
+    def model_topic(self) -> str:
+        return f"{self.prefix}/model"
 
     @property
     def availability_topic(self) -> str:
@@ -213,6 +222,16 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
             "state_class": "measurement",
             "icon": "mdi:percent",
         },
+        f"{discovery_prefix}/sensor/{node}/model/config": {
+            **common,
+            "state_topic": target.model_topic,
+            "name": "Model",
+            "unique_id": f"edgecnn_{node}_model",
+            "value_template": "{{ value_json.sha256[:12] }}",
+            "json_attributes_topic": target.model_topic,
+            "entity_category": "diagnostic",
+            "icon": "mdi:brain",
+        },
     }
 
 
@@ -242,8 +261,16 @@ class MqttPresenter(Presenter):
             on_connect=on_connect,
         )
         self.last_sent: float | None = None
+        self.model: ModelId | None = None
 
     def present(self, result: FrameResult) -> None:
+        model = result.prediction.model
+        if model is not None and model != self.model:  # the first result, or a new model
+            self.model = model
+            record = {**model.as_json(), "frame": result.index}
+            self.publisher.announce(
+                Message(self.options.target.model_topic, json.dumps(record), QOS, True)
+            )
         stable = result.prediction.stable
         now = time.monotonic()
         news = self.last_sent is None or (stable is not None and stable.changed)

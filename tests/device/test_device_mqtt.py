@@ -21,6 +21,7 @@ PREFIX = "edgecnn/test-cam"
 STATE, AVAILABILITY = f"{PREFIX}/state", f"{PREFIX}/availability"
 CONFIG_LABEL = "homeassistant/sensor/edgecnn_test-cam/label/config"
 CONFIG_SCORE = "homeassistant/sensor/edgecnn_test-cam/score/config"
+CONFIG_MODEL = "homeassistant/sensor/edgecnn_test-cam/model/config"
 INTERVAL = 0.3
 SUMMARY = (
     r"mqtt: (?P<results>\d+) results: (?P<published>\d+) published, (?P<dropped>\d+) dropped "
@@ -72,7 +73,8 @@ def test_subscriber_gets_every_change_heartbeats_and_availability(int8_model, ca
     assert counts["dropped"] == counts["unsent"] == counts["outages"] == 0
     assert not warnings(run)
     for state in states:  # each message is that frame's result, as --json printed it
-        assert set(state) == {"frame", "time", "label", "class_id", "score", "top", "stable"}
+        assert set(state) == {"frame", "time", "label", "class_id", "score", "top", "stable",
+                              "model"}  # fmt: skip
         assert {k: v for k, v in records[state["frame"]].items() if k != "latency_ms"} == state
     changes = {f for f, r in records.items() if r["stable"] and r["stable"]["changed"]}
     assert len(changes) >= 2, "the camera's items should change the stable state"
@@ -104,7 +106,7 @@ def test_home_assistant_discovery_config(int8_model, camera, broker):
     finally:
         late.close()
         subscriber.close()
-    assert set(configs) == {CONFIG_LABEL, CONFIG_SCORE}
+    assert set(configs) == {CONFIG_LABEL, CONFIG_SCORE, CONFIG_MODEL}
     assert all(m.retain for m in configs.values())
     label, score = configs[CONFIG_LABEL].json(), configs[CONFIG_SCORE].json()
     for config in (label, score):

@@ -19,6 +19,7 @@ from device_ip_camera import FakeIpCamera
 
 from edgecnn.demo.synthvideo import bench_frames, make_video, pick_items
 from edgecnn.labels import FASHION_MNIST_LABELS
+from edgecnn.sidecar import file_sha256
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ACCURACY_ITEMS, ACCURACY_FRAMES_PER_ITEM = 150, 2
@@ -79,7 +80,9 @@ def test_json_lines_have_every_field(int8_model, accuracy_videos) -> None:
     records = json_lines(proc.stdout)
     assert len(records) == 20
     first = records[0]
-    assert set(first) == {"frame", "time", "label", "class_id", "score", "top", "latency_ms"}
+    assert set(first) == {"frame", "time", "label", "class_id", "score", "top", "stable",
+                          "model", "latency_ms"}  # fmt: skip
+    assert first["model"] == file_sha256(int8_model)[:12]
     assert [r["frame"] for r in records] == list(range(20))
     assert abs(first["time"] - time.time()) < 600
     assert len(first["top"]) == 3 and set(first["top"][0]) == {"class_id", "label", "score"}
