@@ -471,6 +471,7 @@ class MjpegServer(Presenter):
             "class_id": p.class_id,
             "score": round(p.score, 4),
             "fps": round(result.fps, 2),
+            "model": p.model.as_json() if p.model is not None else None,
         }
         self.show(result.annotated(), info)
 
