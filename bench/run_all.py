@@ -24,6 +24,7 @@ ORDER = [
     "device_latency",
     "device_memory",
     "mqtt_outage",
+    "model_reload",
     "own_objects",
 ]
 
