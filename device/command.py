@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgecnn.console import echo
 from edgecnn.device.benchmark import BenchOptions, format_report, run_benchmark
 from edgecnn.device.capture.unlabelled import UnlabelledQueue
 from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
@@ -18,6 +19,7 @@ from edgecnn.device.outputs.mjpeg import (
     start_page_server,
 )
 from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
+from edgecnn.device.outputs.run_status import RunStatus
 from edgecnn.device.outputs.unsure import DEFAULT_UNSURE_EVERY
 from edgecnn.device.pipeline import PipelineOptions, build_pipeline
 from edgecnn.device.reload import ModelReloader, ReloadStatus
@@ -75,8 +77,10 @@ def make_presenters(
     fps: float | None,
     on_quit,
     publishing: MqttOptions | None = None,
+    status: RunStatus | None = None,
 ) -> list[Presenter]:
-    """The presenters asked for; each is closed by `stack` however the run ends."""
+    """The presenters asked for; each is closed by `stack` however the run ends. `status` is
+    what the page says about the run (and learns of the MQTT connection here)."""
     from edgecnn.device.outputs.presenters import (
         JsonLinesPresenter,
         VideoRecorder,
@@ -99,11 +103,17 @@ def make_presenters(
     if as_json:
         add(JsonLinesPresenter())
     if serving is not None:
-        add(start_page_server(serving))
+        server = start_page_server(serving)
+        add(server)
+        if status is not None:
+            server.state.add("run", status.as_json)
     if publishing is not None:
         from edgecnn.device.outputs.mqtt import MqttPresenter
 
-        add(MqttPresenter(publishing))
+        mqtt = MqttPresenter(publishing)
+        add(mqtt)
+        if status is not None:
+            status.mqtt = mqtt.publisher.connection
     if record is not None:
         add(VideoRecorder(record, fps))
     if not presenters:
@@ -137,9 +147,17 @@ def run_live(options: RunOptions) -> None:
         check_loop(opened, o.loop)
         frames = pace_source(opened, pace, watched=person_watches(o.display, serving))
         signals = stack.enter_context(StopSignals(on_stop=frames.stop))
+        reloader = stack.enter_context(ModelReloader(o, pipeline)) if o.reload else None
+
+        def model_status() -> dict:
+            running = reloader.current if reloader is not None else pipeline
+            reloads = reloader.status.as_json() if reloader is not None else {}
+            return {**running.describe(), **reloads}
+
+        status = RunStatus(frames, model_status)
         presenters = make_presenters(
             stack, o.as_json, serving, o.record, o.display, frames.fps, signals.event.set,
-            publishing,
+            publishing, status,
         )  # fmt: skip
         if o.save_unsure is not None:
             from edgecnn.device.outputs.unsure import UnsureSaver
@@ -147,12 +165,18 @@ def run_live(options: RunOptions) -> None:
             saver = UnsureSaver(o.save_unsure, o.unsure_every, frames.description, o.invert)
             stack.callback(saver.close)
             presenters.append(saver)
-        reloader = stack.enter_context(ModelReloader(o, pipeline)) if o.reload else None
         stats = run_loop(
             frames, pipeline.preprocessor, runtime, pipeline.postprocessor, presenters,
             o.max_frames, stop=signals.event, keep_latencies=False,
             swaps=reloader.take if reloader is not None else None,
         )  # fmt: skip
+        ended = not signals.event.is_set() and (o.max_frames is None or stats.frames < o.max_frames)
+        if ended and serving is not None:
+            status.source_state = "ended"
+            echo(f"edgecnn: {frames.description} has ended; the page stays up and says so "
+                 "(Ctrl-C or SIGTERM stops)")  # fmt: skip
+            while not signals.event.wait(0.5):
+                pass
     if reloader is not None:
         runtime = reloader.current.runtime
     how = f"stopped by {signals.signal_name}" if signals.signal_name else "done"

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from edgecnn.device.pipeline import Pipeline
 
 STAGES = ("capture", "preprocess", "inference", "postprocess")
-FPS_SMOOTHING = 0.9
 
 
 @dataclass
@@ -86,21 +85,29 @@ class StageClock:
 
 
 class FrameRate:
-    """Smoothed frames per second from the time between frames."""
+    """Frames per second, the one figure every output shows (the overlay, the page, JSON):
+    frames counted over a window of `WINDOW_S`, the figure renewed once per window, so the
+    page's header and a frame drawn a moment before or after say the same number (a figure
+    from each frame's own interval jitters by tens of percent). 0 until the first window is
+    full: not measured yet."""
+
+    WINDOW_S = 1.0
 
     def __init__(self) -> None:
         self.fps = 0.0
-        self._last: float | None = None
+        self._window_start: float | None = None
+        self._frames = 0
 
     def tick(self) -> float:
         now = time.perf_counter()
-        if self._last is not None and now > self._last:
-            current = 1.0 / (now - self._last)
-            if self.fps == 0:
-                self.fps = current
-            else:
-                self.fps = FPS_SMOOTHING * self.fps + (1 - FPS_SMOOTHING) * current
-        self._last = now
+        if self._window_start is None:
+            self._window_start = now
+            return self.fps
+        self._frames += 1
+        elapsed = now - self._window_start
+        if elapsed >= self.WINDOW_S:
+            self.fps = self._frames / elapsed
+            self._window_start, self._frames = now, 0
         return self.fps
 
 

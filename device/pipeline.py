@@ -49,6 +49,12 @@ class Pipeline:
     preprocessor: Preprocessor
     postprocessor: Postprocessor
 
+    def describe(self) -> dict:
+        """The model as the page shows it: its id, labels and file, and where it runs."""
+        model = self.postprocessor.model
+        where = self.runtime.backend + (" + Edge TPU" if self.runtime.on_edgetpu else "")
+        return {**(model.as_json() if model is not None else {}), "backend": where}
+
 
 def build_pipeline(options: PipelineOptions) -> Pipeline:
     """Open the model once and build every piece for it (before any camera is opened)."""

@@ -143,6 +143,17 @@ class BackgroundPublisher:
                 self._control.append(message)
             self._cond.notify_all()
 
+    def connection(self) -> dict:
+        """The connection as the page shows it."""
+        with self._cond:
+            return {
+                "url": self.target.url,
+                "connected": self._connected,
+                "outages": self.counts.outages,
+                "published": self.counts.published,
+                "dropped": self.counts.dropped,
+            }
+
     # The sender thread.
 
     def _can_send(self) -> bool:

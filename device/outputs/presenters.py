@@ -46,11 +46,13 @@ def prediction_record(p: Prediction) -> dict:
 
 
 def result_record(result: FrameResult) -> dict:
-    """The JSON object printed for one frame by --json."""
+    """One frame's result as JSON, the one form every output uses: --json prints it, the
+    --serve page serves it. `fps` is the loop's frame rate, the figure the overlay draws."""
     return {
         "frame": result.index,
         "time": round(result.time, 4),
         **prediction_record(result.prediction),
+        "fps": round(result.fps, 1),
         "latency_ms": {k: round(v, 3) for k, v in result.latency_ms.items()},
     }
 
