@@ -55,12 +55,13 @@ def test_a_new_model_is_taken_between_two_frames_and_a_broken_one_refused(
                   "--mqtt", broker.url(PREFIX))  # fmt: skip
     try:
         url = run.url()
-        wait_for(lambda: (page_state(url).get("model") or {}).get("sha256") == first, 60,
-                 "the first model on the page")  # fmt: skip
+        wait_for(lambda: page_state(url).get("model") == first[:12], 60, "the first frames")
+        assert page_state(url)["run"]["model"]["sha256"] == first
 
         deploy(tiny_int8_input_tflite, live)
         run.stderr_match(r"model reloaded: model\.tflite " + second[:12], timeout=60)
-        wait_for(lambda: page_state(url)["model"]["sha256"] == second, 10, "the new id")
+        wait_for(lambda: page_state(url)["run"]["model"]["sha256"] == second, 10, "the new id")
+        assert page_state(url)["run"]["model"]["reloads"] == 1
         models = subscriber.on(f"{PREFIX}/model")
         wait_for(lambda: subscriber.on(f"{PREFIX}/model")[-1].json()["sha256"] == second, 10,
                  "the new model over MQTT")  # fmt: skip
