@@ -40,7 +40,7 @@ def test_on_a_terminal_a_bar(monkeypatch):
         bar.update(1)
     bar.close()
     shown = terminal.getvalue()
-    assert shown.startswith("\\rverify:") and "/10 [" in shown and "inputs/s" in shown
+    assert shown.startswith("\rverify:") and "/10 [" in shown and "inputs/s" in shown
 
 
 def test_quiet_when_disabled_and_never_a_line_before_the_interval(capsys):
