@@ -4,7 +4,8 @@ a dashboard listens. `mqtts://` uses TLS (port 8883 unless given).
 Topics, for a PREFIX of `edgecnn/kitchen`:
 
     PREFIX/state         {"frame", "time", "label", "class_id", "score", "top": [...],
-                          "stable": {"label", "class_id", "changed"}}: the frame's own answer
+                          "stable": {"label", "class_id", "changed"}, "model", "fps"}: the
+                         frame's result as --json prints it (without the latencies): its own answer
                          and the stable state (--stable N: the answer N frames in a row
                          agreed on; null until one has). QoS 1, retained (a new subscriber
                          gets the current state at once): sent when the stable state changes
@@ -46,7 +47,7 @@ from edgecnn import __version__
 from edgecnn.console import echo
 from edgecnn.device.inference.postprocess import ModelId
 from edgecnn.device.loop import FrameResult, Presenter
-from edgecnn.device.outputs.presenters import prediction_record
+from edgecnn.device.outputs.presenters import result_record
 from edgecnn.device.outputs.secret_file import read_secret_file
 from edgecnn.errors import EdgeCnnError, hide_passwords
 
@@ -340,8 +341,7 @@ class MqttPresenter(Presenter):
         if not news and now - self.last_sent < self.options.interval:
             return
         self.last_sent = now
-        record = {"frame": result.index, "time": round(result.time, 4)}
-        record.update(prediction_record(result.prediction))
+        record = result_record(result, latency=False)
         message = Message(self.options.target.state_topic, json.dumps(record), QOS, True)
         self.publisher.submit(message)
 

@@ -45,16 +45,19 @@ def prediction_record(p: Prediction) -> dict:
     }
 
 
-def result_record(result: FrameResult) -> dict:
-    """One frame's result as JSON, the one form every output uses: --json prints it, the
-    --serve page serves it. `fps` is the loop's frame rate, the figure the overlay draws."""
-    return {
+def result_record(result: FrameResult, latency: bool = True) -> dict:
+    """One frame's result as JSON, the one form every output uses: --json prints it and the
+    --serve page serves it (with the per-stage latencies), --mqtt publishes it (without).
+    `fps` is the loop's frame rate, the figure the overlay draws."""
+    record = {
         "frame": result.index,
         "time": round(result.time, 4),
         **prediction_record(result.prediction),
         "fps": round(result.fps, 1),
-        "latency_ms": {k: round(v, 3) for k, v in result.latency_ms.items()},
     }
+    if latency:
+        record["latency_ms"] = {k: round(v, 3) for k, v in result.latency_ms.items()}
+    return record
 
 
 class JsonLinesPresenter(Presenter):

@@ -74,7 +74,7 @@ def test_subscriber_gets_every_change_heartbeats_and_availability(int8_model, ca
     assert not warnings(run)
     for state in states:  # each message is that frame's result, as --json printed it
         assert set(state) == {"frame", "time", "label", "class_id", "score", "top", "stable",
-                              "model"}  # fmt: skip
+                              "model", "fps"}  # fmt: skip
         assert {k: v for k, v in records[state["frame"]].items() if k != "latency_ms"} == state
     changes = {f for f, r in records.items() if r["stable"] and r["stable"]["changed"]}
     assert len(changes) >= 2, "the camera's items should change the stable state"
