@@ -172,3 +172,55 @@ def test_a_record_is_json_with_its_id(tmp_path):
     entry_id = queue.save(FRAMES[0], np.zeros((28, 28), np.uint8), {"guess": "cat"})
     text = (queue.folder / f"{entry_id}.json").read_text()
     assert json.loads(text) == {"guess": "cat", "id": entry_id}
+
+
+def queued(tmp_path, frames, guess_labels=("gear", "key")) -> list[str]:
+    """Frames put in the review queue as --save-unsure would, the model's classes with them."""
+    queue = UnlabelledQueue(tmp_path / "set")
+    return [
+        queue.save(frame[0:480, 80:560], np.full((28, 28), 9, np.uint8),
+                   {"guess": guess_labels[0], "score": 0.3, "labels": list(guess_labels),
+                    "polarity": "light_on_dark", "top": [{"label": "gear", "score": 0.3}]})
+        for frame in frames
+    ]  # fmt: skip
+
+
+def test_the_review_routes_file_discard_and_refuse(tmp_path):
+    from edgecnn.device.capture.review import ReviewSession, review_routes
+
+    ids = queued(tmp_path, FRAMES[:3])
+    session = ReviewSession(tmp_path / "set")
+    assert session.labels == ["gear", "key"]  # the model's classes, from the queue
+    get, post = review_routes(session)
+    state = json.loads(get["/review.json"]().body)
+    assert state["waiting"] == 3 and state["entry"]["id"] == ids[0]
+    assert state["entry"]["photo"].startswith("data:image/jpeg;base64,")
+    assert state["entry"]["canvas"].startswith("data:image/png;base64,")
+    reply = post["/review"]({"id": ids[0], "label": "key"})
+    assert reply.status == 200
+    state = json.loads(reply.body)
+    assert state["saved"] == "key/000001.png" and state["entry"]["id"] == ids[1]
+    assert post["/review"]({"id": ids[1], "label": "wrench"}).status == 400
+    assert post["/review"]({"id": ids[0], "label": "key"}).status == 404  # filed already
+    assert post["/review"]({"id": "../../etc/passwd", "discard": True}).status == 404
+    assert post["/review"]("nonsense").status == 400
+    assert post["/review"]({"id": ids[1], "discard": True}).status == 200
+    state = json.loads(get["/review.json"]().body)
+    assert state["waiting"] == 1 and state["filed"] == {"gear": 0, "key": 1}
+    assert state["discarded"] == 1
+    assert not (tmp_path / "set" / "gear").exists()  # no empty class folder for training
+    assert [r["label"] for r in read_manifest(tmp_path / "set")] == ["key"]
+    page = get["/review"]().body.decode()
+    assert 'data-label="gear"' in page and 'data-label="key"' in page
+
+
+def test_review_classes_are_the_given_ones_or_the_data_sets_and_never_bad_folder_names(tmp_path):
+    from edgecnn.device.capture.review import ReviewSession
+    from edgecnn.errors import EdgeCnnError
+
+    queued(tmp_path, FRAMES[:1], ("T-shirt/top", "Ankle boot"))
+    (tmp_path / "set" / "wrench").mkdir()
+    assert ReviewSession(tmp_path / "set").labels == ["wrench", "Ankle boot"]
+    assert ReviewSession(tmp_path / "set", ["a", "b"]).labels == ["a", "b"]
+    with pytest.raises(EdgeCnnError, match="give --labels"):
+        ReviewSession(tmp_path / "empty")
