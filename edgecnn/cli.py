@@ -445,6 +445,11 @@ def run(**options) -> None:
 @click.option(
     "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
 )
+@click.option(
+    "--review",
+    is_flag=True,
+    help="No camera: a --serve page to label the frames run --save-unsure kept in --out.",
+)
 def capture(**options) -> None:
     """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
     from edgecnn.device.capture.session import run_capture

@@ -34,8 +34,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgecnn.console import echo
 from edgecnn.device.capture.dataset import CaptureDataset, check_label
 from edgecnn.device.capture.unlabelled import UnlabelledQueue
+from edgecnn.device.loop import StopSignals
+from edgecnn.device.outputs.mjpeg import ServeOptions, start_page_server
 from edgecnn.device.outputs.routes import GetRoute, PostRoute, Reply
 from edgecnn.errors import EdgeCnnError
 
@@ -44,18 +47,18 @@ MAX_LABELS = 20
 
 
 def review_labels(root: Path, given: list[str] | None, queue: UnlabelledQueue) -> list[str]:
-    """The classes to offer: --labels when given, else the class folders of the data set and
-    the model's classes recorded with the waiting images, in that order."""
+    """The classes to offer: --labels when given, else the data set's class folders (the
+    classes it is trained on), else the model's classes recorded with the waiting images."""
     if given:
         return given
     folders = sorted(
         p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
     ) if root.is_dir() else []  # fmt: skip
-    labels = list(folders)
-    for entry in queue.entries():
-        for name in entry.record.get("labels") or []:
-            if name not in labels:
-                labels.append(name)
+    labels = folders or list(
+        dict.fromkeys(
+            name for entry in queue.entries() for name in entry.record.get("labels") or []
+        )
+    )
     checked = []
     for name in labels:
         try:
@@ -193,7 +196,7 @@ h1 { font-size: 1.3em; margin: 0 0 0.3em 0; }
 #canvas { width: 168px; height: 168px; image-rendering: pixelated; border: 1px solid #444; }
 #guess { font-size: 1.3em; margin: 0.4em 0; }
 #top { color: #aaa; margin: 0; padding-left: 1.2em; }
-#buttons { display: flex; flex-wrap: wrap; gap: 0.5em; margin: 1em 0; }
+#buttons { display: flex; flex-wrap: wrap; gap: 0.5em; margin: 0.6em 0; }
 button { font-size: 1.1em; padding: 0.5em 0.9em; border-radius: 0.4em; border: 0;
   color: #fff; cursor: pointer; }
 button.label { background: #2d6a3e; }
@@ -207,6 +210,8 @@ button:disabled { opacity: 0.4; cursor: default; }
 <body>
 <h1>Label the frames the model was unsure of: __DATASET__</h1>
 <p id="waiting"></p>
+<div id="buttons">__BUTTONS__<button id="discard" title="d or Delete">discard</button></div>
+<p id="last"></p>
 <div id="entry" hidden>
   <img id="photo" alt="the frame's region of interest">
   <div>
@@ -217,8 +222,6 @@ button:disabled { opacity: 0.4; cursor: default; }
   </div>
 </div>
 <p id="done" hidden>Nothing left to label.</p>
-<div id="buttons">__BUTTONS__<button id="discard" title="d or Delete">discard</button></div>
-<p id="last"></p>
 <script>
 const $ = (id) => document.getElementById(id);
 const labelButtons = Array.from(document.querySelectorAll("button.label"));
@@ -285,3 +288,26 @@ setInterval(() => { if (!current) refresh(); }, 2000);  // new frames saved by a
 </script>
 </body></html>
 """
+
+
+def serve_review(out: Path, labels: list[str] | None, serving: ServeOptions) -> dict:
+    """`edgecnn capture --review`: the review view alone at `serving` (no camera is opened),
+    until Ctrl-C or SIGTERM; the counts at the end."""
+    session = ReviewSession(out, labels)
+    get_routes, post_routes = review_routes(session)
+    get_routes["/"] = get_routes["/review"]
+    with StopSignals() as signals:
+        server = start_page_server(serving, get_routes, post_routes)
+        try:
+            echo(f"edgecnn: {len(session.queue)} images wait for a label in "
+                 f"{session.queue.folder}: label them on the page (Ctrl-C stops)")  # fmt: skip
+            while not signals.event.wait(0.5):
+                pass
+        finally:
+            server.close()
+    filed = ", ".join(f"{label} +{n}" for label, n in session.filed.items() if n)
+    echo(
+        f"edgecnn: review: {sum(session.filed.values())} labelled ({filed or 'none'}), "
+        f"{session.discarded} discarded; {len(session.queue)} still wait"
+    )
+    return {"filed": dict(session.filed), "discarded": session.discarded}

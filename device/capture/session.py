@@ -354,10 +354,19 @@ def run_capture(
     serve_token_file: Path | None = None,
     serve_max_clients: int = DEFAULT_MAX_CLIENTS,
     display: bool | None = None,
+    review: bool = False,
 ) -> dict:
-    """Capture labelled images into `out`; return the session's status at the end."""
+    """Capture labelled images into `out`; return the session's status at the end. With
+    `review`, serve the review view of `out`'s unlabelled images instead (no camera)."""
     auto_label = check_label(label) if label is not None else None
     classes = parse_labels(labels) if labels is not None else []
+    if review:
+        if serve is None:
+            raise EdgeCnnError("--review is a page: give --serve HOST:PORT (e.g. 127.0.0.1:8000)")
+        from edgecnn.device.capture.review import serve_review
+
+        serving = serve_options(serve, serve_token, serve_token_file, serve_max_clients)
+        return serve_review(out, classes or None, serving)
     if auto_label is None and not classes:
         raise EdgeCnnError(
             "give --label NAME (saves every --every'th frame as NAME) or --labels a,b,c "
@@ -428,8 +437,14 @@ def _serve(
     requests: PageRequests,
 ) -> Callable[[np.ndarray, dict], None]:
     from edgecnn.device.capture.page import capture_routes
+    from edgecnn.device.capture.review import ReviewSession, review_routes
 
-    server = start_page_server(serving, *capture_routes(session, requests))
+    get_routes, post_routes = capture_routes(session, requests)
+    # The review view of the same data set, beside the capture page.
+    review_get, review_post = review_routes(ReviewSession(session.dataset.root, session.labels))
+    get_routes.update(review_get)
+    post_routes.update(review_post)
+    server = start_page_server(serving, get_routes, post_routes)
     stack.callback(server.close)
     return server.show
 

@@ -105,6 +105,14 @@ class ChromiumPage:
                 {"type": kind, "x": box["x"], "y": box["y"], "button": "left", "clickCount": 1},
             )
 
+    def press(self, key: str) -> None:
+        """A key typed on the page (a printable one: "2", "d")."""
+        for kind in ("keyDown", "keyUp"):
+            params = {"type": kind, "key": key}
+            if kind == "keyDown":
+                params["text"] = key
+            self.command("Input.dispatchKeyEvent", params)
+
     def screenshot(self, path: Path) -> Path:
         """The page as it is shown now, as a PNG file."""
         data = self.command("Page.captureScreenshot", {"format": "png"})["data"]

@@ -219,8 +219,9 @@ def test_review_classes_are_the_given_ones_or_the_data_sets_and_never_bad_folder
     from edgecnn.errors import EdgeCnnError
 
     queued(tmp_path, FRAMES[:1], ("T-shirt/top", "Ankle boot"))
+    assert ReviewSession(tmp_path / "set").labels == ["Ankle boot"]  # the model's
     (tmp_path / "set" / "wrench").mkdir()
-    assert ReviewSession(tmp_path / "set").labels == ["wrench", "Ankle boot"]
+    assert ReviewSession(tmp_path / "set").labels == ["wrench"]  # the data set's own
     assert ReviewSession(tmp_path / "set", ["a", "b"]).labels == ["a", "b"]
     with pytest.raises(EdgeCnnError, match="give --labels"):
         ReviewSession(tmp_path / "empty")
