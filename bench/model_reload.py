@@ -58,7 +58,8 @@ def relabelled(model: Path, folder: Path) -> Path:
 def main() -> int:
     from bench.device_latency import pick_model
     from edgecnn.demo.synthvideo import make_video
-    from edgecnn.device.loop import Presenter, run_loop
+    from edgecnn.device.loop import run_loop
+    from edgecnn.device.outputs.frame_result import Presenter
     from edgecnn.device.pipeline import PipelineOptions, build_pipeline
     from edgecnn.device.reload import ModelReloader
     from edgecnn.device.sources.frames import open_source

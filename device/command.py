@@ -108,7 +108,7 @@ def make_presenters(
         if status is not None:
             server.state.add("run", status.as_json)
     if publishing is not None:
-        from edgecnn.device.outputs.mqtt import MqttPresenter
+        from edgecnn.device.outputs.mqtt_presenter import MqttPresenter
 
         mqtt = MqttPresenter(publishing)
         add(mqtt)

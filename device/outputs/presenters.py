@@ -20,7 +20,7 @@ import cv2
 from edgecnn.atomic import AtomicFile
 from edgecnn.console import warn
 from edgecnn.device.inference.postprocess import Prediction
-from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.errors import EdgeCnnError
 
 RECORD_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}

@@ -27,7 +27,7 @@ import numpy as np
 from edgecnn.console import echo, warn
 from edgecnn.device.capture.duplicates import NearDuplicates, signature
 from edgecnn.device.capture.unlabelled import UnlabelledQueue
-from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.errors import EdgeCnnError
 from edgecnn.manifest import POLARITIES
 from edgecnn.recipe import RECIPE_VERSION

@@ -15,8 +15,8 @@ from edgecnn.demo.synthvideo import bench_frames
 from edgecnn.device.capture.dataset import CaptureDataset
 from edgecnn.device.capture.unlabelled import QUEUE_FOLDER, STALE_SECONDS, UnlabelledQueue
 from edgecnn.device.inference.postprocess import ClassScore, ModelId, Prediction
-from edgecnn.device.loop import FrameResult
 from edgecnn.device.outputs import unsure
+from edgecnn.device.outputs.frame_result import FrameResult
 from edgecnn.device.outputs.unsure import UnsureSaver
 from edgecnn.manifest import read_manifest
 
