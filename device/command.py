@@ -10,7 +10,6 @@ from pathlib import Path
 
 from edgecnn.console import echo
 from edgecnn.device.benchmark import BenchOptions, format_report, run_benchmark
-from edgecnn.device.capture.unlabelled import UnlabelledQueue
 from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
 from edgecnn.device.outputs.mjpeg import (
     DEFAULT_MAX_CLIENTS,
@@ -25,6 +24,7 @@ from edgecnn.device.pipeline import PipelineOptions, build_pipeline
 from edgecnn.device.reload import ModelReloader, ReloadStatus
 from edgecnn.device.sources.frames import open_source
 from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
+from edgecnn.device.store.unlabelled import UnlabelledQueue
 from edgecnn.errors import EdgeCnnError
 
 

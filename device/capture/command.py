@@ -2,7 +2,7 @@
 
 Frames from any source `run` accepts go through `run`'s frame loop (`device/loop.py`) and
 its `Preprocessor` (region of interest, the Fashion-MNIST recipe, --invert), without a model.
-What is saved, into DATASET/<label>/ (`dataset.py`), is the region of interest at full
+What is saved, into DATASET/<label>/ (`store/dataset.py`), is the region of interest at full
 resolution and the 28x28 canvas the model would see, with a line in DATASET/manifest.jsonl.
 
 Three ways to say when to save, each a presenter on the loop (`session.py` does the saving):
@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.console import echo
-from edgecnn.device.capture.dataset import CaptureDataset, check_label, parse_labels
 from edgecnn.device.capture.progress import CaptureProgress
 from edgecnn.device.capture.session import SKIP_REASONS, CaptureSession, PageRequests
 from edgecnn.device.capture.window import CaptureWindow, capture_view
@@ -52,6 +51,7 @@ from edgecnn.device.outputs.mjpeg import (
 )
 from edgecnn.device.sources.frames import open_source
 from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
+from edgecnn.device.store.dataset import CaptureDataset, check_label, parse_labels
 from edgecnn.errors import EdgeCnnError
 
 

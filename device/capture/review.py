@@ -1,7 +1,7 @@
 """The capture page's review view: label the frames a model was unsure of, one at a time.
 
 `edgecnn run --save-unsure DATASET` keeps those frames in DATASET/.unlabelled/ with the
-model's guess (`unlabelled.py`). The review view shows the oldest one (its photo, the 28x28
+model's guess (`store/unlabelled.py`). The review view shows the oldest one (its photo, the 28x28
 canvas the model saw, the guess and the scores) with one button per class and "discard";
 the number keys choose a class (1-9, 0 for the tenth), d or Delete discards. A labelled
 image joins its class (the class folder and a manifest line, as `edgecnn capture` saves, so
@@ -35,11 +35,11 @@ import cv2
 import numpy as np
 
 from edgecnn.console import echo
-from edgecnn.device.capture.dataset import CaptureDataset, check_label
-from edgecnn.device.capture.unlabelled import UnlabelledQueue
 from edgecnn.device.loop import StopSignals
 from edgecnn.device.outputs.mjpeg import ServeOptions, start_page_server
 from edgecnn.device.outputs.routes import GetRoute, PostRoute, Reply
+from edgecnn.device.store.dataset import CaptureDataset, check_label
+from edgecnn.device.store.unlabelled import UnlabelledQueue
 from edgecnn.errors import EdgeCnnError
 
 PREVIEW_SIDE = 480  # the photo as the page shows it (a JPEG of at most this side)

@@ -2,10 +2,10 @@
 
 A frame whose best score is below --threshold ("unsure") is exactly the one worth labelling
 and training on. This presenter saves such frames into the review queue of a capture data
-set (`capture/unlabelled.py`: DATASET/.unlabelled/, never trained on until labelled), each
+set (`store/unlabelled.py`: DATASET/.unlabelled/, never trained on until labelled), each
 with the model's guess, its scores and the capture record a capture would write. At most one
 every `--unsure-every` seconds; a frame too like the last one saved (a still scene,
-`capture/duplicates.py`) is skipped; the queue stops growing at `MAX_UNLABELLED` until it is
+`store/duplicates.py`) is skipped; the queue stops growing at `MAX_UNLABELLED` until it is
 reviewed (the capture page's review view, `edgecnn capture --review`).
 
 The loop never waits for the disk: the region and canvas are copied and written by one
@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 
 from edgecnn.console import echo, warn
-from edgecnn.device.capture.duplicates import NearDuplicates, signature
-from edgecnn.device.capture.unlabelled import UnlabelledQueue
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
+from edgecnn.device.store.duplicates import NearDuplicates, signature
+from edgecnn.device.store.unlabelled import UnlabelledQueue
 from edgecnn.errors import EdgeCnnError
 from edgecnn.manifest import POLARITIES
 from edgecnn.recipe import RECIPE_VERSION

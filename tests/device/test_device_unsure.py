@@ -12,12 +12,12 @@ import pytest
 
 from edgecnn.data import load_image_folder
 from edgecnn.demo.synthvideo import bench_frames
-from edgecnn.device.capture.dataset import CaptureDataset
-from edgecnn.device.capture.unlabelled import QUEUE_FOLDER, STALE_SECONDS, UnlabelledQueue
 from edgecnn.device.inference.postprocess import ClassScore, ModelId, Prediction
 from edgecnn.device.outputs import unsure
 from edgecnn.device.outputs.frame_result import FrameResult
 from edgecnn.device.outputs.unsure import UnsureSaver
+from edgecnn.device.store.dataset import CaptureDataset
+from edgecnn.device.store.unlabelled import QUEUE_FOLDER, STALE_SECONDS, UnlabelledQueue
 from edgecnn.manifest import read_manifest
 
 MODEL = ModelId("ab" * 32, ("cat", "dog"), "model.tflite")

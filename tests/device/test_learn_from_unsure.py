@@ -12,7 +12,7 @@ from chromium_page import ChromiumPage
 from cli_runner import edgecnn_cli
 from live_run import LiveRun
 
-from edgecnn.device.capture.unlabelled import UnlabelledQueue
+from edgecnn.device.store.unlabelled import UnlabelledQueue
 from edgecnn.manifest import read_manifest
 
 KEYS = {"gear": "1", "hand": "2", "key": "3"}  # the review's classes: the data set's folders

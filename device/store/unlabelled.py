@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from edgecnn.atomic import AtomicFile
-from edgecnn.device.capture.dataset import CaptureDataset, SavedImage, png_bytes
+from edgecnn.device.store.dataset import CaptureDataset, SavedImage, png_bytes
 from edgecnn.errors import EdgeCnnError
 from edgecnn.manifest import input_path_for, read_manifest
 
