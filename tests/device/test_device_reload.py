@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import time
 import urllib.request
 from pathlib import Path
 
@@ -145,3 +146,34 @@ def test_a_model_that_takes_another_input_is_refused(tiny_tflite, bigger_input_m
         run.close()
     assert "takes input of shape [1, 32, 32, 1], the running model [1, 28, 28, 1]" in refusal
     assert {r["model"] for r in run.records()} == {file_sha256(tiny_tflite)[:12]}
+
+
+def test_a_model_that_disappears_is_refused_and_the_same_model_again_is_no_reload(
+    tiny_tflite, tmp_path, capsys
+):
+    """In the run's own process: the files go (a copy half done), come back the same: one
+    refusal, no swap; then a relabelled model.json is a new model, taken by the loop."""
+    from edgecnn.device.pipeline import PipelineOptions, build_pipeline
+    from edgecnn.device.reload import SETTLE_S, WATCH_INTERVAL_S, ModelReloader
+
+    live = tmp_path / "live"
+    live.mkdir()
+    deploy(tiny_tflite, live)
+    options = PipelineOptions(live / "model.tflite", edgetpu="off")
+    pipeline = build_pipeline(options)
+    with ModelReloader(options, pipeline) as reloader:
+        (live / "model.tflite").unlink()
+        wait_for(lambda: reloader.status.refused == 1, 30, "the refusal")
+        assert "refused" in reloader.status.last and reloader.take() is None
+        deploy(tiny_tflite, live)
+        sidecar = ModelSidecar.read(live / "model.json")
+        relabelled = [f"{name}!" for name in sidecar.labels]
+        time.sleep(SETTLE_S + 2 * WATCH_INTERVAL_S)  # the same model again: nothing to take
+        assert reloader.take() is None and reloader.status.reloads == 0
+        ModelSidecar(**{**sidecar.__dict__, "labels": relabelled}).write(live / "model.json")
+        new = wait_for(reloader.take, 30, "the relabelled model")
+    assert new.postprocessor.labels == relabelled
+    assert new.postprocessor.stable is pipeline.postprocessor.stable  # carried over
+    assert reloader.status.reloads == 1 and reloader.status.refused == 1
+    err = capsys.readouterr().err
+    assert err.count("model reload (its files changed) refused") == 1

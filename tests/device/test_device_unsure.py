@@ -225,3 +225,59 @@ def test_review_classes_are_the_given_ones_or_the_data_sets_and_never_bad_folder
     assert ReviewSession(tmp_path / "set", ["a", "b"]).labels == ["a", "b"]
     with pytest.raises(EdgeCnnError, match="give --labels"):
         ReviewSession(tmp_path / "empty")
+
+
+def test_a_full_disk_is_said_once_the_run_goes_on_and_saving_resumes_when_there_is_room(
+    tmp_path, capsys
+):
+    from small_disk import fill, small_disk
+
+    clock = Clock()
+    with small_disk(tmp_path / "disk", "2M") as disk:
+        saver = UnsureSaver(disk / "set", every=0, clock=clock)
+        filler = fill(disk)
+        for i, frame in enumerate(FRAMES):
+            clock.now += 1
+            saver.present(result(i, frame, 0.2))
+            saver.flush()
+        assert saver.failed == len(FRAMES) and saver.saved == 0
+        queue_files = list((disk / "set").rglob("*"))
+        filler.unlink()  # room again
+        saver.present(result(9, FRAMES[0][::-1].copy(), 0.2))
+        saver.flush()
+        saver.close()
+        entries = UnlabelledQueue(disk / "set").entries()
+    err = capsys.readouterr().err
+    assert err.count("warning: --save-unsure: cannot write") == 1
+    assert "No space left on device" in err
+    assert "saving unsure frames into" in err and " again" in err
+    assert [e.record["frame"] for e in entries] == [9]
+    assert not [p for p in queue_files if p.is_file()]  # the failed saves left nothing
+
+
+def test_a_run_killed_while_saving_leaves_every_queued_image_whole(tiny_tflite, tmp_path):
+    """kill -9 of a run saving an unsure frame every frame: each entry in the queue has its
+    photo, canvas and record; what was cut short is not offered for review."""
+    import signal
+
+    from live_run import LiveRun
+    from mosquitto_broker import wait_for
+
+    from edgecnn.demo.objectvideo import class_video
+
+    video = tmp_path / "gears.mp4"
+    class_video(video, "gear", instances=20, frames_per_instance=1)
+    dataset = tmp_path / "set"
+    run = LiveRun("--model", str(tiny_tflite), "--source", str(video), "--loop", "--pace",
+                  "fast", "--threshold", "0.999", "--save-unsure", str(dataset),
+                  "--unsure-every", "0")  # fmt: skip
+    try:
+        queue = UnlabelledQueue(dataset)
+        wait_for(lambda: len(queue) >= 10, 60, "unsure frames saved")
+        run.stop(signal.SIGKILL)
+    finally:
+        run.close()
+    for entry in queue.entries():
+        photo, canvas, record = queue.read(entry.id)
+        assert photo.shape == (480, 480, 3) and canvas.shape == (28, 28)
+        assert record["guess"] and record["how"] == "unsure"
