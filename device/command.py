@@ -21,7 +21,7 @@ from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_opti
 from edgecnn.device.outputs.run_status import RunStatus
 from edgecnn.device.outputs.unsure import DEFAULT_UNSURE_EVERY
 from edgecnn.device.pipeline import PipelineOptions, build_pipeline
-from edgecnn.device.reload import ModelReloader, ReloadStatus
+from edgecnn.device.reload import ModelReloader, ReloadStatus, files_state, watched_paths
 from edgecnn.device.sources.frames import open_source
 from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
 from edgecnn.device.store.unlabelled import UnlabelledQueue
@@ -140,6 +140,7 @@ def run_live(options: RunOptions) -> None:
     pace = parse_pace(o.pace)
     if o.save_unsure is not None:
         UnlabelledQueue(o.save_unsure)  # a file where the data set should be: one line now
+    model_files = files_state(watched_paths(o))  # before the model is opened from them
     pipeline = build_pipeline(o)
     runtime = pipeline.runtime
     with contextlib.ExitStack() as stack:
@@ -147,7 +148,9 @@ def run_live(options: RunOptions) -> None:
         check_loop(opened, o.loop)
         frames = pace_source(opened, pace, watched=person_watches(o.display, serving))
         signals = stack.enter_context(StopSignals(on_stop=frames.stop))
-        reloader = stack.enter_context(ModelReloader(o, pipeline)) if o.reload else None
+        reloader = (
+            stack.enter_context(ModelReloader(o, pipeline, model_files)) if o.reload else None
+        )
 
         def model_status() -> dict:
             running = reloader.current if reloader is not None else pipeline

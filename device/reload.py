@@ -51,6 +51,18 @@ def files_state(paths: list[Path]) -> tuple:
     return tuple(state)
 
 
+def watched_paths(options: PipelineOptions) -> list[Path]:
+    """The files a model is opened from: the .tflite, model.json, the Edge TPU sibling and a
+    --labels file."""
+    model = Path(options.model)
+    paths = [model, sidecar_path_for(model)]
+    edgetpu = edgetpu_model_beside(model)
+    paths.append(edgetpu if edgetpu is not None else model.with_name("model_edgetpu.tflite"))
+    if options.labels_path is not None:
+        paths.append(Path(options.labels_path))
+    return paths
+
+
 @dataclass
 class ReloadStatus:
     """What the page and the run's summary say about reloads."""
@@ -70,7 +82,11 @@ class ModelReloader:
     the loop calls `take()` once per frame. Use as a context manager (the watcher thread and
     the SIGHUP handler live inside it)."""
 
-    def __init__(self, options: PipelineOptions, current: Pipeline) -> None:
+    def __init__(
+        self, options: PipelineOptions, current: Pipeline, opened_from: tuple | None = None
+    ) -> None:
+        """`opened_from`: `files_state(watched_paths(options))` taken before `current` was
+        built (by default, now), so a change made meanwhile counts."""
         self.options, self.current = options, current
         self.status = ReloadStatus()
         self._ready: Pipeline | None = None
@@ -79,17 +95,10 @@ class ModelReloader:
         self._wake = threading.Event()
         self._asked = False  # SIGHUP
         self._closing = False
+        self._paths = watched_paths(options)
+        self._opened_from = opened_from or files_state(self._paths)
         self._thread = threading.Thread(target=self._watch, name="edgecnn-reload", daemon=True)
         self._previous_handler: object = None
-
-    def watched_paths(self) -> list[Path]:
-        model = Path(self.options.model)
-        paths = [model, sidecar_path_for(model)]
-        edgetpu = edgetpu_model_beside(model)
-        paths.append(edgetpu if edgetpu is not None else model.with_name("model_edgetpu.tflite"))
-        if self.options.labels_path is not None:
-            paths.append(Path(self.options.labels_path))
-        return paths
 
     # --- the loop's thread ------------------------------------------------------------
 
@@ -118,8 +127,8 @@ class ModelReloader:
     # --- the watcher's thread ---------------------------------------------------------
 
     def _watch(self) -> None:
-        paths = self.watched_paths()
-        acted_on = seen = files_state(paths)
+        paths = self._paths
+        acted_on = seen = self._opened_from
         now = quiet_since = time.monotonic()
         while True:
             settling = seen != acted_on
