@@ -216,7 +216,7 @@ def check_replacement(current: Pipeline, candidate: Pipeline) -> None:
 
 def same_model(a: Pipeline, b: Pipeline) -> bool:
     return (
-        a.runtime.model_sha256 == b.runtime.model_sha256
+        a.runtime.model.sha256 == b.runtime.model.sha256
         and a.postprocessor.labels == b.postprocessor.labels
         and a.bundle.sidecar == b.bundle.sidecar
     )
