@@ -177,3 +177,29 @@ def test_a_model_that_disappears_is_refused_and_the_same_model_again_is_no_reloa
     assert reloader.status.reloads == 1 and reloader.status.refused == 1
     err = capsys.readouterr().err
     assert err.count("model reload (its files changed) refused") == 1
+
+
+def test_a_new_model_whose_golden_vectors_do_not_hold_is_refused_by_the_self_check(
+    tiny_tflite, tmp_path
+):
+    """The start-up self-check runs on a reloaded model too: model.json's golden vectors,
+    damaged on the way, refuse it; the running model goes on."""
+    from edgecnn.device.pipeline import PipelineOptions, build_pipeline
+    from edgecnn.device.reload import ModelReloader
+
+    live = tmp_path / "live"
+    live.mkdir()
+    deploy(tiny_tflite, live)
+    options = PipelineOptions(live / "model.tflite", edgetpu="off")
+    pipeline = build_pipeline(options)
+    assert pipeline.self_check is not None and pipeline.self_check.status == "passed"
+    sidecar = json.loads((live / "model.json").read_text())
+    sidecar["labels"] = [f"{name} v2" for name in sidecar["labels"]]  # a new model...
+    sidecar["golden"]["sha256"] = "0" * 64  # ...whose golden vectors were damaged
+    with ModelReloader(options, pipeline) as reloader:
+        (live / "model.json.part").write_text(json.dumps(sidecar))
+        os.replace(live / "model.json.part", live / "model.json")
+        wait_for(lambda: reloader.status.refused == 1, 30, "the refusal")
+        assert reloader.take() is None
+    assert "golden vectors" in reloader.status.last and "damaged" in reloader.status.last
+    assert reloader.current is pipeline
