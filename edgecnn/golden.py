@@ -35,7 +35,7 @@ import numpy as np
 from edgecnn.contract import FLOAT_RTOL, argmax_agreement, output_tolerance
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.sidecar import sha256_hex
-from edgecnn.tflite_model import TfliteModel
+from edgecnn.tflite_model import TensorInfo, TfliteModel
 
 if TYPE_CHECKING:
     from edgecnn.bundle import ModelBundle, ModelFile
@@ -159,21 +159,32 @@ def read_golden(record: dict | None, model_sha256: str | None, where: str) -> Go
     return vectors
 
 
+def random_inputs(
+    details: list[TensorInfo], samples: int, seed: int = 0, why: str = "verify"
+) -> list[np.ndarray]:
+    """Every input filled with values valid for its type: the whole range of an integer type
+    (raw quantised values), uniform [-1, 1) for floats, 0/1 for bool. `why` names the
+    caller in the one-line refusal of a type no values can be made for."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for t in details:
+        shape = (samples, *t.shape[1:])
+        if t.dtype is None:
+            raise EdgeCnnError(f"input {t.name} is {t.type_name}: {why} cannot make values for it")
+        if np.issubdtype(t.dtype, np.floating):
+            arrays.append(rng.uniform(-1, 1, shape).astype(t.dtype))
+        elif t.dtype == np.bool_:
+            arrays.append(rng.integers(0, 2, shape).astype(np.bool_))
+        else:
+            info = np.iinfo(t.dtype)
+            arrays.append(rng.integers(info.min, info.max, shape, endpoint=True).astype(t.dtype))
+    return arrays
+
+
 def random_golden(model: TfliteModel, count: int = RANDOM_INPUTS) -> GoldenVectors:
     """For a model without golden vectors: random inputs valid for each input's type, and the
     NumPy reference's outputs for them."""
-    rng = np.random.default_rng(0)
-    inputs = []
-    for t in model.input_details():
-        shape = (count, *t.shape[1:])
-        if t.dtype is None:
-            raise EdgeCnnError(f"input {t.name} is {t.type_name}: no self-check inputs for it")
-        if np.issubdtype(t.dtype, np.floating):
-            inputs.append(rng.uniform(-1, 1, shape).astype(t.dtype))
-        else:
-            info = np.iinfo(t.dtype)
-            inputs.append(rng.integers(info.min, info.max, shape, endpoint=True).astype(t.dtype))
-    return make_golden(model, inputs)
+    return make_golden(model, random_inputs(model.input_details(), count, why="the self-check"))
 
 
 def find_breach(
