@@ -48,12 +48,12 @@ def prediction_record(p: Prediction) -> dict:
 def result_record(result: FrameResult, latency: bool = True) -> dict:
     """One frame's result as JSON, the one form every output uses: --json prints it and the
     --serve page serves it (with the per-stage latencies), --mqtt publishes it (without).
-    `fps` is the loop's frame rate, the figure the overlay draws."""
+    `fps` is the loop's frame rate, the figure the overlay draws (null in the first second)."""
     record = {
         "frame": result.index,
         "time": round(result.time, 4),
         **prediction_record(result.prediction),
-        "fps": round(result.fps, 1),
+        "fps": round(result.fps, 1) if result.fps else None,  # None: not measured yet (1 s)
     }
     if latency:
         record["latency_ms"] = {k: round(v, 3) for k, v in result.latency_ms.items()}
