@@ -556,7 +556,9 @@ def capture(**values) -> None:
 
 @cli.command()
 @model_option(help="The .tflite model.")
-@source_option(default=None, help="Frame source (default: generated 640x480 frames).")
+@source_option(
+    default=None, help="Frame source (default: generated 640x480, 1280x720 and 1920x1080 frames)."
+)
 @click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
 @interpreter_options(edgetpu="off")
 @json_option("Print one JSON object.")

@@ -230,8 +230,16 @@ def test_bench_reports_stages_and_bare_invoke(int8_model) -> None:
     assert set(result["latency_ms"]["inference"]) >= {"p50", "p90", "p99"}
     assert result["bare_invoke_ms"]["p50"] > 0 and result["fps"] > 0
     assert result["frames"] == 60 and result["inference_over_invoke"] > 0
+    # Every frame size a camera gives, each with its own figures and ratios to invoke().
+    sizes = result["sizes"]
+    assert [size["frame_size"] for size in sizes] == ["640x480", "1280x720", "1920x1080"]
+    for size in sizes:
+        assert size["frames"] == 60 and set(size["latency_ms"]) == set(result["latency_ms"])
+        assert size["latency_ms"]["preprocess"]["p90"] >= size["latency_ms"]["preprocess"]["p50"]
+        assert size["preprocess_over_invoke"] > 0 and size["compute_over_invoke"] > 0
     table = edgecnn("bench", "--model", str(int8_model), "--frames", "20")
     assert "bare invoke" in table.stdout and "p99 ms" in table.stdout
+    assert all(size in table.stdout for size in ("640x480", "1280x720", "1920x1080"))
 
 
 @pytest.mark.parametrize(
