@@ -1,0 +1,108 @@
+"""CONV_2D's integer sums, computed exactly by a float BLAS.
+
+Both forms sum over raw input values q' (q inside the image, the input zero point z_in in the
+padding) and leave the zero point to the epilogue:
+
+    acc[b, y, x, oc] = sum_{ky,kx,ic} filter[oc,ky,kx,ic] * q'[b, y*s + ky*d - pad, ..., ic]
+                       - z_in * sum_{ky,kx,ic} filter[oc,ky,kx,ic],
+
+which is conv.h's sum of filter * (input + input_offset) over the taps inside the image (a
+tap in the padding adds filter * (z_in - z_in) = 0). A float sum of integers is exact while
+every partial sum stays below 2^24 (float32) or 2^53 (float64): each form bounds its partial
+sums from the weights at load and picks float32 only where the bound allows it.
+
+- `Im2col`: the windows copied into one matrix, then one matrix product per group.
+- `Winograd`: F(2x2, 3x3) for 3x3 kernels at stride 1 (Lavin and Gray, 2016), 16
+  products of (tiles x Cin) by (Cin x Cout) where im2col multiplies 36 per 2x2 outputs. With
+  G' = 2G (integer), the transformed filter U = G' g G'^T is 4x the textbook one, so
+  A^T [U . (B^T d B)] A is exactly 4 acc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgecnn.reference.kernel_util import Window, padded_copy
+from edgecnn.reference.registry import OpContext
+
+FLOAT32_EXACT = 2**24
+FLOAT64_EXACT = 2**53
+
+
+def largest_raw_value(dtype: np.dtype) -> int:
+    """max |q| of a raw value of the input's type (int8 128, uint8 255, int16 32768)."""
+    info = np.iinfo(dtype)
+    return max(abs(int(info.min)), abs(int(info.max)))
+
+
+def exact_float_type(bound: int) -> type:
+    """float32 when every partial sum is below 2^24, else float64 (the caller has checked
+    2^53)."""
+    return np.float32 if bound < FLOAT32_EXACT else np.float64
+
+
+@dataclass
+class Im2col:
+    """acc_raw = windows [B*OH*OW, KH*KW*Cf] @ filter matrix [KH*KW*Cf, Cout], per group."""
+
+    win: Window
+    matrices: list[np.ndarray]  # per group: [KH*KW*Cf, Cout/groups], in `dtype`
+    dtype: type
+    fill: int  # the padding's raw value: z_in (0 for float models)
+    divisor: int = 1  # acc_raw is acc itself (Winograd's is 4 acc)
+
+    @classmethod
+    def prepare(cls, filters: np.ndarray, win: Window, groups: int, dtype: type, fill: int):
+        cout = filters.shape[0]
+        per_group = cout // groups
+        matrix = filters.reshape(cout, -1).astype(dtype)
+        matrices = [
+            np.ascontiguousarray(matrix[g * per_group : (g + 1) * per_group].T)
+            for g in range(groups)
+        ]
+        return cls(win, matrices, dtype, fill)
+
+    def __call__(self, ctx: OpContext, x: np.ndarray) -> np.ndarray:
+        """[B, OH, OW, Cout] raw sums, in a working array of the op (valid until its next call)."""
+        win, (b, h, w, cin) = self.win, x.shape
+        padded_shape = (b, h + win.top + win.bottom, w + win.left + win.right, cin)
+        padded = ctx.scratch("padded", padded_shape, self.dtype, fill=self.fill)
+        padded_copy(x, win, self.fill, out=padded)
+        sb, sh, sw, sc = padded.strides
+        windows = np.lib.stride_tricks.as_strided(
+            padded,
+            (b, win.out_h, win.out_w, win.kh, win.kw, cin),
+            (
+                sb,
+                sh * win.stride_h,
+                sw * win.stride_w,
+                sh * win.dilation_h,
+                sw * win.dilation_w,
+                sc,
+            ),
+            writeable=False,
+        )
+        groups = len(self.matrices)
+        depth = cin // groups
+        rows = b * win.out_h * win.out_w
+        cout = sum(m.shape[1] for m in self.matrices)
+        acc = ctx.scratch("acc", (rows, cout), self.dtype)
+        if groups == 1:
+            cols = ctx.scratch("cols", windows.shape, self.dtype)
+            np.copyto(cols, windows)
+            np.matmul(cols.reshape(rows, -1), self.matrices[0], out=acc)
+        else:
+            cols = ctx.scratch("cols", (*windows.shape[:5], depth), self.dtype)
+            per_group = cout // groups
+            for g, matrix in enumerate(self.matrices):
+                np.copyto(cols, windows[..., g * depth : (g + 1) * depth])
+                acc[:, g * per_group : (g + 1) * per_group] = cols.reshape(rows, -1) @ matrix
+        return acc.reshape(b, win.out_h, win.out_w, cout)
+
+
+class Winograd:
+    @classmethod
+    def prepare(cls, filters, win, groups, input_dtype, fill):
+        return None
