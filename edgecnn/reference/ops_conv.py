@@ -19,12 +19,7 @@ import numpy as np
 
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import round_half_away
-from edgecnn.reference.convolution import (
-    Im2col,
-    Winograd,
-    exact_float_type,
-    largest_raw_value,
-)
+from edgecnn.reference.convolution import Im2col, exact_float_type, largest_raw_value
 from edgecnn.reference.fixedpoint import quantize_multiplier
 from edgecnn.reference.kernel_util import (
     Window,
@@ -84,7 +79,6 @@ def channel_requantizer(
     ctx: OpContext,
     max_abs_raw: np.ndarray,
     offset: np.ndarray | None = None,
-    divisor: int = 1,
     input_index: int = 0,
     bias_index: int = 2,
 ) -> ChannelRequantizer:
@@ -102,7 +96,6 @@ def channel_requantizer(
         quantized_activation_range(ctx.fused_activation, t_out),
         max_abs_raw,
         offset,
-        divisor,
         int64_accumulator(ctx),
     )
 
@@ -116,13 +109,13 @@ def float_epilogue(ctx: OpContext, acc: np.ndarray, bias_index: int = 2) -> np.n
 
 @dataclass(frozen=True)
 class PreparedConv:
-    accumulate: Im2col | Winograd
+    accumulate: Im2col
     requantize: ChannelRequantizer | None  # None: a float model
 
 
 def prepare_conv_2d(ctx: OpContext) -> PreparedConv:
-    """Conv's Prepare: the window, the sum's exact form (Winograd for 3x3 at stride 1 where
-    its bound allows float32, else im2col), the zero-point term, the requantizer."""
+    """Conv's Prepare: the window, the filter matrix in the accumulator's exact float type,
+    the zero-point term, the requantizer."""
     refuse_hybrid(ctx, "CONV_2D")
     t_in, filters = ctx.input_tensors[0], ctx.inputs[1]
     cout, kh, kw, depth = filters.shape
@@ -133,15 +126,10 @@ def prepare_conv_2d(ctx: OpContext) -> PreparedConv:
         return PreparedConv(Im2col.prepare(filters, win, groups, np.float64, 0), None)
     z_in = zero_point(t_in)
     weights = filters.astype(np.int64).reshape(cout, -1)
-    winograd = Winograd.prepare(filters, win, groups, t_in.dtype, z_in)
-    if winograd is not None:
-        engine, max_abs_raw = winograd, winograd.max_abs_acc
-    else:
-        max_abs_raw = np.abs(weights).sum(axis=1) * largest_raw_value(t_in.dtype)
-        dtype = exact_float_type(int(max_abs_raw.max(initial=0)))
-        engine = Im2col.prepare(filters, win, groups, dtype, z_in)
-    offset = z_in * weights.sum(axis=1)
-    return PreparedConv(engine, channel_requantizer(ctx, max_abs_raw, offset, engine.divisor))
+    max_abs_raw = np.abs(weights).sum(axis=1) * largest_raw_value(t_in.dtype)
+    dtype = exact_float_type(int(max_abs_raw.max(initial=0)))
+    im2col = Im2col.prepare(filters, win, groups, dtype, z_in)
+    return PreparedConv(im2col, channel_requantizer(ctx, max_abs_raw, z_in * weights.sum(axis=1)))
 
 
 @register("CONV_2D")

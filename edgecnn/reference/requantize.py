@@ -9,9 +9,9 @@
   a handful of vectorised float passes;
 - int64, MBQM's own integer steps (`mbqm_in_place`, or `mbqm64` for the 16x8 kernels' int64
   accumulators), otherwise.
-Accumulators may arrive as float (a BLAS product of exact integers), scaled by a power of two
-and offset per channel (`acc = raw / divisor - offset[c]`: the Winograd and raw-input forms
-of `convolution.py`); the offset folds into the bias.
+Accumulators may arrive as float (a BLAS product of exact integers) and offset per channel
+(`acc = raw - offset[c]`: the raw-input sums of `convolution.py`); the offset folds into the
+bias.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def tile_rows(rows: int, channels: int) -> int:
 
 class ChannelRequantizer:
     """`out = clamp(MBQM(acc + bias[c], m[c], s[c]) + output_offset, lo, hi)` for one op,
-    with acc = raw / divisor - offset[c] and |raw / divisor| <= max_abs_raw[c]."""
+    with acc = raw - offset[c] and |raw| <= max_abs_raw[c]."""
 
     def __init__(
         self,
@@ -84,7 +84,6 @@ class ChannelRequantizer:
         activation_range: tuple[int, int],
         max_abs_raw: np.ndarray | int,
         offset: np.ndarray | None = None,
-        divisor: int = 1,
         int64_accumulator: bool = False,
     ) -> None:
         channels = len(multiplier)
@@ -93,7 +92,6 @@ class ChannelRequantizer:
         bias = np.zeros(channels, np.int64) if bias is None else bias.astype(np.int64)
         offset = np.zeros(channels, np.int64) if offset is None else offset.astype(np.int64)
         self.bias_minus_offset = bias - offset
-        self.divisor = divisor
         self.output_offset = zero_point(t_out)
         self.low, self.high = activation_range
         self.dtype = t_out.dtype
@@ -108,9 +106,9 @@ class ChannelRequantizer:
         self._work: np.ndarray | None = None
         if self.one_floor:
             scale_c, nudge, step = mbqm_as_one_floor(self.multiplier, self.shift)
-            # y = raw * scale / divisor + (bias - offset) * scale + nudge + output_offset:
-            # each term a multiple of 2^-(31+e), so the float64 sums below are exact.
-            self.scale = scale_c / divisor
+            # y = raw * scale + (bias - offset) * scale + nudge + output_offset: each term a
+            # multiple of 2^-(31+e), so the float64 sums below are exact.
+            self.scale = scale_c
             self.constant = self.bias_minus_offset * scale_c + nudge + self.output_offset
             # A negative MBQM is <= 0: when the clamp's floor is at least output_offset it
             # lands there with or without the step, which is then left out.
@@ -151,8 +149,6 @@ class ChannelRequantizer:
 
     def _int64(self, raw: np.ndarray) -> np.ndarray:
         acc = raw.astype(np.int64)
-        if self.divisor != 1:
-            acc //= self.divisor  # exact: raw is divisor * an integer
         acc += self.bias_minus_offset
         if self.int64_accumulator:
             acc = mbqm64(acc, self.multiplier, self.shift) + self.output_offset
