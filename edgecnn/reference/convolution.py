@@ -18,7 +18,7 @@ but its transforms are a dozen NumPy passes more, and the whole network ran 20% 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,25 +41,55 @@ def exact_float_type(bound: int) -> type:
     return np.float32 if bound < FLOAT32_EXACT else np.float64
 
 
+TAP_BY_TAP_CHANNELS = 4  # at most this many input channels: windows copied tap by tap
+
+
 @dataclass
 class Im2col:
-    """acc_raw = windows [B*OH*OW, KH*KW*Cf] @ filter matrix [KH*KW*Cf, Cout], per group."""
+    """acc_raw = windows [B*OH*OW, KH*KW*Cf] @ filter matrix [KH*KW*Cf, Cout], per group.
+
+    The windows are one strided view of the padded copy, copied into a matrix whose rows
+    are output pixels (runs of KW*Cin contiguous values). A first layer of one to a few
+    channels has runs too short for that: its matrix is filled tap by tap and channel by
+    channel as columns (runs of OW values), and BLAS reads it transposed."""
 
     win: Window
     matrices: list[np.ndarray]  # per group: [KH*KW*Cf, Cout/groups], in `dtype`
     dtype: type
     fill: int  # the padding's raw value: z_in (0 for float models)
+    tap_by_tap: bool
+    _views: tuple = field(default=(None, None), repr=False)  # (padded buffer, its windows)
 
     @classmethod
     def prepare(cls, filters: np.ndarray, win: Window, groups: int, dtype: type, fill: int):
-        cout = filters.shape[0]
+        cout, depth = filters.shape[0], filters.shape[-1]
         per_group = cout // groups
         matrix = filters.reshape(cout, -1).astype(dtype)
         matrices = [
             np.ascontiguousarray(matrix[g * per_group : (g + 1) * per_group].T)
             for g in range(groups)
         ]
-        return cls(win, matrices, dtype, fill)
+        return cls(win, matrices, dtype, fill, groups == 1 and depth <= TAP_BY_TAP_CHANNELS)
+
+    def windows(self, padded: np.ndarray) -> np.ndarray:
+        """[B, OH, OW, KH, KW, Cin]: a read-only view of the padded copy (made once per
+        working array)."""
+        if self._views[0] is not padded:
+            win = self.win
+            b, _, _, cin = padded.shape
+            sb, sh, sw, sc = padded.strides
+            shape = (b, win.out_h, win.out_w, win.kh, win.kw, cin)
+            strides = (
+                sb,
+                sh * win.stride_h,
+                sw * win.stride_w,
+                sh * win.dilation_h,
+                sw * win.dilation_w,
+                sc,
+            )
+            view = np.lib.stride_tricks.as_strided(padded, shape, strides, writeable=False)
+            self._views = (padded, view)
+        return self._views[1]
 
     def __call__(self, ctx: OpContext, x: np.ndarray) -> np.ndarray:
         """[B, OH, OW, Cout] raw sums, in a working array of the op (valid until its next call)."""
@@ -67,26 +97,21 @@ class Im2col:
         padded_shape = (b, h + win.top + win.bottom, w + win.left + win.right, cin)
         padded = ctx.scratch("padded", padded_shape, self.dtype, fill=self.fill)
         padded_copy(x, win, self.fill, out=padded)
-        sb, sh, sw, sc = padded.strides
-        windows = np.lib.stride_tricks.as_strided(
-            padded,
-            (b, win.out_h, win.out_w, win.kh, win.kw, cin),
-            (
-                sb,
-                sh * win.stride_h,
-                sw * win.stride_w,
-                sh * win.dilation_h,
-                sw * win.dilation_w,
-                sc,
-            ),
-            writeable=False,
-        )
+        windows = self.windows(padded)
         groups = len(self.matrices)
         depth = cin // groups
         rows = b * win.out_h * win.out_w
         cout = sum(m.shape[1] for m in self.matrices)
         acc = ctx.scratch("acc", (rows, cout), self.dtype)
-        if groups == 1:
+        if self.tap_by_tap:
+            columns = ctx.scratch(
+                "columns", (win.kh, win.kw, cin, b, win.out_h, win.out_w), self.dtype
+            )
+            for ky in range(win.kh):
+                for kx in range(win.kw):
+                    np.copyto(columns[ky, kx], windows[:, :, :, ky, kx].transpose(3, 0, 1, 2))
+            np.matmul(columns.reshape(-1, rows).T, self.matrices[0], out=acc)
+        elif groups == 1:
             cols = ctx.scratch("cols", windows.shape, self.dtype)
             np.copyto(cols, windows)
             np.matmul(cols.reshape(rows, -1), self.matrices[0], out=acc)

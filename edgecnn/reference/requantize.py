@@ -113,6 +113,7 @@ class ChannelRequantizer:
             # A negative MBQM is <= 0: when the clamp's floor is at least output_offset it
             # lands there with or without the step, which is then left out.
             self.step = step if self.low < self.output_offset and np.any(step) else None
+            self.negative_below = 0.5 + self.output_offset  # y < 1/2 before the offset
 
     def __call__(self, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Requantise `raw` (channel last); into `out` (any strides, same shape) if given."""
@@ -142,7 +143,7 @@ class ChannelRequantizer:
         np.multiply(flat, scale_t, out=flat)
         np.add(flat, constant_t, out=flat)
         if step_t is not None:
-            np.subtract(flat, step_t, out=flat, where=flat < 0.5)
+            np.subtract(flat, step_t, out=flat, where=flat < self.negative_below)
         np.floor(flat, out=flat)
         np.clip(flat, self.low, self.high, out=flat)
         return y
