@@ -1,10 +1,14 @@
-"""Speed of the NumPy int8 reference against TFLite's reference and optimized kernels.
+"""Speed of the NumPy int8 reference over the 10,000 test images, against TFLite's kernels.
 
-Target (issue 4): over the 10,000 test images, the NumPy reference takes no longer than
-TFLite's reference kernels (ratio <= 1.0). The three engines run interleaved, REPEATS
-times, in one process; medians and the ratio of medians are reported.
+Targets, `default` preset's int8 model, one thread each:
+- issue 19: verify's NumPy pass (every tensor kept, in verify's chunks) takes at most 3x
+  LiteRT's XNNPACK on the same images, one image per invoke as verify runs it;
+- issue 4: the NumPy reference (outputs only) takes no longer than TFLite's reference
+  kernels (ratio <= 1.0).
+The engines run interleaved, REPEATS times, in one process; medians and the ratios of
+medians are reported, with the NumPy outputs checked equal to the reference kernels'.
 
-    .venv/bin/python -m bench.reference_speed        # out/default/model.tflite
+    .venv/bin/python -m bench.reference_speed        # out/default/model.tflite (made if missing)
     BENCH_MODEL=out/demo/model.tflite .venv/bin/python -m bench.reference_speed
 """
 
@@ -17,50 +21,53 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_threads] = "1"  # one thread each, set before NumPy loads its BLAS
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "reference_speed.json"
 REPEATS = 3
+TARGETS = {"verify_pass_over_xnnpack_max": 3.0, "numpy_over_reference_kernels_max": 1.0}
 
 
-def pick_model() -> Path | None:
-    if os.environ.get("BENCH_MODEL"):
-        return Path(os.environ["BENCH_MODEL"])
-    for candidate in (
-        ROOT / "out" / "default" / "model.tflite",
-        ROOT / "out" / "demo" / "model.tflite",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def time_tflite(interpreter, x: np.ndarray) -> float:
-    index = interpreter.get_input_details()[0]["index"]
+def time_tflite(interpreter, x: np.ndarray) -> tuple[float, np.ndarray]:
+    """One image per set_tensor/invoke/get_tensor, as verify runs the TFLite engines."""
+    index_in = interpreter.get_input_details()[0]["index"]
+    index_out = interpreter.get_output_details()[0]["index"]
+    outputs = []
     start = time.perf_counter()
     for b in range(len(x)):
-        interpreter.set_tensor(index, x[b : b + 1])
+        interpreter.set_tensor(index_in, x[b : b + 1])
         interpreter.invoke()
+        outputs.append(interpreter.get_tensor(index_out))
+    return time.perf_counter() - start, np.concatenate(outputs)
+
+
+def time_verify_pass(ri, x: np.ndarray) -> float:
+    """verify's NumPy pass: its chunks, every tensor of the graph kept."""
+    from edgecnn.convert.verify import CHUNK
+
+    start = time.perf_counter()
+    for i in range(0, len(x), CHUNK):
+        ri.run(x[i : i + CHUNK], keep_tensors=True)
     return time.perf_counter() - start
 
 
 def main() -> int:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from bench.reference_model import default_model, load_average, test_images
+    from bench.targets import say_missed_targets
     from edgecnn.atomic import atomic_write_text
-    from edgecnn.convert.verify import dataset_inputs
     from edgecnn.reference.interpreter import ReferenceInterpreter
 
-    model = pick_model()
-    if model is None:
-        print(
-            "reference_speed: no model: run make demo or python -m bench.convert_quality first",
-            file=sys.stderr,
-        )
-        return 2
+    load_before = load_average()
+    model = default_model()
+    x, labels = test_images(model)
     ri = ReferenceInterpreter(model)
-    (x,), labels = dataset_inputs(ri, model, None, None)
     reference = Interpreter(
         model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF
     )
@@ -68,40 +75,55 @@ def main() -> int:
     reference.allocate_tensors()
     optimized.allocate_tensors()
     times: dict[str, list[float]] = {
-        "numpy_reference": [],
+        "numpy_verify_pass": [],
+        "numpy_outputs": [],
+        "tflite_xnnpack": [],
         "tflite_reference_kernels": [],
-        "tflite_optimized_kernels": [],
     }
     for repeat in range(REPEATS):
+        times["numpy_verify_pass"].append(time_verify_pass(ri, x))
         start = time.perf_counter()
         (out,) = ri.run(x)
-        times["numpy_reference"].append(time.perf_counter() - start)
-        times["tflite_reference_kernels"].append(time_tflite(reference, x))
-        times["tflite_optimized_kernels"].append(time_tflite(optimized, x))
+        times["numpy_outputs"].append(time.perf_counter() - start)
+        seconds, _ = time_tflite(optimized, x)
+        times["tflite_xnnpack"].append(seconds)
+        seconds, reference_out = time_tflite(reference, x)
+        times["tflite_reference_kernels"].append(seconds)
         print(
             f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
             file=sys.stderr,
         )
     medians = {k: statistics.median(v) for k, v in times.items()}
+    verify_ratio = medians["numpy_verify_pass"] / medians["tflite_xnnpack"]
+    reference_ratio = medians["numpy_outputs"] / medians["tflite_reference_kernels"]
     result = {
         "model": str(model),
         "images": len(x),
         "repeats": REPEATS,
         "seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
         "median_seconds": {k: round(v, 3) for k, v in medians.items()},
-        "ratio_numpy_over_reference_kernels": round(
-            medians["numpy_reference"] / medians["tflite_reference_kernels"], 3
+        "microseconds_per_image": {k: round(1e6 * v / len(x), 1) for k, v in medians.items()},
+        "ratio_verify_pass_over_xnnpack": round(verify_ratio, 3),
+        "ratio_numpy_outputs_over_xnnpack": round(
+            medians["numpy_outputs"] / medians["tflite_xnnpack"], 3
         ),
-        "ratio_numpy_over_optimized_kernels": round(
-            medians["numpy_reference"] / medians["tflite_optimized_kernels"], 3
-        ),
+        "ratio_numpy_over_reference_kernels": round(reference_ratio, 3),
+        "outputs_equal_reference_kernels": bool(np.array_equal(out, reference_out)),
         "numpy_accuracy": float(np.mean(out.reshape(len(out), -1).argmax(1) == labels)),
-        "meets_target": medians["numpy_reference"] <= medians["tflite_reference_kernels"],
-        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "targets": TARGETS,
+        "meets_targets": {
+            "verify_pass_over_xnnpack": verify_ratio <= TARGETS["verify_pass_over_xnnpack_max"],
+            "numpy_over_reference_kernels": reference_ratio
+            <= TARGETS["numpy_over_reference_kernels_max"],
+        },
+        "threads": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
     }
     text = json.dumps(result, indent=2)
     atomic_write_text(RESULT, text + "\n")
     print(text)
+    say_missed_targets("reference_speed", result)
     return 0
 
 

@@ -102,7 +102,7 @@ class ChannelRequantizer:
         self.one_floor = not int64_accumulator and one_floor_is_exact(
             largest, self.multiplier, self.shift, abs(self.output_offset)
         )
-        self._tiles: dict[int, tuple[np.ndarray, ...]] = {}
+        self._tiles: dict[int, tuple] = {}  # rows -> (rows per tile, tiled constants)
         self._work: np.ndarray | None = None
         if self.one_floor:
             scale_c, nudge, step = mbqm_as_one_floor(self.multiplier, self.shift)
@@ -130,15 +130,13 @@ class ChannelRequantizer:
             self._work = np.empty(raw.size, np.float64)
         y = self._work.reshape(raw.shape)
         np.copyto(y, raw)
-        r = tile_rows(rows, channels)
-        if r not in self._tiles:
-            self._tiles = {
-                r: tuple(
-                    None if v is None else np.tile(v, r)
-                    for v in (self.scale, self.constant, self.step)
-                )
-            }
-        scale_t, constant_t, step_t = self._tiles[r]
+        if rows not in self._tiles:  # one entry: the shape of this op's calls
+            r = tile_rows(rows, channels)
+            tiled = (
+                None if v is None else np.tile(v, r) for v in (self.scale, self.constant, self.step)
+            )
+            self._tiles = {rows: (r, *tiled)}
+        r, scale_t, constant_t, step_t = self._tiles[rows]
         flat = y.reshape(rows // r, r * channels)
         np.multiply(flat, scale_t, out=flat)
         np.add(flat, constant_t, out=flat)

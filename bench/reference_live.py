@@ -1,0 +1,176 @@
+"""The NumPy backend live, one frame at a time, against LiteRT's XNNPACK; and its memory.
+
+Targets (issue 19), on the `default` preset's int8 model, batch 1, one thread each:
+- the NumPy backend's inference p50 <= 10x LiteRT XNNPACK's p50. Both run the device's
+  path: TFLite's interpreter interface, set_tensor + invoke + get_tensor per frame (the
+  NumPy one through `edgecnn.reference.tflite_api`, else `ReferenceInterpreter.run` on the
+  batch-1 frame, which is what that adapter calls). Frames alternate between the two, so a
+  busy machine slows both alike; the ratio is of medians in one run.
+- resident memory grows <= 10 MB over 20,000 NumPy frames (measured after a warm-up, in a
+  phase of their own, from /proc/self/statm).
+
+    .venv/bin/python -m bench.reference_live
+    BENCH_MODEL=out/tiny/model.tflite .venv/bin/python -m bench.reference_live
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_threads] = "1"  # one thread each, set before NumPy loads its BLAS
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = ROOT / "bench" / "results" / "reference_live.json"
+LATENCY_FRAMES = 5000
+MEMORY_FRAMES = 20_000
+WARM_UP = 200
+TARGETS = {"p50_ratio_max": 10.0, "rss_growth_mb_max": 10.0}
+
+
+class RunAdapter:
+    """set_tensor / invoke / get_tensor over `ReferenceInterpreter.run`, for a tree without
+    `edgecnn.reference.tflite_api` (the interface the device's backend uses)."""
+
+    def __init__(self, model: Path) -> None:
+        from edgecnn.reference.interpreter import ReferenceInterpreter
+
+        self.reference = ReferenceInterpreter(model)
+        self.input = np.zeros(
+            self.reference.input_details()[0].shape, self.reference.input_details()[0].dtype
+        )
+        self.output: np.ndarray | None = None
+
+    def set_tensor(self, index: int, value: np.ndarray) -> None:
+        np.copyto(self.input, value)
+
+    def invoke(self) -> None:
+        (self.output,) = self.reference.run(self.input)
+
+    def get_tensor(self, index: int) -> np.ndarray:
+        return self.output.copy()
+
+
+def numpy_backend(model: Path):
+    """(interpreter, input index, output index, entry point name)."""
+    try:
+        from edgecnn.reference.tflite_api import ReferenceTfliteInterpreter
+    except ImportError:
+        adapter = RunAdapter(model)
+        t_in, t_out = adapter.reference.input_details()[0], adapter.reference.output_details()[0]
+        return adapter, t_in.index, t_out.index, "ReferenceInterpreter.run (batch 1)"
+    interpreter = ReferenceTfliteInterpreter(model)
+    interpreter.allocate_tensors()
+    index_in = interpreter.get_input_details()[0]["index"]
+    index_out = interpreter.get_output_details()[0]["index"]
+    return interpreter, index_in, index_out, "ReferenceTfliteInterpreter (tflite_api)"
+
+
+def xnnpack(model: Path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model), num_threads=1)
+    interpreter.allocate_tensors()
+    return (
+        interpreter,
+        interpreter.get_input_details()[0]["index"],
+        interpreter.get_output_details()[0]["index"],
+    )
+
+
+def frame_seconds(interpreter, index_in: int, index_out: int, frame: np.ndarray):
+    start = time.perf_counter()
+    interpreter.set_tensor(index_in, frame)
+    interpreter.invoke()
+    out = interpreter.get_tensor(index_out)
+    return time.perf_counter() - start, out
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def percentiles_ms(seconds: list[float]) -> dict:
+    values = np.array(seconds) * 1e3
+    return {f"p{q}": round(float(np.percentile(values, q)), 4) for q in (50, 90, 99)}
+
+
+def main() -> int:
+    from bench.reference_model import default_model, load_average, test_images
+    from bench.targets import say_missed_targets
+    from edgecnn.atomic import atomic_write_text
+
+    load_before = load_average()
+    model = default_model()
+    images, _ = test_images(model)
+    frames = [images[i : i + 1] for i in range(len(images))]
+    ours, ours_in, ours_out, entry_point = numpy_backend(model)
+    theirs, theirs_in, theirs_out = xnnpack(model)
+    for i in range(WARM_UP):
+        frame_seconds(ours, ours_in, ours_out, frames[i])
+        frame_seconds(theirs, theirs_in, theirs_out, frames[i])
+    numpy_s, xnnpack_s, same_label = [], [], 0
+    for i in range(LATENCY_FRAMES):
+        frame = frames[i % len(frames)]
+        seconds, out_xnnpack = frame_seconds(theirs, theirs_in, theirs_out, frame)
+        xnnpack_s.append(seconds)
+        seconds, out_numpy = frame_seconds(ours, ours_in, ours_out, frame)
+        numpy_s.append(seconds)
+        same_label += int(out_numpy.argmax() == out_xnnpack.argmax())
+    gc.collect()
+    rss_start = rss_mb()
+    rss_curve = []
+    for i in range(MEMORY_FRAMES):
+        frame_seconds(ours, ours_in, ours_out, frames[i % len(frames)])
+        if (i + 1) % 2000 == 0:
+            gc.collect()
+            rss_curve.append(round(rss_mb(), 2))
+    growth = rss_curve[-1] - rss_start
+    numpy_ms, xnnpack_ms = percentiles_ms(numpy_s), percentiles_ms(xnnpack_s)
+    ratio = numpy_ms["p50"] / xnnpack_ms["p50"]
+    result = {
+        "model": str(model),
+        "numpy_entry_point": entry_point,
+        "frames_timed": LATENCY_FRAMES,
+        "numpy_ms": numpy_ms,
+        "xnnpack_ms": xnnpack_ms,
+        "p50_ratio_numpy_over_xnnpack": round(ratio, 2),
+        "top1_agreement": round(same_label / LATENCY_FRAMES, 4),
+        "memory_frames": MEMORY_FRAMES,
+        "rss_mb_start": round(rss_start, 2),
+        "rss_mb_every_2000_frames": rss_curve,
+        "rss_growth_mb": round(growth, 2),
+        "targets": TARGETS,
+        "meets_targets": {
+            "p50_ratio": ratio <= TARGETS["p50_ratio_max"],
+            "rss_growth": growth <= TARGETS["rss_growth_mb_max"],
+        },
+        "threads": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
+    text = json.dumps(result, indent=2)
+    atomic_write_text(RESULT, text + "\n")
+    print(text)
+    print(
+        f"reference_live: NumPy p50 {numpy_ms['p50']:.3f} ms vs XNNPACK {xnnpack_ms['p50']:.3f} "
+        f"ms (ratio {ratio:.1f}); RSS {growth:+.1f} MB over {MEMORY_FRAMES:,} frames; load "
+        f"{result['load_average_after'][0]}",
+        file=sys.stderr,
+    )
+    say_missed_targets("reference_live", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
