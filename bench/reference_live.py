@@ -2,9 +2,9 @@
 
 Targets (issue 19), on the `default` preset's int8 model, batch 1, one thread each:
 - the NumPy backend's inference p50 <= 10x LiteRT XNNPACK's p50. Both run the device's
-  path: TFLite's interpreter interface, set_tensor + invoke + get_tensor per frame (the
-  NumPy one through `edgecnn.reference.tflite_api`, else `ReferenceInterpreter.run` on the
-  batch-1 frame, which is what that adapter calls). Frames alternate between the two, so a
+  path, `Runtime.classify` of `load_runtime(bundle, backend)` (set_tensor, invoke, scores
+  dequantised; the NumPy backend is `edgecnn.reference.tflite_api` over
+  `ReferenceInterpreter.run` of the batch-1 frame). Frames alternate between the two, so a
   busy machine slows both alike; the ratio is of medians in one run.
 - resident memory grows <= 10 MB over 20,000 NumPy frames (measured after a warm-up, in a
   phase of their own, from /proc/self/statm).
@@ -36,62 +36,12 @@ WARM_UP = 200
 TARGETS = {"p50_ratio_max": 10.0, "rss_growth_mb_max": 10.0}
 
 
-class RunAdapter:
-    """set_tensor / invoke / get_tensor over `ReferenceInterpreter.run`, for a tree without
-    `edgecnn.reference.tflite_api` (the interface the device's backend uses)."""
-
-    def __init__(self, model: Path) -> None:
-        from edgecnn.reference.interpreter import ReferenceInterpreter
-
-        self.reference = ReferenceInterpreter(model)
-        self.input = np.zeros(
-            self.reference.input_details()[0].shape, self.reference.input_details()[0].dtype
-        )
-        self.output: np.ndarray | None = None
-
-    def set_tensor(self, index: int, value: np.ndarray) -> None:
-        np.copyto(self.input, value)
-
-    def invoke(self) -> None:
-        (self.output,) = self.reference.run(self.input)
-
-    def get_tensor(self, index: int) -> np.ndarray:
-        return self.output.copy()
-
-
-def numpy_backend(model: Path):
-    """(interpreter, input index, output index, entry point name)."""
-    try:
-        from edgecnn.reference.tflite_api import ReferenceTfliteInterpreter
-    except ImportError:
-        adapter = RunAdapter(model)
-        t_in, t_out = adapter.reference.input_details()[0], adapter.reference.output_details()[0]
-        return adapter, t_in.index, t_out.index, "ReferenceInterpreter.run (batch 1)"
-    interpreter = ReferenceTfliteInterpreter(model)
-    interpreter.allocate_tensors()
-    index_in = interpreter.get_input_details()[0]["index"]
-    index_out = interpreter.get_output_details()[0]["index"]
-    return interpreter, index_in, index_out, "ReferenceTfliteInterpreter (tflite_api)"
-
-
-def xnnpack(model: Path):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(model), num_threads=1)
-    interpreter.allocate_tensors()
-    return (
-        interpreter,
-        interpreter.get_input_details()[0]["index"],
-        interpreter.get_output_details()[0]["index"],
-    )
-
-
-def frame_seconds(interpreter, index_in: int, index_out: int, frame: np.ndarray):
+def frame_seconds(runtime, frame: np.ndarray) -> tuple[float, np.ndarray]:
+    """One frame through the device's `Runtime.classify`: set_tensor, invoke, the first
+    output's scores dequantised."""
     start = time.perf_counter()
-    interpreter.set_tensor(index_in, frame)
-    interpreter.invoke()
-    out = interpreter.get_tensor(index_out)
-    return time.perf_counter() - start, out
+    scores = runtime.classify(frame)
+    return time.perf_counter() - start, scores
 
 
 def rss_mb() -> float:
@@ -109,29 +59,32 @@ def main() -> int:
     from bench.reference_model import default_model, load_average, test_images
     from bench.targets import say_missed_targets
     from edgecnn.atomic import atomic_write_text
+    from edgecnn.bundle import open_bundle
+    from edgecnn.device.inference.runtime import load_runtime
 
     load_before = load_average()
-    model = default_model()
-    images, _ = test_images(model)
+    bundle = open_bundle(default_model())
+    images, _ = test_images(bundle)
     frames = [images[i : i + 1] for i in range(len(images))]
-    ours, ours_in, ours_out, entry_point = numpy_backend(model)
-    theirs, theirs_in, theirs_out = xnnpack(model)
+    ours = load_runtime(bundle, backend="reference")
+    theirs = load_runtime(bundle, backend="litert", threads=1)
     for i in range(WARM_UP):
-        frame_seconds(ours, ours_in, ours_out, frames[i])
-        frame_seconds(theirs, theirs_in, theirs_out, frames[i])
+        frame_seconds(ours, frames[i])
+        frame_seconds(theirs, frames[i])
     numpy_s, xnnpack_s, same_label = [], [], 0
     for i in range(LATENCY_FRAMES):
         frame = frames[i % len(frames)]
-        seconds, out_xnnpack = frame_seconds(theirs, theirs_in, theirs_out, frame)
+        seconds, scores_xnnpack = frame_seconds(theirs, frame)
         xnnpack_s.append(seconds)
-        seconds, out_numpy = frame_seconds(ours, ours_in, ours_out, frame)
+        label_xnnpack = int(scores_xnnpack.argmax())
+        seconds, scores_numpy = frame_seconds(ours, frame)
         numpy_s.append(seconds)
-        same_label += int(out_numpy.argmax() == out_xnnpack.argmax())
+        same_label += int(scores_numpy.argmax() == label_xnnpack)
     gc.collect()
     rss_start = rss_mb()
     rss_curve = []
     for i in range(MEMORY_FRAMES):
-        frame_seconds(ours, ours_in, ours_out, frames[i % len(frames)])
+        frame_seconds(ours, frames[i % len(frames)])
         if (i + 1) % 2000 == 0:
             gc.collect()
             rss_curve.append(round(rss_mb(), 2))
@@ -139,8 +92,9 @@ def main() -> int:
     numpy_ms, xnnpack_ms = percentiles_ms(numpy_s), percentiles_ms(xnnpack_s)
     ratio = numpy_ms["p50"] / xnnpack_ms["p50"]
     result = {
-        "model": str(model),
-        "numpy_entry_point": entry_point,
+        "model": str(bundle.path),
+        "path": "device Runtime.classify: set_tensor, invoke, scores dequantised",
+        "backends": [ours.backend, theirs.backend],
         "frames_timed": LATENCY_FRAMES,
         "numpy_ms": numpy_ms,
         "xnnpack_ms": xnnpack_ms,

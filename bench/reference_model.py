@@ -43,13 +43,13 @@ def edgecnn(*args: str) -> None:
     )
 
 
-def test_images(model: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The 10,000 test images as the model's input (its sidecar's input range, quantised),
-    and their labels: what `edgecnn verify` feeds the three engines."""
+def test_images(bundle) -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 test images as the bundle's model input (its input range, quantised), and
+    their labels: what `edgecnn verify` feeds the three engines."""
     from edgecnn.convert.verify import dataset_inputs
     from edgecnn.reference.interpreter import ReferenceInterpreter
 
-    (x,), labels = dataset_inputs(ReferenceInterpreter(model), model, None, None)
+    (x,), labels = dataset_inputs(ReferenceInterpreter(bundle.graph), bundle, None, None)
     return x, labels
 
 

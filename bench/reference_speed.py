@@ -57,23 +57,21 @@ def time_verify_pass(ri, x: np.ndarray) -> float:
 
 
 def main() -> int:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     from bench.reference_model import default_model, load_average, test_images
     from bench.targets import say_missed_targets
     from edgecnn.atomic import atomic_write_text
+    from edgecnn.backends import import_backend
+    from edgecnn.bundle import open_bundle
     from edgecnn.reference.interpreter import ReferenceInterpreter
 
     load_before = load_average()
-    model = default_model()
-    x, labels = test_images(model)
-    ri = ReferenceInterpreter(model)
-    reference = Interpreter(
-        model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF
-    )
-    optimized = Interpreter(model_path=str(model), num_threads=1)
-    reference.allocate_tensors()
-    optimized.allocate_tensors()
+    bundle = open_bundle(default_model())
+    model = bundle.path
+    x, labels = test_images(bundle)
+    ri = ReferenceInterpreter(bundle.graph)
+    litert = import_backend("litert")
+    reference = litert.open(bundle.file, kernels="reference")
+    optimized = litert.open(bundle.file, threads=1)
     times: dict[str, list[float]] = {
         "numpy_verify_pass": [],
         "numpy_outputs": [],

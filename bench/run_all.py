@@ -24,6 +24,7 @@ ORDER = [
     "reference_mobilenet",
     "device_latency",
     "device_memory",
+    "serve_load",
     "mqtt_outage",
     "own_objects",
 ]
