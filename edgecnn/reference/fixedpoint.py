@@ -47,14 +47,16 @@ def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """SaturatingRoundingDoublingHighMul: floor((a*b + 2^30) / 2^31), INT32_MIN^2 -> INT32_MAX."""
+    """SaturatingRoundingDoublingHighMul: floor((a*b + 2^30) / 2^31), INT32_MIN^2 -> INT32_MAX.
+
+    Of all int32 pairs only INT32_MIN^2 gives more than INT32_MAX (2^31), so the saturation
+    is a minimum with INT32_MAX."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     result = a * b
     result += 1 << 30
     result >>= 31
-    if np.any(b == INT32_MIN) and np.any(a == INT32_MIN):
-        result = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, result)
+    np.minimum(result, INT32_MAX, out=result)
     return result
 
 
@@ -66,10 +68,11 @@ def rdbpot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
-    if not np.any(exponent):
+    smallest = int(exponent.min()) if exponent.size else 0
+    if smallest == 0 and not exponent.any():
         return x
     half = (np.int64(1) << exponent) >> 1
-    if np.all(exponent > 0):  # the common case, in three passes: x >> 63 is -(x < 0)
+    if smallest > 0:  # the common case, in three passes: x >> 63 is -(x < 0)
         result = x >> 63
         result += half
         result += x

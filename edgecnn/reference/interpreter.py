@@ -111,6 +111,7 @@ class ReferenceInterpreter:
         self.input_indices, self.output_indices = self.model.inputs, self.model.outputs
         self.fc_rounding = fc_rounding or default_fc_rounding()
         registered = [lookup(op.name) for op in self.operators]
+        self.kernels = [entry.function for entry in registered]  # each op's, in graph order
         for op in self.operators:
             check_op(op, self.tensors)
         largest = max(

@@ -353,22 +353,24 @@ def softmax(ctx: OpContext) -> list[np.ndarray]:
         return [softmax_int16(ctx)]
     x, t_out = ctx.inputs[0], ctx.out
     exps_of, rescaled_of = ctx.prepare("exponentials", lambda: softmax_exponentials(ctx))
-    minus_input_diff = x.max(axis=-1, keepdims=True).astype(np.int64) - x  # 0 .. 255
+    minus_input_diff = np.subtract(x.max(axis=-1, keepdims=True), x, dtype=np.int64)  # 0..255
     exps = exps_of[minus_input_diff]
-    sum_of_exps = wrap32(rescaled_of[minus_input_diff].sum(axis=-1, keepdims=True))
-    reciprocals = [
-        get_reciprocal(int(total), K_ACCUMULATION_INTEGER_BITS) for total in sum_of_exps.flat
-    ]
-    shifted_scale = np.array([r[0] for r in reciprocals], np.int64).reshape(sum_of_exps.shape)
-    num_bits_over_unit = np.array([r[1] for r in reciprocals], np.int64).reshape(sum_of_exps.shape)
+    sum_of_exps = rescaled_of[minus_input_diff].sum(axis=-1, keepdims=True)
+    if x.shape[-1] >= 1 << (TOTAL_SIGNED_BITS - 19):  # a row of 1.0s in Q12.19 could wrap
+        sum_of_exps = wrap32(sum_of_exps)
     output_min, output_max = type_range(t_out)
-    exponent = num_bits_over_unit + TOTAL_SIGNED_BITS - 8 * t_out.dtype.itemsize
-    if np.any(exponent > 31):
-        raise EdgeCnnError(
-            f"SOFTMAX {t_out.name}: on this input the sum of exponentials reaches "
-            f"{int(sum_of_exps.max()) / 2**19:.0f} (>= 512 near-maximal classes), where TFLite's "
-            "8-bit kernel aborts (TFLITE_CHECK exponent <= 31); no reference result exists"
-        )
+    shifted_scale = np.empty(sum_of_exps.shape, np.int64)
+    exponent = np.empty(sum_of_exps.shape, np.int64)
+    for row, total in enumerate(sum_of_exps.flat):  # GetReciprocal, row by row
+        scale_row, num_bits_over_unit = get_reciprocal(int(total), K_ACCUMULATION_INTEGER_BITS)
+        exponent_row = num_bits_over_unit + TOTAL_SIGNED_BITS - 8 * t_out.dtype.itemsize
+        if exponent_row > 31:
+            raise EdgeCnnError(
+                f"SOFTMAX {t_out.name}: on this input the sum of exponentials reaches "
+                f"{int(total) / 2**19:.0f} (>= 512 near-maximal classes), where TFLite's "
+                "8-bit kernel aborts (TFLITE_CHECK exponent <= 31); no reference result exists"
+            )
+        shifted_scale.flat[row], exponent.flat[row] = scale_row, exponent_row
     out = rdbpot(srdhm(shifted_scale, exps), exponent) + output_min  # exps 0: output_min
     return [np.clip(out, output_min, output_max).astype(t_out.dtype)]
 

@@ -189,10 +189,13 @@ def depthwise_conv_2d(ctx: OpContext) -> list[np.ndarray]:
 @dataclass(frozen=True)
 class PreparedFullyConnected:
     matrix: np.ndarray  # [K, N]: (filter + filter_offset)^T in the accumulator's type
-    offset: np.ndarray  # z_in * sum_k (filter[n, k] + filter_offset)
-    bias: np.ndarray | None
-    real_multiplier: np.ndarray | None  # 'double' rounding
     requantize: ChannelRequantizer | None  # 'mbqm' rounding
+    # 'double' rounding: bias[n] - z_in * sum_k (filter[n, k] + filter_offset), exact in
+    # float64; the real multipliers; output_offset; the activation's clamp.
+    bias_minus_offset: np.ndarray | None = None
+    real_multiplier: np.ndarray | None = None
+    output_offset: int = 0
+    clamp: tuple[int, int] = (0, 0)
 
 
 def prepare_fully_connected(ctx: OpContext) -> PreparedFullyConnected:
@@ -206,14 +209,18 @@ def prepare_fully_connected(ctx: OpContext) -> PreparedFullyConnected:
     max_abs_raw = np.abs(centred).sum(axis=1) * largest_raw_value(t_in.dtype)
     matrix = np.ascontiguousarray(centred.T.astype(exact_float_type(int(max_abs_raw.max()))))
     offset = zero_point(t_in) * centred.sum(axis=1)
-    bias64 = None if bias is None else bias.astype(np.int64)
+    clamp = quantized_activation_range(ctx.fused_activation, t_out)
     if ctx.fc_rounding == "double":
         real_multiplier = (
             np.float64(scale(t_in))
             * per_channel(t_filter.scale, n).astype(np.float64)
             / np.float64(scale(t_out))
         )
-        return PreparedFullyConnected(matrix, offset, bias64, real_multiplier, None)
+        bias_minus_offset = (0 if bias is None else bias.astype(np.int64)) - offset
+        return PreparedFullyConnected(
+            matrix, None, bias_minus_offset.astype(np.float64), real_multiplier,
+            zero_point(t_out), clamp,
+        )  # fmt: skip
     if t_filter.is_per_channel:
         multiplier, shift = convolution_multipliers(t_in, t_filter, t_out, n)
     else:
@@ -226,12 +233,12 @@ def prepare_fully_connected(ctx: OpContext) -> PreparedFullyConnected:
         shift,
         bias,
         t_out,
-        quantized_activation_range(ctx.fused_activation, t_out),
+        clamp,
         max_abs_raw,
         offset,
         int64_accumulator=int64_accumulator(ctx),
     )
-    return PreparedFullyConnected(matrix, offset, bias64, None, requantize)
+    return PreparedFullyConnected(matrix, requantize)
 
 
 @register("FULLY_CONNECTED")
@@ -257,12 +264,10 @@ def fully_connected(ctx: OpContext) -> list[np.ndarray]:
     raw = x.reshape(-1, k).astype(fc.matrix.dtype) @ fc.matrix
     if fc.requantize is not None:
         out = fc.requantize(raw)
-    else:
-        acc = raw.astype(np.int64) - fc.offset
-        if fc.bias is not None:
-            acc += fc.bias
-        acc = round_half_away(acc * fc.real_multiplier).astype(np.int64) + zero_point(t_out)
-        out = clamp_to_output(acc, t_out, ctx.fused_activation)
+    else:  # acc as TFLite's double: raw + bias - zero-point term, all integers below 2^53
+        acc = np.add(raw, fc.bias_minus_offset, dtype=np.float64)
+        scaled = round_half_away(acc * fc.real_multiplier) + fc.output_offset
+        out = np.clip(scaled, *fc.clamp).astype(t_out.dtype)
     return [out.reshape((-1, *out_shape[1:])) if len(out_shape) > 1 else out.reshape(-1)]
 
 
