@@ -28,7 +28,7 @@ CHUNK = 64  # images per pass at most
 # ... and the largest activation of a pass below this many values: the working arrays of a
 # pass (windows, accumulators) then stay in the core's cache, where BLAS and the elementwise
 # passes run fastest (bench/reference_speed.py measures the choice).
-CHUNK_ELEMENTS = 2**16
+CHUNK_ELEMENTS = 2**19
 
 
 # Inputs whose scales may be per channel, and the dimension TFLite's kernel takes them on
@@ -97,7 +97,8 @@ class ReferenceInterpreter:
 
     `run(*inputs)` returns the list of outputs; `run(*inputs, keep_tensors=True)` returns
     `(outputs, tensors)` with every tensor index -> value (constants included). Outputs are
-    fresh arrays: the caller may keep them across calls.
+    fresh arrays: the caller may keep them across calls. Each op keeps its working arrays
+    between calls, so, like a TFLite interpreter, one instance runs one call at a time.
     `fc_rounding` selects FULLY_CONNECTED's requantisation ('double' since 2025, 'mbqm'
     before); by default it follows the installed runtime's version.
     """
