@@ -14,7 +14,8 @@ import click
 
 from edgecnn import __version__
 from edgecnn.backends import BACKEND_CHOICES, KERNELS
-from edgecnn.errors import EdgeCnnError
+from edgecnn.console import warn
+from edgecnn.errors import EdgeCnnError, hide_passwords
 
 PathArg = click.Path(path_type=Path)
 
@@ -24,6 +25,17 @@ verify_hash_option = click.option(
     show_default=True,
     help="Refuse a .tflite whose SHA-256 is not the one convert wrote into model.json.",
 )
+
+
+def warn_if_token_on_command_line() -> None:
+    """--serve-token typed as an option: every user sees it in `ps`, the shell keeps it."""
+    source = click.get_current_context().get_parameter_source("serve_token")
+    if source is click.core.ParameterSource.COMMANDLINE:
+        warn(
+            "--serve-token on the command line is visible to every user of this machine (ps) "
+            "and stays in your shell's history: put it in a file only you read "
+            "(--serve-token-file FILE) or in $EDGECNN_SERVE_TOKEN"
+        )
 
 
 def serve_access_options(function):
@@ -339,6 +351,7 @@ def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""
     from edgecnn.device.command import RunOptions, run_live
 
+    warn_if_token_on_command_line()
     run_live(RunOptions(**options))
 
 
@@ -387,6 +400,7 @@ def capture(**options) -> None:
     """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
     from edgecnn.device.capture.session import run_capture
 
+    warn_if_token_on_command_line()
     run_capture(**options)
 
 
@@ -474,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="edgecnn", standalone_mode=False)
     except EdgeCnnError as exc:
-        click.echo(f"edgecnn: error: {exc}", err=True)
+        click.echo(f"edgecnn: error: {hide_passwords(str(exc))}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("edgecnn: interrupted", err=True)
