@@ -56,8 +56,7 @@ def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     result = a * b
     result += 1 << 30
     result >>= 31
-    np.minimum(result, INT32_MAX, out=result)
-    return result
+    return np.minimum(result, INT32_MAX)  # not in place: a 0-d product is a NumPy scalar
 
 
 def rdbpot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
