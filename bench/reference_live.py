@@ -5,7 +5,8 @@ Targets (issue 19), on the `default` preset's int8 model, batch 1, one thread ea
   path, `Runtime.classify` of `load_runtime(bundle, backend)` (set_tensor, invoke, scores
   dequantised; the NumPy backend is `edgecnn.reference.tflite_api` over
   `ReferenceInterpreter.run` of the batch-1 frame). Frames alternate between the two, so a
-  busy machine slows both alike; the ratio is of medians in one run.
+  busy machine slows both alike; the ratio is of medians in one run (wall time, and beside
+  it the thread's CPU time, which other processes disturb less).
 - resident memory grows <= 10 MB over 20,000 NumPy frames (measured after a warm-up, in a
   phase of their own, from /proc/self/statm).
 
@@ -36,12 +37,12 @@ WARM_UP = 200
 TARGETS = {"p50_ratio_max": 10.0, "rss_growth_mb_max": 10.0}
 
 
-def frame_seconds(runtime, frame: np.ndarray) -> tuple[float, np.ndarray]:
-    """One frame through the device's `Runtime.classify`: set_tensor, invoke, the first
-    output's scores dequantised."""
-    start = time.perf_counter()
+def frame_seconds(runtime, frame: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """One frame through the device's `Runtime.classify` (set_tensor, invoke, the first
+    output's scores dequantised): wall seconds, this thread's CPU seconds, the scores."""
+    wall, cpu = time.perf_counter(), time.thread_time()
     scores = runtime.classify(frame)
-    return time.perf_counter() - start, scores
+    return time.perf_counter() - wall, time.thread_time() - cpu, scores
 
 
 def rss_mb() -> float:
@@ -71,14 +72,16 @@ def main() -> int:
     for i in range(WARM_UP):
         frame_seconds(ours, frames[i])
         frame_seconds(theirs, frames[i])
-    numpy_s, xnnpack_s, same_label = [], [], 0
+    numpy_s, xnnpack_s, numpy_cpu, xnnpack_cpu, same_label = [], [], [], [], 0
     for i in range(LATENCY_FRAMES):
         frame = frames[i % len(frames)]
-        seconds, scores_xnnpack = frame_seconds(theirs, frame)
-        xnnpack_s.append(seconds)
+        wall, cpu, scores_xnnpack = frame_seconds(theirs, frame)
+        xnnpack_s.append(wall)
+        xnnpack_cpu.append(cpu)
         label_xnnpack = int(scores_xnnpack.argmax())
-        seconds, scores_numpy = frame_seconds(ours, frame)
-        numpy_s.append(seconds)
+        wall, cpu, scores_numpy = frame_seconds(ours, frame)
+        numpy_s.append(wall)
+        numpy_cpu.append(cpu)
         same_label += int(scores_numpy.argmax() == label_xnnpack)
     gc.collect()
     rss_start = rss_mb()
@@ -99,6 +102,11 @@ def main() -> int:
         "numpy_ms": numpy_ms,
         "xnnpack_ms": xnnpack_ms,
         "p50_ratio_numpy_over_xnnpack": round(ratio, 2),
+        "cpu_ms_p50": {
+            "numpy": round(1e3 * float(np.median(numpy_cpu)), 4),
+            "xnnpack": round(1e3 * float(np.median(xnnpack_cpu)), 4),
+        },
+        "p50_ratio_cpu": round(float(np.median(numpy_cpu) / np.median(xnnpack_cpu)), 2),
         "top1_agreement": round(same_label / LATENCY_FRAMES, 4),
         "memory_frames": MEMORY_FRAMES,
         "rss_mb_start": round(rss_start, 2),

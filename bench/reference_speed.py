@@ -6,7 +6,8 @@ Targets, `default` preset's int8 model, one thread each:
 - issue 4: the NumPy reference (outputs only) takes no longer than TFLite's reference
   kernels (ratio <= 1.0).
 The engines run interleaved, REPEATS times, in one process; medians and the ratios of
-medians are reported, with the NumPy outputs checked equal to the reference kernels'.
+medians are reported (wall time, the targets' measure, and the thread's CPU time, which a
+busy machine disturbs less), with the NumPy outputs checked equal to the reference kernels'.
 
     .venv/bin/python -m bench.reference_speed        # out/default/model.tflite (made if missing)
     BENCH_MODEL=out/demo/model.tflite .venv/bin/python -m bench.reference_speed
@@ -33,27 +34,40 @@ REPEATS = 3
 TARGETS = {"verify_pass_over_xnnpack_max": 3.0, "numpy_over_reference_kernels_max": 1.0}
 
 
-def time_tflite(interpreter, x: np.ndarray) -> tuple[float, np.ndarray]:
+class Clock:
+    """Wall seconds and this thread's CPU seconds of a block (every engine here computes on
+    the calling thread: the CPU time leaves out what other processes took from it)."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.thread_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.thread_time() - self.cpu
+
+
+def time_tflite(interpreter, x: np.ndarray) -> tuple[Clock, np.ndarray]:
     """One image per set_tensor/invoke/get_tensor, as verify runs the TFLite engines."""
     index_in = interpreter.get_input_details()[0]["index"]
     index_out = interpreter.get_output_details()[0]["index"]
     outputs = []
-    start = time.perf_counter()
-    for b in range(len(x)):
-        interpreter.set_tensor(index_in, x[b : b + 1])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(index_out))
-    return time.perf_counter() - start, np.concatenate(outputs)
+    with Clock() as clock:
+        for b in range(len(x)):
+            interpreter.set_tensor(index_in, x[b : b + 1])
+            interpreter.invoke()
+            outputs.append(interpreter.get_tensor(index_out))
+    return clock, np.concatenate(outputs)
 
 
-def time_verify_pass(ri, x: np.ndarray) -> float:
+def time_verify_pass(ri, x: np.ndarray) -> Clock:
     """verify's NumPy pass: its chunks, every tensor of the graph kept."""
     from edgecnn.convert.verify import CHUNK
 
-    start = time.perf_counter()
-    for i in range(0, len(x), CHUNK):
-        ri.run(x[i : i + CHUNK], keep_tensors=True)
-    return time.perf_counter() - start
+    with Clock() as clock:
+        for i in range(0, len(x), CHUNK):
+            ri.run(x[i : i + CHUNK], keep_tensors=True)
+    return clock
 
 
 def main() -> int:
@@ -72,26 +86,25 @@ def main() -> int:
     litert = import_backend("litert")
     reference = litert.open(bundle.file, kernels="reference")
     optimized = litert.open(bundle.file, threads=1)
-    times: dict[str, list[float]] = {
-        "numpy_verify_pass": [],
-        "numpy_outputs": [],
-        "tflite_xnnpack": [],
-        "tflite_reference_kernels": [],
-    }
+    names = ("numpy_verify_pass", "numpy_outputs", "tflite_xnnpack", "tflite_reference_kernels")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for repeat in range(REPEATS):
-        times["numpy_verify_pass"].append(time_verify_pass(ri, x))
-        start = time.perf_counter()
-        (out,) = ri.run(x)
-        times["numpy_outputs"].append(time.perf_counter() - start)
-        seconds, _ = time_tflite(optimized, x)
-        times["tflite_xnnpack"].append(seconds)
-        seconds, reference_out = time_tflite(reference, x)
-        times["tflite_reference_kernels"].append(seconds)
+        clocks = {"numpy_verify_pass": time_verify_pass(ri, x)}
+        with Clock() as clocks["numpy_outputs"]:
+            (out,) = ri.run(x)
+        clocks["tflite_xnnpack"], _ = time_tflite(optimized, x)
+        clocks["tflite_reference_kernels"], reference_out = time_tflite(reference, x)
+        for name, clock in clocks.items():
+            times[name].append(clock.wall)
+            cpu[name].append(clock.cpu)
         print(
-            f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
+            f"repeat {repeat + 1}: "
+            + ", ".join(f"{k} {v.wall:.2f}s ({v.cpu:.2f}s CPU)" for k, v in clocks.items()),
             file=sys.stderr,
         )
     medians = {k: statistics.median(v) for k, v in times.items()}
+    cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
     verify_ratio = medians["numpy_verify_pass"] / medians["tflite_xnnpack"]
     reference_ratio = medians["numpy_outputs"] / medians["tflite_reference_kernels"]
     result = {
@@ -101,7 +114,14 @@ def main() -> int:
         "seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
         "median_seconds": {k: round(v, 3) for k, v in medians.items()},
         "microseconds_per_image": {k: round(1e6 * v / len(x), 1) for k, v in medians.items()},
+        "cpu_seconds": {k: [round(t, 3) for t in v] for k, v in cpu.items()},
+        "cpu_microseconds_per_image": {
+            k: round(1e6 * v / len(x), 1) for k, v in cpu_medians.items()
+        },
         "ratio_verify_pass_over_xnnpack": round(verify_ratio, 3),
+        "ratio_verify_pass_over_xnnpack_cpu": round(
+            cpu_medians["numpy_verify_pass"] / cpu_medians["tflite_xnnpack"], 3
+        ),
         "ratio_numpy_outputs_over_xnnpack": round(
             medians["numpy_outputs"] / medians["tflite_xnnpack"], 3
         ),
