@@ -23,9 +23,11 @@ ORDER = [
     "reference_live",
     "reference_mobilenet",
     "device_latency",
+    "self_check",
     "device_memory",
     "serve_load",
     "mqtt_outage",
+    "model_reload",
     "own_objects",
 ]
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.console import echo
-from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.device.outputs.routes import GetRoute, PageState, PostRoute
 from edgecnn.device.outputs.serve_access import require_token_beyond_loopback, serve_token
 from edgecnn.errors import EdgeCnnError
@@ -127,8 +127,7 @@ class MjpegServer(Presenter):
     def present(self, result: FrameResult) -> None:
         from edgecnn.device.outputs.presenters import result_record
 
-        record = {**result_record(result), "fps": round(result.fps, 2)}
-        self.show(result.annotated(), record)
+        self.show(result.annotated(), result_record(result))
 
     def show(self, image: np.ndarray, record: dict) -> None:
         """Serve `image` (BGR) as the newest frame, `record` as the state's frame fields."""

@@ -3,14 +3,21 @@ a dashboard listens. `mqtts://` uses TLS (port 8883 unless given).
 
 Topics, for a PREFIX of `edgecnn/kitchen`:
 
-    PREFIX/state         {"frame", "time", "label", "class_id", "score", "top": [...]}
-                         QoS 1, retained (a new subscriber gets the current label at once):
-                         sent when the label changes, and every --mqtt-interval seconds while
-                         it stays the same
+    PREFIX/state         {"frame", "time", "label", "class_id", "score", "top": [...],
+                          "stable": {"label", "class_id", "changed"}, "model", "fps"}: the
+                         frame's result as --json prints it (without the latencies): its own answer
+                         and the stable state (--stable N: the answer N frames in a row
+                         agreed on; null until one has). QoS 1, retained (a new subscriber
+                         gets the current state at once): sent when the stable state changes
+                         ("changed": true), and every --mqtt-interval seconds
+    PREFIX/model         {"sha256", "labels", "file", "frame"}: the model that answers (its
+                         file's SHA-256 and its classes) from `frame` on; QoS 1, retained: sent
+                         with the first result, whenever a new model is taken (hot reload), and
+                         on every connect
     PREFIX/availability  "online", QoS 1, retained, on every connect; "offline", QoS 1,
                          retained, as the last will (the broker sends it when the run dies or
                          its connection does) and on a clean exit
-    homeassistant/sensor/NODE/{label,score}/config
+    homeassistant/sensor/NODE/{label,score,model}/config
                          with --mqtt-discovery: Home Assistant MQTT discovery, QoS 1, retained,
                          sent on every connect, so the sensors appear with no YAML
                          (NODE: the prefix with / as _, e.g. edgecnn_kitchen)
@@ -21,25 +28,23 @@ after a reconnect (a subscriber may see a message twice: `frame` tells them apar
 The password is never on the command line: `EDGECNN_MQTT_PASSWORD`, or
 `--mqtt-password-file` (`EDGECNN_MQTT_PASSWORD_FILE`).
 
-The frame loop never waits for the broker (`mqtt_client.BackgroundPublisher`).
+This module is the vocabulary (the URL, the options, the messages, Home Assistant discovery)
+and needs no paho-mqtt; `mqtt_client.BackgroundPublisher` is the connection (paho-mqtt), off
+the frame loop, which never waits for the broker; `mqtt_presenter.MqttPresenter` decides what
+to publish and when.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from edgecnn import __version__
-from edgecnn.console import echo
-from edgecnn.device.loop import FrameResult, Presenter
-from edgecnn.device.outputs.presenters import prediction_record
 from edgecnn.device.outputs.secret_file import read_secret_file
 from edgecnn.errors import EdgeCnnError, hide_passwords
 
@@ -50,6 +55,7 @@ DEFAULT_INTERVAL = 5.0
 DEFAULT_DISCOVERY_PREFIX = "homeassistant"
 QUEUE_SIZE = 100
 QOS = 1
+STABLE_LABEL_TEMPLATE = "{{ value_json.stable.label if value_json.stable else 'unknown' }}"
 URL_FORM = "give mqtt://[user@]host[:port]/topic/prefix (mqtts:// for TLS)"
 MAX_STRING_BYTES = 65535  # MQTT's strings (topics, user, password) have a 16-bit length
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -81,6 +87,10 @@ class MqttTarget:
     @property
     def state_topic(self) -> str:
         return f"{self.prefix}/state"
+
+    @property
+    def model_topic(self) -> str:
+        return f"{self.prefix}/model"
 
     @property
     def availability_topic(self) -> str:
@@ -253,10 +263,13 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
             **common,
             "name": "Label",
             "unique_id": f"edgecnn_{node}_label",
-            "value_template": "{{ value_json.label }}",
+            # The stable state: what automations should act on; the frame's own answer is
+            # an attribute.
+            "value_template": STABLE_LABEL_TEMPLATE,
             "json_attributes_topic": target.state_topic,
             "json_attributes_template": (
-                "{{ {'class_id': value_json.class_id, 'score': value_json.score, "
+                "{{ {'class_id': value_json.stable.class_id if value_json.stable else none, "
+                "'frame_label': value_json.label, 'score': value_json.score, "
                 "'top': value_json.top, 'frame': value_json.frame} | tojson }}"
             ),
             "icon": "mdi:tshirt-crew",
@@ -270,54 +283,14 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
             "state_class": "measurement",
             "icon": "mdi:percent",
         },
+        f"{discovery_prefix}/sensor/{node}/model/config": {
+            **common,
+            "state_topic": target.model_topic,
+            "name": "Model",
+            "unique_id": f"edgecnn_{node}_model",
+            "value_template": "{{ value_json.sha256[:12] }}",
+            "json_attributes_topic": target.model_topic,
+            "entity_category": "diagnostic",
+            "icon": "mdi:brain",
+        },
     }
-
-
-class MqttPresenter(Presenter):
-    """Hands a result to the background publisher when the label changes, and every
-    `interval` seconds while it stays the same; never waits for the network."""
-
-    def __init__(self, options: MqttOptions) -> None:
-        from edgecnn.device.outputs.mqtt_client import (
-            BackgroundPublisher,  # paho-mqtt: only when --mqtt is used
-        )
-
-        self.options = options
-        target = options.target
-        on_connect = [
-            Message(topic, json.dumps(config), QOS, True)
-            for topic, config in (
-                discovery_configs(target, options.discovery_prefix).items()
-                if options.discovery_prefix
-                else ()
-            )
-        ]
-        on_connect.append(Message(target.availability_topic, "online", QOS, True))
-        self.publisher = BackgroundPublisher(
-            options,
-            will=Message(target.availability_topic, "offline", QOS, True),
-            on_connect=on_connect,
-        )
-        self.last_label: str | None = None
-        self.last_sent = 0.0
-
-    def present(self, result: FrameResult) -> None:
-        label = result.prediction.label
-        now = time.monotonic()
-        if label == self.last_label and now - self.last_sent < self.options.interval:
-            return
-        self.last_label, self.last_sent = label, now
-        record = {"frame": result.index, "time": round(result.time, 4)}
-        record.update(prediction_record(result.prediction))
-        message = Message(self.options.target.state_topic, json.dumps(record), QOS, True)
-        self.publisher.submit(message)
-
-    def close(self) -> None:
-        counts = self.publisher.close()
-        echo(
-            f"edgecnn: mqtt: {counts.results} results: {counts.published} published, "
-            f"{counts.dropped} dropped while the broker was away, {counts.unsent} unsent at exit; "
-            f"{counts.outages} outage(s)"
-        )
-        if self.publisher.stopped_by is not None:  # the run fails: the results went nowhere
-            raise EdgeCnnError(f"mqtt {self.options.target.url}: {self.publisher.stopped_by}")

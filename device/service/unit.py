@@ -21,6 +21,7 @@ import getpass
 import os
 import re
 import sys
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -90,31 +91,43 @@ def service_user(user: str | None = None) -> str:
     return name
 
 
-def render_unit(
-    model: Path,
-    source: str = "0",
-    serve: str | None = None,
-    user: str | None = None,
-    run_options: tuple[str, ...] = (),
-    serve_token_file: Path | None = None,
-) -> str:
+@dataclass(frozen=True)
+class ServiceOptions:
+    """What `edgecnn service` is asked for: the run it starts, and where the unit goes."""
+
+    model: Path
+    source: str = "0"
+    serve: str | None = None
+    user: str | None = None
+    out: Path | None = None  # None: stdout
+    serve_token_file: Path | None = None
+    run_options: tuple[str, ...] = ()  # more `edgecnn run` options
+
+
+def run_service(options: ServiceOptions) -> None:
+    """Print the unit, or write it to `options.out`."""
+    write_unit(render_unit(options), options.out)
+
+
+def render_unit(options: ServiceOptions) -> str:
     """The unit's text for `edgecnn run --model MODEL --source SOURCE --json --no-display`."""
-    model = Path(os.path.abspath(unit_value(model, "--model")))
+    source, serve = options.source, options.serve
+    model = Path(os.path.abspath(unit_value(options.model, "--model")))
     if not model.is_file():
         raise EdgeCnnError(f"model {model} does not exist: give the .tflite the service runs")
     unit_value(source, "--source")
     if serve is not None:
         unit_value(serve, "--serve")
-    options, credentials, writable = unit_run_options(run_options, model.parent)
-    credentials = serve_token_lines(serve, serve_token_file) + credentials
+    run_options, credentials, writable = unit_run_options(options.run_options, model.parent)
+    credentials = serve_token_lines(serve, options.serve_token_file) + credentials
     run = [*edgecnn_command(), "run", "--model", str(model), "--source", source]
-    run += ["--json", "--no-display", *options]
+    run += ["--json", "--no-display", *run_options]
     if serve is not None:
         run += ["--serve", serve]
     template = resources.files("edgecnn.device.service").joinpath(UNIT_TEMPLATE).read_text()
     return template.format(
         model_name=model.name.replace("%", "%%"),
-        user=service_user(user),
+        user=service_user(options.user),
         workdir=str(model.parent).replace("%", "%%"),  # the rest of the line: no quotes
         command=" ".join(systemd_quote(word) for word in run),
         credentials=credentials,
@@ -138,7 +151,8 @@ def unit_run_options(
     while index < len(words):
         word = unit_value(words[index], "run option")
         name, has_value, value = word.partition("=")
-        takes_value = name in (*SERVICE_OPTIONS, "--serve-token", "--record", "--mqtt")
+        takes_value = name in (*SERVICE_OPTIONS, "--serve-token", "--record", "--mqtt",
+                               "--save-unsure")  # fmt: skip
         takes_value = takes_value or name in CREDENTIAL_OPTIONS
         if takes_value and not has_value and index + 1 < len(words):
             index += 1
@@ -164,6 +178,8 @@ def unit_run_options(
             continue
         if name == "--record":
             writable.append(record_folder(Path(value), workdir))
+        if name == "--save-unsure":
+            writable.append(existing_folder(Path(value), workdir, name))
         if name == "--mqtt":
             parse_mqtt_url(value)  # a password in the URL is refused here, not written
         options += [word] if has_value or not takes_value else [name, value]
@@ -180,6 +196,17 @@ def record_folder(record: Path, workdir: Path) -> Path:
             "service may write only into folders that exist when it starts)"
         )
     return folder
+
+
+def existing_folder(folder: Path, workdir: Path, option: str) -> Path:
+    """A folder the run writes into (relative to the model's folder), which must exist."""
+    path = Path(os.path.abspath(workdir / folder))
+    if not path.is_dir():
+        raise EdgeCnnError(
+            f"{option} {folder}: the folder {path} does not exist: create it first (the "
+            "service may write only into folders that exist when it starts)"
+        )
+    return path
 
 
 def credential_lines(credential: str, variable: str, file: Path, option: str) -> str:
