@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.errors import EdgeCnnError
+from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.reference import ops  # noqa: F401  registers the ops
 from edgecnn.reference.registry import OpContext, OpFunction, check_types, lookup
 from edgecnn.runtime_versions import default_fc_rounding
@@ -80,6 +80,15 @@ def check_op(op: OperatorInfo, tensors: tuple[TensorInfo, ...]) -> None:
         )
 
 
+class OperatorFailed(Exception):
+    """An op function raised: `where` names the op and its output tensor, `cause` is what it
+    raised (verify shows both in one line; EDGECNN_DEBUG=1 the traceback of the cause)."""
+
+    def __init__(self, where: str, cause: BaseException) -> None:
+        super().__init__(f"{where}: {type(cause).__name__}: {first_line(cause)}")
+        self.where, self.cause = where, cause
+
+
 @dataclass(frozen=True)
 class Step:
     """One op of the walk: its function and context, the non-constant inputs it reads (input
@@ -90,6 +99,7 @@ class Step:
     reads: tuple[tuple[int, int], ...]
     writes: tuple[int, ...]
     forgets: tuple[int, ...]
+    where: str  # "CONV_2D (operator 3, output tensor conv1)", for OperatorFailed
 
 
 class ReferenceInterpreter:
@@ -112,7 +122,6 @@ class ReferenceInterpreter:
         self.input_indices, self.output_indices = self.model.inputs, self.model.outputs
         self.fc_rounding = fc_rounding or default_fc_rounding()
         registered = [lookup(op.name) for op in self.operators]
-        self.kernels = [entry.function for entry in registered]  # each op's, in graph order
         for op in self.operators:
             check_op(op, self.tensors)
         largest = max(
@@ -147,6 +156,8 @@ class ReferenceInterpreter:
                 forgets=tuple(
                     sorted({i for i in op.inputs if i >= 0 and last_use[i] == op.index} - kept)
                 ),
+                where=f"{op.name} (operator {op.index}, output tensor "
+                f"{self.tensors[op.outputs[0]].name if op.outputs else '-'})",
             )
             for op, entry in zip(self.operators, registered, strict=True)
         ]
@@ -223,7 +234,12 @@ class ReferenceInterpreter:
             slots = step.ctx.inputs
             for slot, i in step.reads:
                 slots[slot] = values[i]
-            outputs = step.function(step.ctx)
+            try:
+                outputs = step.function(step.ctx)
+            except EdgeCnnError:
+                raise
+            except Exception as exc:  # an op's bug or limit: named, not a bare traceback
+                raise OperatorFailed(step.where, exc) from exc
             for slot, _ in step.reads:
                 slots[slot] = None  # the context holds constants only between calls
             for i, value in zip(step.writes, outputs, strict=True):
