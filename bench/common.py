@@ -82,11 +82,15 @@ def test_images(bundle: ModelBundle) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_result(name: str, result: dict | list) -> str:
-    """`result` as bench/results/NAME.json (whole or not at all); its text returned."""
+    """`result` as bench/results/NAME.json (whole or not at all), and a stderr line naming
+    the targets its "meets_targets" says were missed, if any; the JSON text returned."""
+    from bench.targets import say_missed_targets
     from edgecnn.atomic import atomic_write_text
 
     text = json.dumps(result, indent=2)
     atomic_write_text(result_path(name), text + "\n")
+    if isinstance(result, dict) and "meets_targets" in result:
+        say_missed_targets(name, result)
     return text
 
 

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import bench_model, load_average, write_result
-from bench.targets import say_missed_targets
 
 SWAPS = 10
 SECONDS_BETWEEN = 3.0
@@ -153,7 +152,6 @@ def main() -> int:
         file=sys.stderr,
     )
     print(json.dumps(result))
-    say_missed_targets("model_reload", result)
     return 0
 
 

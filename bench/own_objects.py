@@ -21,7 +21,6 @@ import sys
 import time
 
 from bench.common import ROOT, load_average, write_result
-from bench.targets import say_missed_targets
 
 OUT = ROOT / "out" / "own-bench"
 BASE = ROOT / "out" / "tiny" / "model.keras"
@@ -101,7 +100,6 @@ def main() -> int:
         "load_average_after": load_average(),
     }
     print(write_result("own_objects", result))
-    say_missed_targets("own_objects", result)
     return 0
 
 
