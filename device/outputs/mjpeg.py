@@ -70,12 +70,15 @@ class ServeOptions:
 
 
 def serve_options(
-    address: str,
+    address: str | None,
     token: str | None = None,
     token_file: str | Path | None = None,
     max_clients: int = DEFAULT_MAX_CLIENTS,
-) -> ServeOptions:
-    """Everything `--serve` needs, checked before the run starts (bad input: one line)."""
+) -> ServeOptions | None:
+    """Everything `--serve` needs, checked before the run starts (bad input: one line);
+    None without --serve."""
+    if address is None:
+        return None
     host, port = parse_serve(address)
     token = serve_token(token, token_file)
     require_token_beyond_loopback(host, port, token)
