@@ -40,6 +40,7 @@ import numpy as np
 
 from edgecnn.console import echo
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
+from edgecnn.device.outputs.presenters import result_record
 from edgecnn.device.outputs.routes import GetRoute, PageState, PostRoute
 from edgecnn.device.outputs.serve_access import require_token_beyond_loopback, serve_token
 from edgecnn.errors import EdgeCnnError
@@ -128,8 +129,6 @@ class MjpegServer(Presenter):
         return f"http://{host}:{self.port}/"
 
     def present(self, result: FrameResult) -> None:
-        from edgecnn.device.outputs.presenters import result_record
-
         self.show(result.annotated(), result_record(result))
 
     def show(self, image: np.ndarray, record: dict) -> None:
