@@ -131,13 +131,6 @@ class UnlabelledQueue:
             raise EdgeCnnError(f"the unlabelled image {entry_id!r} is not readable: discard it")
         return photo, canvas, record
 
-    def photo_bytes(self, entry_id: str) -> bytes:
-        """The entry's photo as stored (PNG), for the review page."""
-        try:
-            return self._paths(entry_id)[0].read_bytes()
-        except OSError:
-            raise EdgeCnnError(f"no unlabelled image {entry_id!r}") from None
-
     def file(self, entry_id: str, label: str, dataset: CaptureDataset) -> SavedImage:
         """File the entry into `label` of `dataset` (its folder and manifest), then take it
         out of the queue."""
