@@ -71,13 +71,13 @@ def main() -> int:
         "rss_mb_end": round(samples[-1][1], 2),
         "growth_mb": round(growth, 2),
         "growth_max_mb": GROWTH_MAX_MB,
-        "met": growth <= GROWTH_MAX_MB,
+        "meets_targets": {"growth": growth <= GROWTH_MAX_MB},
         "rss_mb_samples": [[f, round(r, 2)] for f, r in samples],
     }
     write_result("device_memory", result)
     summary = {k: v for k, v in result.items() if k != "rss_mb_samples"}
     print(json.dumps(summary))
-    return 0 if result["met"] else 1
+    return 0 if all(result["meets_targets"].values()) else 1
 
 
 if __name__ == "__main__":
