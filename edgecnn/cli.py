@@ -444,6 +444,27 @@ def explain(**options) -> None:
     run_explain(**options)
 
 
+@cli.command()
+@click.option("--model", type=PathArg, default=None, help="Check it too: hash, input, one run.")
+@click.option("--source", default=None, help="Check that this --source opens and gives a frame.")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--edgetpu", type=click.Choice(["on", "auto", "off"]), default="auto", show_default=True
+)
+@click.option("--display", is_flag=True, help="Check that a window can be shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def doctor(**options) -> None:
+    """What works here for run, capture and bench, what is missing, and the fix for each."""
+    from edgecnn.device.doctor import run_doctor
+
+    run_doctor(**options)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit code 2 for mistakes a user can cause."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter

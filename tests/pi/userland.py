@@ -1,15 +1,17 @@
-"""ARM userlands of Debian bookworm, made from Debian's own packages, run under qemu-user.
+"""ARM userlands of Debian bookworm and trixie (what Raspberry Pi OS 12 and 13 are built on),
+made from Debian's own packages, run under qemu-user.
 
 No chroot, no binfmt_misc and no root are needed. apt-get resolves and downloads the
-packages of the foreign architecture with a private state folder (this machine's apt
-sources, keys and settings, so the same mirror and proxy), dpkg-deb unpacks them into a
-folder, and `qemu-aarch64-static -L ROOT ROOT/usr/bin/python3.11` runs Debian's ARM Python:
-qemu looks every absolute path up in ROOT first and falls back to the host's (so the data
-set and the work folder are reachable as they are).
+packages of the foreign architecture and release with a private state folder and its own
+sources list (Debian's archive signed by Debian's keyring; this machine's apt settings, so
+the same proxy), dpkg-deb unpacks them into a folder, and
+`qemu-aarch64-static -L ROOT ROOT/usr/bin/python3.13` runs Debian's ARM Python: qemu looks
+every absolute path up in ROOT first and falls back to the host's (so the data set and the
+work folder are reachable as they are).
 
-Everything is cached under CACHE: the package lists and .debs per architecture, the
-unpacked root (named by a digest of the exact package versions, so a Debian update makes a
-new one), and the qemu binaries (from Debian's qemu-user-static for this machine).
+Everything is cached under CACHE: the package lists and .debs per release and architecture,
+the unpacked root (named by a digest of the exact package versions, so a Debian update makes
+a new one), and the qemu binaries (from Debian's qemu-user-static for this machine).
 """
 
 from __future__ import annotations
@@ -32,17 +34,31 @@ Log = Callable[[str], None]
 class Arch:
     """One Debian architecture as qemu runs it, posing as the Raspberry Pi it stands for."""
 
-    debian: str  # Debian's name: arm64, armhf
+    debian: str  # Debian's name: arm64, armhf, armel
     triplet: str  # multiarch library folder
     qemu: str  # qemu-user binary
     cpu: str  # QEMU_CPU: the Pi's core, so the runtimes pick the kernels a Pi would
     cpuinfo: str  # /proc/cpuinfo of one core, {i} for its number
-    machine: str  # what pip calls the platform: aarch64, armv7l
+    machine: str  # what pip calls the platform: aarch64, armv7l, armv6l
 
-    def wheel_platforms(self) -> list[str]:
-        """pip --platform tags of wheels that install on bookworm (glibc 2.36)."""
-        tags = [f"manylinux_2_{minor}_{self.machine}" for minor in range(36, 16, -1)]
-        return [*tags, f"manylinux2014_{self.machine}", f"linux_{self.machine}"]
+
+@dataclass(frozen=True)
+class Suite:
+    """One Debian release, as the Raspberry Pi OS built on it has it."""
+
+    name: str  # bookworm, trixie
+    pi_os: str  # the Raspberry Pi OS release built on it
+    python: str  # its python3: 3.11, 3.13
+    glibc: int  # glibc 2.N: the newest manylinux tag its wheels may carry
+
+    @property
+    def abi(self) -> str:
+        return "cp" + self.python.replace(".", "")
+
+    def wheel_platforms(self, arch: Arch) -> list[str]:
+        """pip --platform tags of wheels that install on this release."""
+        tags = [f"manylinux_2_{minor}_{arch.machine}" for minor in range(self.glibc, 16, -1)]
+        return [*tags, f"manylinux2014_{arch.machine}", f"linux_{arch.machine}"]
 
 
 ARCHES = {
@@ -59,11 +75,32 @@ ARCHES = {
         "lpae evtstrm\nCPU implementer\t: 0x41\nCPU architecture: 7\nCPU variant\t: 0x0\n"
         "CPU part\t: 0xc07\nCPU revision\t: 5\n", "armv7l",
     ),
+    # The Pi 1 and Zero (ARM1176JZF-S, ARMv6 with VFPv2). Raspberry Pi OS rebuilds armhf for
+    # ARMv6; Debian's armhf needs ARMv7, so Debian's armel (ARMv5TE, soft-float calls) is
+    # the Debian userland that runs on this core.
+    "armel": Arch(
+        "armel", "arm-linux-gnueabi", "qemu-arm-static", "arm1176",
+        "processor\t: {i}\nmodel name\t: ARMv6-compatible processor rev 7 (v6l)\n"
+        "BogoMIPS\t: 697.95\nFeatures\t: half thumb fastmult vfp edsp java tls\n"
+        "CPU implementer\t: 0x41\nCPU architecture: 7\nCPU variant\t: 0x0\n"
+        "CPU part\t: 0xb76\nCPU revision\t: 7\n", "armv6l",
+    ),
 }  # fmt: skip
+SUITES = {
+    "bookworm": Suite("bookworm", "Raspberry Pi OS 12", "3.11", 36),
+    "trixie": Suite("trixie", "Raspberry Pi OS 13", "3.13", 41),
+}
 # Installed by maintainer scripts (update-alternatives), which nobody runs here.
 ALTERNATIVES = ("blas/libblas.so.3", "lapack/liblapack.so.3")
 READY = ".ready"
 SIMULATED = re.compile(r"Inst (\S+) \((\S+) [^[]*\[(\S+)\]\)")  # Inst NAME (VERSION SUITES [ARCH])
+NO_SECURITY = "no-security"
+WEEK_S = 7 * 24 * 3600
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+# Where Debian's packages come from: EDGECNN_DEBIAN_MIRROR overrides the archive (e.g. a
+# local mirror); security updates come from Debian's security archive either way.
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
 
 class UserlandError(RuntimeError):
@@ -80,24 +117,51 @@ def run(command: list[str], log: Log, **kwargs) -> subprocess.CompletedProcess:
     return proc
 
 
-class Apt:
-    """apt-get for one architecture with its own lists and archives under `state`."""
+def debian_sources(suite: str, security: bool = True) -> str:
+    """A sources.list of Debian `suite`: the release, its updates and its security fixes."""
+    mirror = os.environ.get("EDGECNN_DEBIAN_MIRROR", DEFAULT_MIRROR).rstrip("/")
+    signed = f"[signed-by={DEBIAN_KEYRING}]"
+    lines = [f"deb {signed} {mirror} {suite} main", f"deb {signed} {mirror} {suite}-updates main"]
+    if security:
+        lines.append(f"deb {signed} {SECURITY_MIRROR} {suite}-security main")
+    return "\n".join(lines) + "\n"
 
-    def __init__(self, state: Path, arch: str, log: Log) -> None:
-        self.state, self.arch, self.log = state, arch, log
+
+class Apt:
+    """apt-get for one architecture with its own lists and archives under `state`: of Debian
+    `suite` (its own sources list), or with this machine's sources when `suite` is None."""
+
+    def __init__(self, state: Path, arch: str, log: Log, suite: str | None = None) -> None:
+        self.state, self.arch, self.log, self.suite = state, arch, log, suite
         self.archives = state / "cache" / "archives"
-        for folder in (state / "lists" / "partial", self.archives / "partial"):
+        for folder in (state / "lists" / "partial", self.archives / "partial", state / "parts"):
             folder.mkdir(parents=True, exist_ok=True)
         (state / "status").touch()  # nothing installed: every dependency gets resolved
+        if suite is not None:
+            marker = state / NO_SECURITY
+            recent = marker.exists() and time.time() - marker.stat().st_mtime < WEEK_S
+            (state / "sources.list").write_text(debian_sources(suite, security=not recent))
+
+    def without_security(self) -> None:
+        """The release and its updates only, for a week. Debian's security archive lists fixes
+        for some architectures (trixie's armel) whose .debs it does not have (404)."""
+        self.log(f"{self.arch}: the security archive lacks .debs it lists: going without it")
+        (self.state / NO_SECURITY).touch()
+        (self.state / "sources.list").write_text(debian_sources(self.suite, security=False))
+        self.update()
 
     def options(self) -> list[str]:
         s = self.state
+        sources = []
+        if self.suite is not None:  # this release only, whatever this machine runs
+            sources = ["-o", f"Dir::Etc::SourceList={s / 'sources.list'}",
+                       "-o", f"Dir::Etc::SourceParts={s / 'parts'}"]  # fmt: skip
         return [
             "-o", f"Dir::State={s}", "-o", f"Dir::State::Lists={s / 'lists'}",
             "-o", f"Dir::State::status={s / 'status'}", "-o", f"Dir::Cache={s / 'cache'}",
             "-o", f"APT::Architecture={self.arch}", "-o", f"APT::Architectures={self.arch}",
             "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root",
-            "-o", "Acquire::Languages=none", "-q",
+            "-o", "Acquire::Languages=none", *sources, "-q",
         ]  # fmt: skip
 
     def update(self) -> None:
@@ -155,20 +219,36 @@ def finish_root(root: Path, arch: Arch) -> None:
     (root / "proc" / "cpuinfo").write_text(cores)
 
 
-def build_root(cache: Path, arch_name: str, packages: tuple[str, ...], log: Log) -> Path:
-    """The unpacked root of `packages` for `arch_name`, made or taken from the cache."""
-    arch = ARCHES[arch_name]
-    apt = Apt(cache / "apt" / arch.debian, arch.debian, log)
+def userland_name(suite: str, arch: str) -> str:
+    """The name of a release's userland for one architecture: trixie-arm64."""
+    return f"{suite}-{arch}"
+
+
+def build_root(
+    cache: Path, suite: str, arch_name: str, packages: tuple[str, ...], log: Log
+) -> Path:
+    """The unpacked root of `packages` of Debian `suite` for `arch_name`, made or taken from
+    the cache."""
+    arch, name = ARCHES[arch_name], userland_name(suite, arch_name)
+    apt = Apt(cache / "apt" / name, arch.debian, log, suite=suite)
     apt.update()
     resolved = apt.resolve(packages)
-    recipe = (sorted(resolved), ALTERNATIVES, arch, cpu_count())
-    key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:16]
-    root = cache / "roots" / f"{arch.debian}-{key}"
-    if (root / READY).exists():
-        return root
     debs = [apt.deb_path(*package) for package in resolved]
     if not all(deb.exists() for deb in debs):
-        apt.download(packages)
+        try:
+            apt.download(packages)
+        except UserlandError as exc:
+            if "404" not in str(exc) or SECURITY_MIRROR not in str(exc):
+                raise
+            apt.without_security()
+            resolved = apt.resolve(packages)
+            debs = [apt.deb_path(*package) for package in resolved]
+            apt.download(packages)
+    recipe = (sorted(resolved), ALTERNATIVES, arch, cpu_count())
+    key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:16]
+    root = cache / "roots" / f"{name}-{key}"
+    if (root / READY).exists():
+        return root
     missing = [deb.name for deb in debs if not deb.exists()]
     if missing:
         raise UserlandError(f"apt-get did not download {', '.join(missing[:3])}")
@@ -180,13 +260,13 @@ def build_root(cache: Path, arch_name: str, packages: tuple[str, ...], log: Log)
     (building / READY).touch()
     shutil.rmtree(root, ignore_errors=True)
     building.rename(root)
-    for old in root.parent.glob(f"{arch.debian}-*"):  # earlier package versions
+    for old in root.parent.glob(f"{name}-*"):  # earlier package versions
         if old != root:
             shutil.rmtree(old, ignore_errors=True)
     for deb in apt.archives.glob("*.deb"):
         if deb not in debs:
             deb.unlink()
-    log(f"{arch.debian}: {len(debs)} packages unpacked into {root}")
+    log(f"{name}: {len(debs)} packages unpacked into {root}")
     return root
 
 
@@ -204,7 +284,7 @@ def qemu_binaries(cache: Path, log: Log) -> Path:
     resolved = apt.resolve(("qemu-user-static",))
     [(name, version, deb_arch)] = [p for p in resolved if p[0] == "qemu-user-static"]
     folder = cache / "qemu" / version.replace(":", "_")
-    wanted = [f"./usr/bin/{a.qemu}" for a in ARCHES.values()]
+    wanted = sorted({f"./usr/bin/{a.qemu}" for a in ARCHES.values()})
     if all((folder / w).exists() for w in wanted):
         return folder / "usr" / "bin"
     deb = apt.deb_path(name, version, deb_arch)
@@ -222,21 +302,29 @@ def qemu_binaries(cache: Path, log: Log) -> Path:
 
 @dataclass(frozen=True)
 class Userland:
-    """A ready root and the qemu that runs its programs."""
+    """A ready root of one Debian release and the qemu that runs its programs."""
 
+    suite: Suite
     arch: Arch
     root: Path
     qemu: Path
+
+    @property
+    def name(self) -> str:
+        return userland_name(self.suite.name, self.arch.debian)
 
     def command(self, program: str | Path, *args: str) -> list[str]:
         """Run an ARM program (e.g. a venv's python) with the root's libraries."""
         return [str(self.qemu), "-L", str(self.root), str(program), *args]
 
     def python(self, *args: str) -> list[str]:
-        return self.command(self.root / "usr" / "bin" / "python3.11", *args)
+        return self.command(self.root / "usr" / "bin" / f"python{self.suite.python}", *args)
 
-    def env(self) -> dict[str, str]:
-        return {"QEMU_CPU": self.arch.cpu}
+    def env(self, cpu: str | None = None) -> dict[str, str | None]:
+        """QEMU_CPU: the Pi's core (or `cpu`); "default" leaves qemu's own CPU model (None
+        removes the variable)."""
+        cpu = cpu or self.arch.cpu
+        return {"QEMU_CPU": None if cpu == "default" else cpu}
 
     def pip_wheel(self) -> Path:
         """Debian's pip wheel, the one `python3 -m venv` (ensurepip) installs on the Pi."""
