@@ -63,3 +63,33 @@ def test_make_install_on_a_raspberry_pi_points_to_device_install(tmp_path) -> No
     assert proc.returncode != 0
     assert "make device-install" in proc.stderr and "without TensorFlow" in proc.stderr
     assert not venv.exists()
+
+
+@pytest.mark.parametrize(
+    ("os", "bits", "python", "machine", "picamera2", "extra"),
+    [
+        ("Pi OS 13 64-bit, Picamera2", 64, (3, 13), "aarch64", True, "litert"),
+        ("Pi OS 13 64-bit, USB webcam", 64, (3, 13), "aarch64", False, "device"),
+        ("Pi OS 13 32-bit on a Pi 4 (64-bit kernel)", 32, (3, 13), "aarch64", True, "none"),
+        ("Pi OS 13 32-bit on a Pi 3", 32, (3, 13), "armv7l", False, "none"),
+        ("Pi OS 12 32-bit", 32, (3, 11), "armv7l", True, "tflite-runtime"),
+        ("Pi OS 12 32-bit on a Pi Zero (ARMv6)", 32, (3, 11), "armv6l", False, "none"),
+        ("Pi OS 12 64-bit, Picamera2", 64, (3, 11), "aarch64", True, "litert"),
+    ],
+)
+def test_device_install_picks_the_extra_the_pi_page_gives(
+    os, bits, python, machine, picamera2, extra
+) -> None:
+    from edgecnn.device.install_extra import choose_extra
+
+    assert choose_extra(bits, python, machine, picamera2) == extra, os
+
+
+def test_device_install_extra_runs_on_the_standard_library_alone() -> None:
+    """The OS's python3 runs it before edgecnn (or NumPy) is installed."""
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(REPO / "device" / "install_extra.py")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "device"  # this x86-64 machine has no Picamera2

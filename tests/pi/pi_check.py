@@ -43,13 +43,23 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from profiles import BY_NAME, PROFILES, Profile, acceptance_failures, root_packages, userlands
+from profiles import (
+    BY_NAME,
+    PROFILES,
+    Profile,
+    acceptance_failures,
+    fallback_suite,
+    root_packages,
+    userlands,
+)
 from userland import (
     ARCHES,
     SUITES,
+    MirrorLacks,
     Userland,
     UserlandError,
     build_root,
@@ -59,11 +69,18 @@ from userland import (
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).resolve().with_name("probe.py")
+INSTALL_EXTRA = REPO / "device" / "install_extra.py"
+OS_PYTHON = (  # the OS's NumPy version (or -), then device/install_extra.py's choice
+    "import runpy, sys\n"
+    "try:\n    import numpy; print(numpy.__version__)\n"
+    "except ImportError:\n    print('-')\n"
+    "runpy.run_path(sys.argv[1], run_name='__main__')\n"
+)
 STEP_TIMEOUT_S = 900
 VERIFY_IMAGES = 500
 BENCH_FRAMES = 60
 CAPTURE_IMAGES = 5
-DEFAULT_CPU_FRAMES = 60
+DEFAULT_CPU_FRAMES = 24
 TINY = ("--preset", "tiny", "--seed", "1")
 
 
@@ -87,6 +104,7 @@ class Work:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.start = time.monotonic()
         self.lock = threading.Lock()
+        self.cpu_seconds: dict[str, float] = {}  # per step name, added up
 
     def say(self, message: str) -> None:
         with self.lock:
@@ -110,7 +128,7 @@ class Work:
         stdout: Path | None = None,
         stderr: Path | None = None,
         check: bool = True,
-    ) -> subprocess.CompletedProcess:
+    ) -> Step:
         """Run one step; stderr (and stdout unless kept) goes to logs/NAME.log, or to the
         files given. `env` adds variables to ours; None as a value removes one."""
         log = self.logs / f"{name}.log"
@@ -122,22 +140,48 @@ class Work:
             out = stdout.open("w", encoding="utf-8") if stdout else err
             said = stderr.open("w", encoding="utf-8") if stderr else err
             try:
-                proc = subprocess.run(
-                    command, stdout=out, stderr=said, text=True, timeout=STEP_TIMEOUT_S,
-                    env=environment, stdin=subprocess.DEVNULL,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:
-                raise StepFailed(f"{name} took over {STEP_TIMEOUT_S} s (log: {log})") from None
+                step = run_timed(command, out, said, environment)
             finally:
                 for file in (out, said):
                     if file is not err:
                         file.close()
             if stderr:
                 err.write(stderr.read_text(encoding="utf-8", errors="replace"))
-        if check and proc.returncode != 0:
+        with self.lock:
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + step.cpu_seconds
+        if step.timed_out:
+            raise StepFailed(f"{name} took over {STEP_TIMEOUT_S} s (log: {log})")
+        if check and step.returncode != 0:
             tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-4:])
-            raise StepFailed(f"{name} exited {proc.returncode} (log: {log}): {tail}")
-        return proc
+            raise StepFailed(f"{name} exited {step.returncode} (log: {log}): {tail}")
+        return step
+
+
+@dataclass(frozen=True)
+class Step:
+    returncode: int
+    cpu_seconds: float  # user + system of the process: what it costs, whatever the load
+    timed_out: bool = False
+
+
+def run_timed(command: list[str], stdout, stderr, env: dict[str, str]) -> Step:
+    """Run a command to its end (killed after STEP_TIMEOUT_S) and read its CPU time."""
+    proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env,
+                            stdin=subprocess.DEVNULL)  # fmt: skip
+    fired = threading.Event()
+
+    def kill() -> None:
+        fired.set()
+        proc.kill()
+
+    timer = threading.Timer(STEP_TIMEOUT_S, kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
+    return Step(proc.returncode, round(usage.ru_utime + usage.ru_stime, 1), fired.is_set())
 
 
 def source_copy(folder: Path) -> Path:
@@ -262,18 +306,28 @@ class ProfileCheck:
                     "EDGECNN_OFFLINE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                     "PIP_PROGRESS_BAR": "off"}  # fmt: skip
         self.result: dict = {"os": land.suite.pi_os, "userland": land.name, "cpu": self.cpu,
-                             "installed": False, "step_seconds": {}}  # fmt: skip
+                             "installed": False, "step_seconds": {},
+                             "step_cpu_seconds": {}}  # fmt: skip
+        if land.note:
+            self.result["userland_note"] = land.note
         self.wheels: set[Path] = set()  # the cached wheels this profile installed
 
     def step(self, what: str) -> str:
         return f"{self.profile.name}-{what}"
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds of this profile's processes so far (its steps run one after another)."""
+        with self.work.lock:
+            spent = self.work.cpu_seconds.items()
+            return sum(cpu for step, cpu in spent if step.startswith(f"{self.profile.name}-"))
+
     def timed(self, what: str, action) -> None:
-        start = time.monotonic()
+        start, cpu = time.monotonic(), self.cpu_seconds()
         try:
             action()
         finally:
             self.result["step_seconds"][what] = round(time.monotonic() - start)
+            self.result["step_cpu_seconds"][what] = round(self.cpu_seconds() - cpu)
 
     def install(self) -> None:
         p, land = self.profile, self.land
@@ -281,13 +335,16 @@ class ProfileCheck:
             "-m", "venv", "--without-pip",
             *(["--system-site-packages"] if p.system_site_packages else []), str(self.venv),
         ), env=self.env)  # fmt: skip
+        # The OS's python3 says its NumPy and what `make device-install` would choose here.
+        said = self.out / "os-python.txt"
+        self.work.run(self.step("os-python"), land.python("-c", OS_PYTHON, str(INSTALL_EXTRA)),
+                      env=self.env, stdout=said)  # fmt: skip
+        numpy, chosen = said.read_text().split()
+        self.result["device_install_extra"] = chosen
         pin = []
         if p.system_site_packages:  # "numpy==$(python3 -c 'import numpy; print(...)')"
-            version = self.out / "system-numpy.txt"
-            self.work.run(self.step("numpy-version"), land.python(
-                "-c", "import numpy; print(numpy.__version__)"), env=self.env, stdout=version)  # fmt: skip
-            pin = [f"numpy=={version.read_text().strip()}"]
-            self.result["system_numpy"] = version.read_text().strip()
+            pin = [f"numpy=={numpy}"]
+            self.result["system_numpy"] = numpy
         start = time.monotonic()
         self.work.run(self.step("pip"), land.command(
             self.venv / "bin" / "python", str(land.pip_wheel() / "pip"), "install",
@@ -382,7 +439,10 @@ class ProfileCheck:
         self.result["run_ok"] = facts["exit_code"] == 0 and classified == expected
         self.result["backend"] = backend_of(facts)
         self.result["emulated_fps"] = frame_rate(labels)
-        self.result["auto_says_reference"] = "reference" in facts["said"].lower()
+        self.result["auto_says_reference"] = any(
+            "no tflite runtime" in line.lower() and "reference" in line.lower()
+            for line in facts["said"].splitlines()
+        )
         self.result["run_said"] = first_lines(facts["said"])
         numpy, cv2 = facts["numpy"] or {}, facts["cv2"] or {}
         self.result["numpy"], self.result["opencv"] = numpy.get("version"), cv2.get("version")
@@ -420,20 +480,22 @@ class ProfileCheck:
         )
 
     def doctor(self) -> None:
-        """`edgecnn doctor --model M`: its table for people (in the log), then its JSON."""
-        self.edgecnn("doctor-table", "doctor", "--model", str(self.x86["model"]))
+        """`edgecnn doctor --model M --json`; its table (doctor's own formatter, from the same
+        rows) goes into the log, for people."""
         report = self.out / "doctor.json"
         facts = self.edgecnn("doctor", "doctor", "--model", str(self.x86["model"]), "--json",
                              stdout=report)  # fmt: skip
         found = json.loads(report.read_text()) if report.stat().st_size else {}
         summary = found.get("summary", {})
+        table = doctor_table(found, self.x86["model"])
+        (self.out / "doctor.txt").write_text(table + "\n", encoding="utf-8")
+        self.work.logger(self.step("doctor"))(table)
         self.result["doctor"] = {
             "exit_code": facts["exit_code"],
             "auto_backend": summary.get("auto_backend"),
             "numpy_origin": summary.get("numpy_origin"),
-            "problems": [
-                row["check"] for row in found.get("checks", []) if row["status"] == "fail"
-            ],
+            "opencv_origin": summary.get("opencv_origin"),
+            "problems": summary.get("problems"),
         }
         origin = "os" if self.profile.system_site_packages else "venv"
         self.result["doctor_ok"] = (
@@ -473,9 +535,23 @@ class ProfileCheck:
             self.result["error"] = str(exc)
             self.work.say(f"{self.profile.name}: {exc}")
         self.result["seconds"] = round(time.monotonic() - start)
+        self.result["cpu_seconds"] = round(self.cpu_seconds())
         steps = ", ".join(f"{k} {v}" for k, v in self.result["step_seconds"].items())
-        self.work.say(f"{self.profile.name}: done in {self.result['seconds']} s ({steps})")
+        self.work.say(
+            f"{self.profile.name}: done in {self.result['seconds']} s, "
+            f"{self.result['cpu_seconds']} CPU s ({steps})"
+        )
         return self.result
+
+
+def doctor_table(report: dict, model: Path) -> str:
+    """The table `edgecnn doctor` prints, made from its --json rows."""
+    from edgecnn.device.doctor import Findings, Request, Row, format_table
+
+    if not report.get("checks"):
+        return "(doctor printed no JSON)"
+    findings = Findings([Row(**row) for row in report["checks"]], report.get("summary", {}))
+    return format_table(findings, Request(model=model))
 
 
 def first_lines(text: str, count: int = 3) -> list[str]:
@@ -529,9 +605,18 @@ def make_userlands(
 
     def userland(suite: str, arch: str) -> Userland:
         start, name = time.monotonic(), userland_name(suite, arch)
-        root = build_root(cache, suite, arch, root_packages(suite, arch),
-                          work.logger(f"userland-{name}"))  # fmt: skip
-        land = Userland(SUITES[suite], ARCHES[arch], root, qemu.result() / ARCHES[arch].qemu)
+        packages, note = root_packages(suite, arch), None
+        try:
+            root = build_root(cache, suite, arch, packages, work.logger(f"userland-{name}"))
+        except MirrorLacks as exc:
+            older = fallback_suite(suite, arch)
+            if older is None:
+                raise
+            note = f"{exc}: {userland_name(older, arch)} instead"
+            work.say(f"{name}: {note}")
+            suite, name = older, userland_name(older, arch)
+            root = build_root(cache, suite, arch, packages, work.logger(f"userland-{name}"))
+        land = Userland(SUITES[suite], ARCHES[arch], root, qemu.result() / ARCHES[arch].qemu, note)
         work.say(f"{name} userland ready in {time.monotonic() - start:.0f} s: {root}")
         return land
 

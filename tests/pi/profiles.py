@@ -34,7 +34,18 @@ class Profile:
     backend: str  # the backend `auto` must pick: litert, tflite-runtime, reference
     cpu: str | None = None  # QEMU_CPU when not the architecture's Pi core
     frames: int | None = None  # run on the first N frames of the video only (slow cores)
+    # The release whose userland stands in when the archive lacks .debs of `suite` it lists
+    # (trixie's armel point releases lag behind the other architectures').
+    fallback_suite: str | None = None
     verify_images: int = MIN_VERIFY_IMAGES
+
+    @property
+    def device_install_extra(self) -> str:
+        """What `make device-install` (device/install_extra.py) picks in this profile's
+        userland: its extra, except that Debian has no Picamera2 to make it pick litert."""
+        if NOT_IN_DEBIAN & set(self.apt):
+            return "device"
+        return self.extra or "none"
 
     def requirement(self, wheel: str) -> str:
         return f"{wheel}[{self.extra}]" if self.extra else wheel
@@ -79,7 +90,7 @@ PROFILES = (
     Profile(
         "trixie-armv6", "Pi 1/Zero (ARMv6) on Debian trixie armel: the NumPy backend",
         "trixie", "armel", OS_NUMPY_APT, None, True, ("run", "doctor"), "reference",
-        frames=120,
+        frames=120, fallback_suite="bookworm",
     ),
 )  # fmt: skip
 BY_NAME = {profile.name: profile for profile in PROFILES}
@@ -88,6 +99,11 @@ BY_NAME = {profile.name: profile for profile in PROFILES}
 def userlands(profiles: tuple[Profile, ...] = PROFILES) -> list[tuple[str, str]]:
     """(suite, arch) of every userland the profiles need."""
     return sorted({(p.suite, p.arch) for p in profiles})
+
+
+def fallback_suite(suite: str, arch: str) -> str | None:
+    """The release to use when `suite`'s archive lacks .debs for `arch`, if a profile has one."""
+    return next((p.fallback_suite for p in PROFILES if (p.suite, p.arch) == (suite, arch)), None)
 
 
 def root_packages(suite: str, arch: str) -> tuple[str, ...]:
@@ -105,9 +121,12 @@ def wanted_fields(profile: Profile) -> dict[str, object]:
     """The JSON fields that must hold exactly these values for `profile` to pass."""
     wanted: dict[str, object] = {
         "installed": True,
+        "device_install_extra": profile.device_install_extra,
         "tensorflow_imported": False,
         "backend": profile.backend,
     }
+    if profile.fallback_suite is None:
+        wanted["userland"] = f"{profile.suite}-{profile.arch}"
     checks = set(profile.checks)
     if "verify" in checks:
         wanted["bit_exact"] = True

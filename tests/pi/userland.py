@@ -16,7 +16,9 @@ a new one), and the qemu binaries (from Debian's qemu-user-static for this machi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 Log = Callable[[str], None]
 
@@ -93,8 +96,12 @@ SUITES = {
 # Installed by maintainer scripts (update-alternatives), which nobody runs here.
 ALTERNATIVES = ("blas/libblas.so.3", "lapack/liblapack.so.3")
 READY = ".ready"
+LAYOUT = 2  # what finish_root makes: a new number makes every cached root again
+LACKING = re.compile(r"/([^/ ]+\.deb)\s+404")  # E: Failed to fetch URL/NAME.deb  404  Not Found
 SIMULATED = re.compile(r"Inst (\S+) \((\S+) [^[]*\[(\S+)\]\)")  # Inst NAME (VERSION SUITES [ARCH])
 NO_SECURITY = "no-security"
+UPDATED = "updated"  # touched after each apt-get update that worked
+DEFAULT_APT_HOURS = 24
 WEEK_S = 7 * 24 * 3600
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 # Where Debian's packages come from: EDGECNN_DEBIAN_MIRROR overrides the archive (e.g. a
@@ -105,6 +112,11 @@ SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
 class UserlandError(RuntimeError):
     """A userland could not be made: the message says which step and why."""
+
+
+class MirrorLacks(UserlandError):
+    """The archive lists .debs it does not have (404): a point release not yet built for an
+    architecture (trixie's armel, seen here), or a mirror in sync."""
 
 
 def run(command: list[str], log: Log, **kwargs) -> subprocess.CompletedProcess:
@@ -140,15 +152,20 @@ class Apt:
         if suite is not None:
             marker = state / NO_SECURITY
             recent = marker.exists() and time.time() - marker.stat().st_mtime < WEEK_S
-            (state / "sources.list").write_text(debian_sources(suite, security=not recent))
+            sources, wanted = state / "sources.list", debian_sources(suite, security=not recent)
+            if not sources.exists() or sources.read_text() != wanted:
+                sources.write_text(wanted)
+                (state / UPDATED).unlink(missing_ok=True)  # other sources: fetch their lists
+        self.security_dropped = suite is None or recent
 
     def without_security(self) -> None:
         """The release and its updates only, for a week. Debian's security archive lists fixes
         for some architectures (trixie's armel) whose .debs it does not have (404)."""
         self.log(f"{self.arch}: the security archive lacks .debs it lists: going without it")
         (self.state / NO_SECURITY).touch()
+        self.security_dropped = True
         (self.state / "sources.list").write_text(debian_sources(self.suite, security=False))
-        self.update()
+        self.update(force=True)
 
     def options(self) -> list[str]:
         s = self.state
@@ -164,12 +181,18 @@ class Apt:
             "-o", "Acquire::Languages=none", *sources, "-q",
         ]  # fmt: skip
 
-    def update(self) -> None:
-        """Fresh lists: tried twice (a mirror in sync fails for a moment), then the last
-        ones do (offline, for instance: their .debs are cached too)."""
+    def update(self, force: bool = False) -> None:
+        """Fresh lists, unless they were fetched less than EDGECNN_PI_APT_HOURS (default 24)
+        ago: tried twice (a mirror in sync fails for a moment), then the last ones do
+        (offline, for instance: their .debs are cached too)."""
+        stamp = self.state / UPDATED
+        hours = float(os.environ.get("EDGECNN_PI_APT_HOURS", DEFAULT_APT_HOURS))
+        if not force and stamp.exists() and time.time() - stamp.stat().st_mtime < hours * 3600:
+            return
         for attempt in range(2):
             try:
                 run(["apt-get", *self.options(), "update"], self.log)
+                stamp.touch()
                 return
             except UserlandError as exc:
                 failure = exc
@@ -179,7 +202,16 @@ class Apt:
         self.log(f"apt-get update failed, using the lists it has: {failure}")
 
     def resolve(self, packages: tuple[str, ...]) -> list[tuple[str, str, str]]:
-        """(name, version, arch) of every package needed, dependencies included."""
+        """(name, version, arch) of every package needed, dependencies included; kept in
+        resolved.json for the same lists and packages (apt takes seconds to resolve)."""
+        lists = sorted((self.state / "lists").glob("*_Packages*"))
+        facts = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in lists]
+        key = hashlib.sha256(repr((packages, facts)).encode()).hexdigest()
+        kept = self.state / "resolved.json"
+        with contextlib.suppress(OSError, ValueError):
+            saved = json.loads(kept.read_text())
+            if saved["key"] == key:
+                return [tuple(package) for package in saved["resolved"]]
         proc = run(
             ["apt-get", *self.options(), "install", "-s", "--no-install-recommends", *packages],
             self.log,
@@ -189,14 +221,25 @@ class Apt:
         ]
         if not resolved:
             raise UserlandError(f"apt resolved nothing for {' '.join(packages)} ({self.arch})")
+        kept.write_text(json.dumps({"key": key, "resolved": resolved}))
         return resolved
 
     def download(self, packages: tuple[str, ...]) -> None:
-        run(
-            ["apt-get", *self.options(), "install", "-d", "-y", "--no-install-recommends",
-             *packages],
-            self.log,
-        )  # fmt: skip
+        command = ["apt-get", *self.options(), "install", "-d", "-y", "--no-install-recommends",
+                   *packages]  # fmt: skip
+        proc = subprocess.run(command, capture_output=True, text=True)
+        said = proc.stdout + proc.stderr
+        self.log(f"$ {' '.join(command)}\n{said}")
+        if proc.returncode == 0:
+            return
+        lacking = sorted({unquote(deb).split("_")[0] for deb in LACKING.findall(said)})
+        if lacking:
+            raise MirrorLacks(
+                f"the {self.suite or 'host'} {self.arch} archive lists .debs it does not have "
+                f"(404): {', '.join(lacking[:6])}{' ...' if len(lacking) > 6 else ''}"
+            )
+        tail = " | ".join(said.strip().splitlines()[-3:])
+        raise UserlandError(f"apt-get failed ({proc.returncode}): {tail}")
 
     def deb_path(self, name: str, version: str, arch: str) -> Path:
         return self.archives / f"{name}_{version.replace(':', '%3a')}_{arch}.deb"
@@ -208,6 +251,11 @@ def cpu_count() -> int:
 
 def finish_root(root: Path, arch: Arch) -> None:
     """What dpkg's maintainer scripts and the kernel would have provided."""
+    # Merged /usr (trixie): packages ship /usr/lib only, and base-files, which nobody asks
+    # for here, makes /lib -> usr/lib, where the programs look for their loader.
+    for folder in ("bin", "sbin", "lib"):
+        if not (root / folder).exists() and (root / "usr" / folder).is_dir():
+            (root / folder).symlink_to(f"usr/{folder}")
     libs = root / "usr" / "lib" / arch.triplet
     for target in ALTERNATIVES:
         if (libs / target).exists():
@@ -237,14 +285,14 @@ def build_root(
     if not all(deb.exists() for deb in debs):
         try:
             apt.download(packages)
-        except UserlandError as exc:
-            if "404" not in str(exc) or SECURITY_MIRROR not in str(exc):
+        except MirrorLacks:
+            if apt.security_dropped:
                 raise
             apt.without_security()
             resolved = apt.resolve(packages)
             debs = [apt.deb_path(*package) for package in resolved]
             apt.download(packages)
-    recipe = (sorted(resolved), ALTERNATIVES, arch, cpu_count())
+    recipe = (sorted(resolved), ALTERNATIVES, arch, cpu_count(), LAYOUT)
     key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:16]
     root = cache / "roots" / f"{name}-{key}"
     if (root / READY).exists():
@@ -308,6 +356,7 @@ class Userland:
     arch: Arch
     root: Path
     qemu: Path
+    note: str | None = None  # why it is not of the release asked for (a profile's fallback)
 
     @property
     def name(self) -> str:
