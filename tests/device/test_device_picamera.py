@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_runner import run_edgecnn
 
-from edgecnn.device import picamera
+from edgecnn.device.sources import picamera
 
 NUMPY_ABI_VALUE_ERROR = (
     "numpy.dtype size changed, may indicate binary incompatibility. "
