@@ -168,6 +168,8 @@ def system_rows(findings: Findings) -> None:
         line.split("=", 1) for line in read_text("/etc/os-release").splitlines() if "=" in line
     )
     os_name = release.get("PRETTY_NAME", platform.system()).strip('"')
+    if Path("/etc/rpi-issue").exists():  # Raspberry Pi OS calls itself Debian in os-release
+        os_name = f"Raspberry Pi OS ({os_name})"
     board = read_text("/proc/device-tree/model").strip("\x00\n ") or "not a Raspberry Pi"
     bits = 8 * struct.calcsize("P")
     findings.add(

@@ -114,7 +114,8 @@ def root_packages(suite: str, arch: str) -> tuple[str, ...]:
         if (profile.suite, profile.arch) == (suite, arch)
         for package in profile.apt
     }
-    return tuple(sorted(wanted - NOT_IN_DEBIAN))
+    # base-files: /etc/os-release, which doctor reads (and trixie's /lib -> usr/lib).
+    return tuple(sorted((wanted | {"base-files"}) - NOT_IN_DEBIAN))
 
 
 def wanted_fields(profile: Profile) -> dict[str, object]:

@@ -27,7 +27,9 @@ def test_both_raspberry_pi_os_releases_and_every_arm_architecture_are_checked() 
         ("bookworm", "arm64"), ("bookworm", "armhf"),
         ("trixie", "arm64"), ("trixie", "armel"), ("trixie", "armhf"),
     ]  # fmt: skip
-    assert root_packages("trixie", "arm64") == ("python3-numpy", "python3-opencv", "python3-venv")
+    assert root_packages("trixie", "arm64") == (
+        "base-files", "python3-numpy", "python3-opencv", "python3-venv",
+    )  # fmt: skip
     assert root_packages("bookworm", "arm64") == root_packages("trixie", "arm64")
     assert SUITES["trixie"].abi == "cp313" and SUITES["bookworm"].abi == "cp311"
     # The userland is of its own release, whatever this machine runs.
