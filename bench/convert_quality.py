@@ -49,10 +49,10 @@ def preset_name(keras_path: Path) -> str:
 
 def invoke_microseconds(model: bytes) -> float:
     """Median time of one invoke() at batch 1 (the uint8 vs int8 input cost)."""
-    from ai_edge_litert.interpreter import Interpreter
+    from edgecnn.backends import import_backend
+    from edgecnn.bundle import ModelFile
 
-    interpreter = Interpreter(model_content=model, num_threads=1)
-    interpreter.allocate_tensors()
+    interpreter = import_backend("litert").open(ModelFile.from_bytes(model), threads=1)
     inp = interpreter.get_input_details()[0]
     interpreter.set_tensor(inp["index"], np.zeros(inp["shape"], inp["dtype"]))
     times = []

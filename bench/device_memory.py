@@ -30,24 +30,18 @@ def main() -> int:
 
     from bench.device_latency import pick_model
     from edgecnn.demo.synthvideo import make_video
-    from edgecnn.device.inference.postprocess import Postprocessor
-    from edgecnn.device.inference.preprocess import Preprocessor
-    from edgecnn.device.inference.runtime import load_runtime
     from edgecnn.device.loop import run_loop
     from edgecnn.device.outputs.mjpeg import MjpegServer
     from edgecnn.device.outputs.presenters import JsonLinesPresenter
+    from edgecnn.device.pipeline import PipelineOptions, build_pipeline
     from edgecnn.device.sources.frames import open_source
-    from edgecnn.labels import model_labels
-    from edgecnn.sidecar import find_sidecar
 
     name, model = pick_model()
     process = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "loop.mp4"
         make_video(video, "dark-on-light", items=20, frames_per_item=3, seed=4)
-        runtime = load_runtime(model, edgetpu="off")
-        preprocessor = Preprocessor(runtime.input_spec, find_sidecar(runtime.model_path))
-        postprocessor = Postprocessor(model_labels(runtime.model_path, runtime.num_classes))
+        pipeline = build_pipeline(PipelineOptions(model, edgetpu="off"))
         devnull = open(os.devnull, "w")  # noqa: SIM115
         presenters = [JsonLinesPresenter(devnull), MjpegServer("127.0.0.1", 0)]
         samples: list[tuple[int, float]] = []
@@ -55,8 +49,9 @@ def main() -> int:
         with open_source(str(video), loop=True) as source:
             done = 0
             while done < FRAMES:
-                stats = run_loop(source, preprocessor, runtime, postprocessor, presenters,
-                                 max_frames=SAMPLE_EVERY, keep_latencies=False)  # fmt: skip
+                stats = run_loop(source, pipeline.preprocessor, pipeline.runtime,
+                                 pipeline.postprocessor, presenters, max_frames=SAMPLE_EVERY,
+                                 keep_latencies=False)  # fmt: skip
                 done += stats.frames
                 samples.append((done, process.memory_info().rss / 2**20))
         seconds = time.perf_counter() - started

@@ -128,27 +128,20 @@ def main() -> int:
 
     from bench.device_latency import pick_model
     from edgecnn.demo.synthvideo import make_video
-    from edgecnn.device.inference.postprocess import Postprocessor
-    from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread
-    from edgecnn.device.inference.runtime import load_runtime
     from edgecnn.device.outputs.mqtt import MqttPresenter, mqtt_options
     from edgecnn.device.outputs.presenters import JsonLinesPresenter
+    from edgecnn.device.pipeline import PipelineOptions, build_pipeline
     from edgecnn.device.sources.frames import open_source
-    from edgecnn.labels import model_labels
-    from edgecnn.sidecar import find_sidecar
 
     name, model = pick_model()
-    runtime = load_runtime(model, edgetpu="off")
-    keep_opencv_on_one_thread()
-    preprocessor = Preprocessor(runtime.input_spec, find_sidecar(runtime.model_path))
-    postprocessor = Postprocessor(model_labels(runtime.model_path, runtime.num_classes))
+    pipeline = build_pipeline(PipelineOptions(model, edgetpu="off"))
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
         video = Path(tmp) / "items.mp4"
         make_video(video, "light-on-dark", items=40, frames_per_item=3, seed=7)
         broker = Mosquitto(Path(tmp))
         subscriber = Subscriber(broker, [f"{PREFIX}/state"])
         with open_source(str(video), loop=True) as source:
-            pieces = (source, preprocessor, runtime, postprocessor)
+            pieces = (source, pipeline.preprocessor, pipeline.runtime, pipeline.postprocessor)
             baseline = loop_clock()
             base_start, base_frames = run_for(
                 BASELINE_SECONDS, [JsonLinesPresenter(devnull), baseline], pieces

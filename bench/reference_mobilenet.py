@@ -58,18 +58,15 @@ def mobilenet_v2_int8() -> bytes:
 
 
 def main() -> int:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     from edgecnn.atomic import atomic_write_text
+    from edgecnn.backends import import_backend
+    from edgecnn.bundle import ModelFile
     from edgecnn.reference.interpreter import ReferenceInterpreter
 
     model = mobilenet_v2_int8()
     ri = ReferenceInterpreter(model)
     x = np.random.default_rng(1).integers(-128, 128, (IMAGES, SIDE, SIDE, 3)).astype(np.int8)
-    reference = Interpreter(
-        model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF
-    )
-    reference.allocate_tensors()
+    reference = import_backend("litert").open(ModelFile.from_bytes(model), kernels="reference")
     index = reference.get_input_details()[0]["index"]
     out_index = reference.get_output_details()[0]["index"]
     times: dict[str, list[float]] = {"numpy_reference": [], "tflite_reference_kernels": []}

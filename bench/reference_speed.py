@@ -46,9 +46,9 @@ def time_tflite(interpreter, x: np.ndarray) -> float:
 
 
 def main() -> int:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     from edgecnn.atomic import atomic_write_text
+    from edgecnn.backends import import_backend
+    from edgecnn.bundle import open_bundle
     from edgecnn.convert.verify import dataset_inputs
     from edgecnn.reference.interpreter import ReferenceInterpreter
 
@@ -59,14 +59,12 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    ri = ReferenceInterpreter(model)
-    (x,), labels = dataset_inputs(ri, model, None, None)
-    reference = Interpreter(
-        model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF
-    )
-    optimized = Interpreter(model_path=str(model), num_threads=1)
-    reference.allocate_tensors()
-    optimized.allocate_tensors()
+    bundle = open_bundle(model)
+    ri = ReferenceInterpreter(bundle.graph)
+    (x,), labels = dataset_inputs(ri, bundle, None, None)
+    litert = import_backend("litert")
+    reference = litert.open(bundle.file, kernels="reference")
+    optimized = litert.open(bundle.file, threads=1)
     times: dict[str, list[float]] = {
         "numpy_reference": [],
         "tflite_reference_kernels": [],

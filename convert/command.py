@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from edgecnn.atomic import atomic_write_bytes, atomic_write_text
@@ -155,7 +156,7 @@ def run_convert(
             compiled, mapped, total = compile_for_edgetpu(out)
         except EdgeCnnError as exc:
             raise EdgeCnnError(f"wrote the CPU model {out}, but {exc}") from None
-        sidecar.edgetpu_tflite_sha256 = file_sha256(compiled)
+        sidecar = replace(sidecar, edgetpu_tflite_sha256=file_sha256(compiled))
         sidecar.write(sidecar_path_for(out))
         report["edgetpu"]["compiled"] = {
             "model": str(compiled),

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
+from edgecnn.backends import choose_backend
+from edgecnn.bundle import ModelBundle, open_bundle
 from edgecnn.convert.user_inputs import load_user_inputs
 from edgecnn.convert.user_inputs import save_outputs as save_outputs_npz
-from edgecnn.errors import EdgeCnnError, first_line
-from edgecnn.labels import model_labels
+from edgecnn.errors import EdgeCnnError
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
 from edgecnn.reference.interpreter import ReferenceInterpreter
-from edgecnn.sidecar import DEFAULT_INPUT_RANGE, check_model_file, find_sidecar
 
 CHUNK = 64
 DEFAULT_RANDOM_SAMPLES = 1000
@@ -130,46 +129,19 @@ def refuse_reference_kernel_aborts(ri: ReferenceInterpreter) -> None:
             )
 
 
-def tflite_interpreter():
-    """(Interpreter, OpResolverType) of ai-edge-litert, else of tflite-runtime (the only
-    runtime on 32-bit ARM). `default_fc_rounding` looks for them in the same order."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter, OpResolverType
-        except ImportError:
-            raise EdgeCnnError(
-                "verify needs a TFLite runtime: pip install ai-edge-litert "
-                "(on 32-bit ARM: tflite-runtime)"
-            ) from None
-    return Interpreter, OpResolverType
-
-
-def load_interpreters(model: Path):
+def load_interpreters(bundle: ModelBundle):
     """TFLite's reference kernels and its default optimized kernels, every tensor kept."""
-    Interpreter, OpResolverType = tflite_interpreter()
     try:
-        with quiet_native_output(), warnings.catch_warnings():
-            # "preserve_all_tensors is for debugging": so are we.
-            warnings.simplefilter("ignore", UserWarning)
-            reference = Interpreter(
-                model_path=str(model),
-                experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-                experimental_preserve_all_tensors=True,
-            )
-            optimized = Interpreter(
-                model_path=str(model), num_threads=1, experimental_preserve_all_tensors=True
-            )
-            reference.allocate_tensors()
-            optimized.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        raise EdgeCnnError(f"LiteRT cannot load {model}: {first_line(exc)}") from None
+        backend = choose_backend("auto", reference_fallback=False)
+    except EdgeCnnError as exc:
+        raise EdgeCnnError(f"verify compares with TFLite's own kernels: {exc}") from None
+    reference = backend.open(bundle.file, kernels="reference", keep_all_tensors=True)
+    optimized = backend.open(bundle.file, threads=1, keep_all_tensors=True)
     return reference, optimized
 
 
 def dataset_inputs(
-    ri: ReferenceInterpreter, model: Path, data_dir, limit
+    ri: ReferenceInterpreter, bundle: ModelBundle, data_dir, limit
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Test images as the model's input (pixels through its input range, then quantised)."""
     details = ri.input_details()
@@ -177,13 +149,11 @@ def dataset_inputs(
     if len(details) != 1 or t.shape[1:] != (28, 28, 1):
         shapes = ", ".join(str(list(d.shape)) for d in details)
         raise EdgeCnnError(
-            f"{model} takes {shapes}, not Fashion-MNIST's [1, 28, 28, 1]: use --inputs random "
-            "or --inputs FILE.npz"
+            f"{bundle.path} takes {shapes}, not Fashion-MNIST's [1, 28, 28, 1]: use --inputs "
+            "random or --inputs FILE.npz"
         )
-    sidecar = find_sidecar(model)
-    input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
-    test, _ = test_data(model, data_dir, limit, int(np.prod(ri.output_details()[0].shape[1:])))
-    return [pixels_to_model_input(test.images, input_range, t)], test.labels
+    test, _ = test_data(bundle.path, data_dir, limit, bundle.num_classes)
+    return [pixels_to_model_input(test.images, bundle.input_range, t)], test.labels
 
 
 def test_data(model: Path, data_dir, limit, classes: int):
@@ -221,12 +191,12 @@ def random_inputs(ri: ReferenceInterpreter, samples: int, seed: int = 0) -> list
 
 
 def compare_engines(
-    ri: ReferenceInterpreter, model: Path, inputs: list[np.ndarray]
+    ri: ReferenceInterpreter, bundle: ModelBundle, inputs: list[np.ndarray]
 ) -> tuple[Comparison, dict[str, list[np.ndarray]]]:
     """Run all three engines on `inputs` (one array per model input); return per-tensor
     comparisons and each engine's outputs (one array per model output)."""
     refuse_reference_kernel_aborts(ri)
-    reference, optimized = load_interpreters(model)
+    reference, optimized = load_interpreters(bundle)
     ref_in = [d["index"] for d in reference.get_input_details()]
     opt_in = [d["index"] for d in optimized.get_input_details()]
     producer = {o: op.name for op in ri.operators for o in op.outputs}
@@ -265,14 +235,16 @@ def compare_engines(
     }
 
 
-def float_accuracy(keras_model: Path, data_dir, limit) -> tuple[float, np.ndarray]:
-    """Accuracy of the float Keras model on the same test images."""
+def float_accuracy(
+    keras_model: Path, input_range: tuple[float, float], data_dir, limit
+) -> tuple[float, np.ndarray]:
+    """Accuracy of the float Keras model on the same test images (pixels through the int8
+    model's input range: the one it was converted with)."""
     from edgecnn.train.keras_file import load_keras_model
 
     model = load_keras_model(keras_model)
     test, _ = test_data(keras_model, data_dir, limit, int(model.output_shape[-1]))
-    sidecar = find_sidecar(keras_model)
-    x = pixels_to_model_input(test.images, sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE)
+    x = pixels_to_model_input(test.images, input_range)
     with quiet_native_output(capture_stdout=True):
         probabilities = model.predict(x, batch_size=512, verbose=0)
     predictions = probabilities.argmax(axis=1)
@@ -315,12 +287,11 @@ def run_verify(
     save_outputs: Path | None = None,
     verify_hash: bool = True,
 ) -> dict:
-    model = Path(model)
-    check_model_file(model, verify_hash)
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
+    bundle = open_bundle(model, verify_hash)
     result, failures = verify_model(
-        model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
+        bundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
         save_outputs,
     )  # fmt: skip
     print(json.dumps(result) if as_json else format_result(result), flush=True)
@@ -331,18 +302,19 @@ def run_verify(
 
 
 def verify_model(
-    model, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
-    save_outputs=None,
+    bundle: ModelBundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
+    fc_rounding, save_outputs=None,
 ):  # fmt: skip
     """Run the comparison; return the result and the list of failed checks."""
-    ri = ReferenceInterpreter(model, fc_rounding=fc_rounding)
+    model = bundle.path
+    ri = ReferenceInterpreter(bundle.graph, fc_rounding=fc_rounding)
     if inputs == "dataset":
-        x, labels = dataset_inputs(ri, model, data_dir, limit)
+        x, labels = dataset_inputs(ri, bundle, data_dir, limit)
     elif inputs == "random":
         x, labels = random_inputs(ri, samples or DEFAULT_RANDOM_SAMPLES), None
     else:
         x, labels = load_user_inputs(Path(inputs), ri.input_details()), None
-    comparison, outputs = compare_engines(ri, model, x)
+    comparison, outputs = compare_engines(ri, bundle, x)
     if save_outputs is not None:
         save_outputs_npz(Path(save_outputs), outputs["numpy"])
 
@@ -383,7 +355,7 @@ def verify_model(
             "outputs and the inputs of ops it leaves to the builtin kernels (e.g. SOFTMAX)"
         ),
     }
-    names = model_labels(model, int(np.prod(ri.output_details()[0].shape[1:])))
+    names = list(bundle.labels)
     if labels is not None:
         matrix = confusion_matrix(labels, optimized, len(names))
         result["per_class_accuracy"] = {
@@ -392,7 +364,9 @@ def verify_model(
             if accuracy is not None
         }
     if keras_model is not None and labels is not None:
-        result["float_accuracy"], _ = float_accuracy(Path(keras_model), data_dir, limit)
+        result["float_accuracy"], _ = float_accuracy(
+            Path(keras_model), bundle.input_range, data_dir, limit
+        )
         from edgecnn.convert.layer_errors import layer_errors
 
         with quiet_native_output(capture_stdout=True):

@@ -9,19 +9,17 @@ other stages are what is measured.
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgecnn.demo.synthvideo import bench_frames
 from edgecnn.device.emulation import emulator, timing_notice
-from edgecnn.device.inference.postprocess import Postprocessor
-from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread
-from edgecnn.device.inference.runtime import Runtime, load_runtime
+from edgecnn.device.inference.preprocess import Preprocessor
+from edgecnn.device.inference.runtime import Runtime
 from edgecnn.device.loop import STAGES, run_loop
+from edgecnn.device.pipeline import PipelineOptions, build_pipeline
 from edgecnn.device.sources.frames import ArraySource, FrameSource, open_source
-from edgecnn.labels import model_labels
-from edgecnn.sidecar import find_sidecar
 
 WARMUP_FRAMES = 30
 PERCENTILES = (50, 90, 99)
@@ -74,21 +72,25 @@ def bench_source(source: str | None) -> tuple[FrameSource, str]:
     return opened, opened.description or str(source)
 
 
-def run_benchmark(
-    model: str | Path,
-    source: str | None = None,
-    frames: int = 500,
-    backend: str = "auto",
-    threads: int | None = None,
-    edgetpu: str = "off",
-    verify_hash: bool = True,
-) -> dict:
-    """Measure the loop over `frames` frames (after a warm-up); return the figures."""
-    runtime = load_runtime(model, backend, threads, edgetpu, verify_hash)
-    keep_opencv_on_one_thread()
-    preprocessor = Preprocessor(runtime.input_spec, find_sidecar(runtime.model_path))
-    postprocessor = Postprocessor(model_labels(runtime.model_path, runtime.num_classes))
-    frame_source, description = bench_source(source)
+@dataclass(frozen=True)
+class BenchOptions(PipelineOptions):
+    """`edgecnn bench`'s options (named like the CLI's): the pipeline's (on the CPU unless
+    --edgetpu), the frames to measure and their source (None: frames made in memory)."""
+
+    edgetpu: str = "off"
+    source: str | None = None
+    frames: int = 500
+    as_json: bool = False
+
+
+def run_benchmark(options: BenchOptions) -> dict:
+    """Measure the loop over `options.frames` frames (after a warm-up); return the figures."""
+    frames = options.frames
+    pipeline = build_pipeline(options)
+    runtime, preprocessor, postprocessor = (
+        pipeline.runtime, pipeline.preprocessor, pipeline.postprocessor
+    )  # fmt: skip
+    frame_source, description = bench_source(options.source)
     with frame_source:
         run_loop(frame_source, preprocessor, runtime, postprocessor, max_frames=WARMUP_FRAMES)
         stats = run_loop(frame_source, preprocessor, runtime, postprocessor, max_frames=frames)
@@ -104,7 +106,7 @@ def run_benchmark(
         "emulated": emulated,
         "notice": timing_notice(emulated) if emulated else None,
         "edgetpu": runtime.on_edgetpu,
-        "threads": threads,
+        "threads": options.threads,
         "input": f"{runtime.input_spec.dtype.name} {list(runtime.input_spec.shape)}",
         "source": description,
         "frames": stats.frames,

@@ -1,23 +1,41 @@
-"""`edgecnn run` and `edgecnn bench`: build the pieces from the options and run them."""
+"""`edgecnn run` and `edgecnn bench`: build the pieces from one options record and run them."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from edgecnn.console import warn
-from edgecnn.device.inference.postprocess import Postprocessor
-from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread, parse_roi
-from edgecnn.device.inference.runtime import load_runtime
+from edgecnn.device.benchmark import BenchOptions, format_report, run_benchmark
 from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
 from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
 from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
+from edgecnn.device.pipeline import PipelineOptions, build_pipeline
 from edgecnn.device.sources.frames import open_source
 from edgecnn.errors import EdgeCnnError
-from edgecnn.labels import model_labels
-from edgecnn.sidecar import find_sidecar
+
+
+@dataclass(frozen=True)
+class RunOptions(PipelineOptions):
+    """`edgecnn run`'s options (named like the CLI's): the pipeline's, then the source and
+    where results go."""
+
+    source: str = "0"
+    as_json: bool = False
+    serve: str | None = None
+    record: Path | None = None
+    max_frames: int | None = None
+    display: bool | None = None
+    serve_token: str | None = None
+    serve_token_file: Path | None = None
+    serve_max_clients: int = DEFAULT_MAX_CLIENTS
+    mqtt: str | None = None
+    mqtt_interval: float = DEFAULT_INTERVAL
+    mqtt_password_file: Path | None = None
+    mqtt_discovery: str | None = None
+    mqtt_ca_file: Path | None = None
 
 
 class LabelChangePresenter(Presenter):
@@ -84,67 +102,36 @@ def make_presenters(
     return presenters
 
 
-def run_live(
-    model: Path,
-    source: str = "0",
-    backend: str = "auto",
-    threads: int | None = None,
-    edgetpu: str = "auto",
-    labels_path: Path | None = None,
-    roi: str | None = None,
-    invert: str = "auto",
-    top_k: int = 3,
-    threshold: float = 0.5,
-    smooth: float = 0.0,
-    as_json: bool = False,
-    serve: str | None = None,
-    record: Path | None = None,
-    max_frames: int | None = None,
-    display: bool | None = None,
-    serve_token: str | None = None,
-    serve_token_file: Path | None = None,
-    serve_max_clients: int = DEFAULT_MAX_CLIENTS,
-    mqtt: str | None = None,
-    mqtt_interval: float = DEFAULT_INTERVAL,
-    mqtt_password_file: Path | None = None,
-    mqtt_discovery: str | None = None,
-    mqtt_ca_file: Path | None = None,
-    verify_hash: bool = True,
-) -> None:
-    """Classify frames from `source` until it ends, --max-frames, SIGINT or SIGTERM."""
+def run_live(options: RunOptions) -> None:
+    """Classify frames from `options.source` until it ends, --max-frames, SIGINT or SIGTERM."""
+    o = options
     # The options first: a bad one is one line before the camera or the model is touched.
     serving = (
-        serve_options(serve, serve_token, serve_token_file, serve_max_clients)
-        if serve is not None
+        serve_options(o.serve, o.serve_token, o.serve_token_file, o.serve_max_clients)
+        if o.serve is not None
         else None
     )
     publishing = (
-        mqtt_options(mqtt, mqtt_interval, mqtt_password_file, mqtt_discovery, mqtt_ca_file)
-        if mqtt is not None
+        mqtt_options(
+            o.mqtt, o.mqtt_interval, o.mqtt_password_file, o.mqtt_discovery, o.mqtt_ca_file
+        )
+        if o.mqtt is not None
         else None
     )
-    runtime = load_runtime(model, backend, threads, edgetpu, verify_hash)
-    keep_opencv_on_one_thread()
-    sidecar = find_sidecar(runtime.model_path)
-    if sidecar is None:
-        warn(
-            f"no model.json beside {runtime.model_path}: assuming the Fashion-MNIST recipe and "
-            "inputs in 0..1 (edgecnn convert writes model.json)"
-        )
-    preprocessor = Preprocessor(runtime.input_spec, sidecar, parse_roi(roi), invert)
-    labels = model_labels(runtime.model_path, runtime.num_classes, labels_path)
-    postprocessor = Postprocessor(labels, top_k, threshold, smooth)
+    pipeline = build_pipeline(o)
+    runtime = pipeline.runtime
     with (
-        open_source(source) as frames,
+        open_source(o.source) as frames,
         StopSignals(on_stop=frames.stop) as signals,
         contextlib.ExitStack() as stack,
     ):
         presenters = make_presenters(
-            stack, as_json, serving, record, display, frames.fps, signals.event.set, publishing
-        )
+            stack, o.as_json, serving, o.record, o.display, frames.fps, signals.event.set,
+            publishing,
+        )  # fmt: skip
         stats = run_loop(
-            frames, preprocessor, runtime, postprocessor, presenters, max_frames,
-            stop=signals.event, keep_latencies=False,
+            frames, pipeline.preprocessor, runtime, pipeline.postprocessor, presenters,
+            o.max_frames, stop=signals.event, keep_latencies=False,
         )  # fmt: skip
     how = f"stopped by {signals.signal_name}" if signals.signal_name else "done"
     print(
@@ -155,19 +142,8 @@ def run_live(
     )
 
 
-def run_bench(
-    model: Path,
-    source: str | None = None,
-    frames: int = 500,
-    backend: str = "auto",
-    threads: int | None = None,
-    edgetpu: str = "off",
-    as_json: bool = False,
-    verify_hash: bool = True,
-) -> dict:
+def run_bench(options: BenchOptions) -> dict:
     """Print per-stage latencies (table, or one JSON object with --json); return them."""
-    from edgecnn.device.benchmark import format_report, run_benchmark
-
-    result = run_benchmark(model, source, frames, backend, threads, edgetpu, verify_hash)
-    print(json.dumps(result) if as_json else format_report(result), flush=True)
+    result = run_benchmark(options)
+    print(json.dumps(result) if options.as_json else format_report(result), flush=True)
     return result

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from edgecnn import __version__
+from edgecnn.backends import BACKEND_CHOICES, KERNELS
 from edgecnn.errors import EdgeCnnError
 
 PathArg = click.Path(path_type=Path)
@@ -241,9 +242,17 @@ def verify(**options) -> None:
 )
 @click.option(
     "--backend",
-    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    type=click.Choice(BACKEND_CHOICES),
     default="auto",
     show_default=True,
+    help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
+)
+@click.option(
+    "--kernels",
+    type=click.Choice(KERNELS),
+    default="optimized",
+    show_default=True,
+    help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads.")
 @click.option(
@@ -321,9 +330,9 @@ def verify(**options) -> None:
 @verify_hash_option
 def run(**options) -> None:
     """Classify live frames from a camera, video, images or stream."""
-    from edgecnn.device.command import run_live
+    from edgecnn.device.command import RunOptions, run_live
 
-    run_live(**options)
+    run_live(RunOptions(**options))
 
 
 @cli.command()
@@ -380,9 +389,17 @@ def capture(**options) -> None:
 @click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option(
     "--backend",
-    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    type=click.Choice(BACKEND_CHOICES),
     default="auto",
     show_default=True,
+    help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
+)
+@click.option(
+    "--kernels",
+    type=click.Choice(KERNELS),
+    default="optimized",
+    show_default=True,
+    help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None)
 @click.option(
@@ -392,9 +409,9 @@ def capture(**options) -> None:
 @verify_hash_option
 def bench(**options) -> None:
     """Per-stage latency of the live loop, and the bare invoke() time for comparison."""
-    from edgecnn.device.command import run_bench
+    from edgecnn.device.command import BenchOptions, run_bench
 
-    run_bench(**options)
+    run_bench(BenchOptions(**options))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

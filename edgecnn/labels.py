@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgecnn.errors import EdgeCnnError
+
+if TYPE_CHECKING:
+    from edgecnn.sidecar import ModelSidecar
 
 FASHION_MNIST_LABELS: tuple[str, ...] = (
     "T-shirt/top",
@@ -53,22 +57,23 @@ def write_labels(path: str | Path, labels: list[str] | tuple[str, ...]) -> None:
     atomic_write_text(path, "".join(f"{label}\n" for label in labels))
 
 
-def model_labels(
-    model_path: str | Path, num_classes: int, labels_path: str | Path | None = None
+def class_labels(
+    num_classes: int,
+    folder: Path,
+    labels_path: str | Path | None = None,
+    sidecar: ModelSidecar | None = None,
 ) -> list[str]:
     """The class names of a model, `num_classes` of them, from the first place that has them:
-    an explicit label file (--labels), model.json beside the model, labels.txt beside it
-    (edgecnn train writes one), Fashion-MNIST's names for a 10-class model. Missing names
-    become "class <id>"; a count that disagrees with the model is warned about."""
+    an explicit label file (--labels), the model's model.json (`sidecar`, read by the
+    caller), labels.txt in its `folder` (edgecnn train writes one), Fashion-MNIST's names for
+    a 10-class model. Missing names become "class <id>"; a count that disagrees with the
+    model is warned about. The one label lookup: the model bundle and `model_labels` use it."""
     from edgecnn.console import warn
-    from edgecnn.sidecar import find_sidecar
 
-    model_path = Path(model_path)
-    folder = model_path if model_path.is_dir() else model_path.parent
     labels: list[str] = []
     if labels_path is not None:
         labels = read_labels(labels_path)
-    elif (sidecar := find_sidecar(model_path)) is not None:
+    elif sidecar is not None:
         labels = list(sidecar.labels)
     elif (folder / "labels.txt").is_file():
         labels = read_labels(folder / "labels.txt")
@@ -80,3 +85,16 @@ def model_labels(
             "(missing ones show as 'class <id>')"
         )
     return [labels[i] if i < len(labels) else f"class {i}" for i in range(num_classes)]
+
+
+def model_labels(
+    model_path: str | Path, num_classes: int, labels_path: str | Path | None = None
+) -> list[str]:
+    """`class_labels` of a model found by its path (a .keras, a folder): its model.json is
+    read here. A deployed .tflite has its labels in its bundle (`edgecnn.bundle`)."""
+    from edgecnn.sidecar import find_sidecar
+
+    model_path = Path(model_path)
+    folder = model_path if model_path.is_dir() else model_path.parent
+    sidecar = find_sidecar(model_path) if labels_path is None else None
+    return class_labels(num_classes, folder, labels_path, sidecar)

@@ -3,9 +3,10 @@
 A sidecar rather than flatbuffer metadata, because the Edge TPU compiler drops metadata and
 tflite-support's metadata writer pins protobuf < 4 (it cannot live beside TensorFlow 2.21).
 
-It also holds the SHA-256 of the model files `edgecnn convert` wrote, and
-`check_model_file` is the one check, used by run, bench, verify and explain, that a model
-is still the file that was converted and verified.
+It also holds the SHA-256 of the model files `edgecnn convert` wrote; `check_sha256` is the
+one check that a model is still the file that was converted and verified (the model bundle,
+`edgecnn.bundle`, runs it on the bytes it reads; `check_model_file` on a file). `ModelSidecar.read`
+is the one function that parses model.json.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ SIDECAR_VERSION = 1
 DEFAULT_INPUT_RANGE = (0.0, 1.0)  # pixel / 255: what Fashion-MNIST models are trained on
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelSidecar:
     """What the model was trained with, so a device can feed it frames that look the same.
 
@@ -31,9 +32,10 @@ class ModelSidecar:
     `recipe` names the preprocessing ("fashion_mnist": trim, fit longest side, centre).
     `tflite_sha256` and `edgetpu_tflite_sha256` are the SHA-256 of `model.tflite` and of
     `model_edgetpu.tflite` as convert wrote them (None: not known, nothing is checked).
+    `ModelSidecar()` holds the defaults a model without model.json is used with.
     """
 
-    labels: list[str]
+    labels: list[str] = field(default_factory=list)
     input_height: int = 28
     input_width: int = 28
     channels: int = 1
@@ -71,6 +73,9 @@ class ModelSidecar:
         return cls(**known)
 
 
+DEFAULT_SIDECAR = ModelSidecar()  # a foreign model's: no labels, the Fashion-MNIST recipe, 0..1
+
+
 def is_edgetpu_name(model_path: str | Path) -> bool:
     return Path(model_path).stem.endswith("_edgetpu")
 
@@ -100,21 +105,25 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_model_file(model_path: str | Path, verify_hash: bool = True) -> None:
-    """Refuse a model whose bytes are not those convert wrote (the hash in model.json).
-
-    A model without a recorded hash (an older convert, a foreign model, no model.json) and a
-    missing file (the model reader says so) pass; `verify_hash=False` (--no-verify-hash)
-    skips the check.
-    """
-    model_path = Path(model_path)
-    if not verify_hash or not model_path.is_file():
-        return
-    sidecar = find_sidecar(model_path)
-    expected = sidecar.expected_sha256(model_path) if sidecar else None
-    if expected is not None and file_sha256(model_path) != str(expected).lower():
+def check_sha256(model_path: Path, content: bytes, sidecar: ModelSidecar) -> None:
+    """Refuse `content`, read from `model_path`, when its SHA-256 is not the one convert
+    recorded in model.json for that file; no recorded hash (an older convert, a foreign
+    model, no model.json) passes."""
+    expected = sidecar.expected_sha256(model_path)
+    if expected is not None and sha256_hex(content) != str(expected).lower():
         raise EdgeCnnError(
             f"{model_path} changed since it was converted: re-copy it or re-run convert "
             f"(its SHA-256 is not the one in {sidecar_path_for(model_path).name}; "
             "--no-verify-hash runs it anyway)"
         )
+
+
+def check_model_file(model_path: str | Path, verify_hash: bool = True) -> None:
+    """`check_sha256` for a file on disk. A missing file passes (the model reader says so);
+    `verify_hash=False` (--no-verify-hash) skips the check."""
+    model_path = Path(model_path)
+    if not verify_hash or not model_path.is_file():
+        return
+    sidecar = find_sidecar(model_path)
+    if sidecar is not None:
+        check_sha256(model_path, model_path.read_bytes(), sidecar)

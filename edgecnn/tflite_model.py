@@ -276,9 +276,11 @@ def model_bytes(model: str | Path | bytes) -> tuple[bytes, str]:
     return buf, where
 
 
-def read_model(model: str | Path | bytes) -> TfliteModel:
-    """Read subgraph 0 of a .tflite (a path or its bytes)."""
+def read_model(model: str | Path | bytes, source: str | None = None) -> TfliteModel:
+    """Read subgraph 0 of a .tflite (a path or its bytes). `source` names bytes read from a
+    file in messages (and in `TfliteModel.source`)."""
     buf, where = model_bytes(model)
+    where = source or where
     try:
         root = tflite.Model.GetRootAs(buf, 0)
         if root.SubgraphsLength() < 1:

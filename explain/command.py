@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.atomic import atomic_path
+from edgecnn.bundle import open_bundle
 from edgecnn.errors import EdgeCnnError
-from edgecnn.labels import model_labels
-from edgecnn.sidecar import DEFAULT_INPUT_RANGE, check_model_file, find_sidecar
+from edgecnn.labels import class_labels
+from edgecnn.sidecar import DEFAULT_SIDECAR, ModelSidecar, find_sidecar
 
 from .maps import ModelMaps, keras_maps, tflite_maps
-
-ENGINE_ORDER = ("int8", "float")
 
 
 def check_models(models: tuple[Path, ...] | list[Path]) -> dict[str, Path]:
@@ -56,18 +55,13 @@ def check_models(models: tuple[Path, ...] | list[Path]) -> dict[str, Path]:
     return by_engine
 
 
-def model_sidecar(paths: dict[str, Path]):
-    """The sidecar (model.json) beside one of the models, or None."""
-    return next((s for s in map(find_sidecar, paths.values()) if s is not None), None)
-
-
 def load_input(
     image: Path | None,
     test_index: int | None,
     source: str | None,
     frame: int,
     data_dir: Path | None,
-    sidecar,
+    sidecar: ModelSidecar,
 ) -> tuple[np.ndarray, str]:
     """The uint8 28x28 canvas the model sees, and a caption saying where it came from."""
     given = [
@@ -109,7 +103,7 @@ def load_input(
     return video_frame(str(source), frame, sidecar)
 
 
-def video_frame(source: str, frame: int, sidecar) -> tuple[np.ndarray, str]:
+def video_frame(source: str, frame: int, sidecar: ModelSidecar) -> tuple[np.ndarray, str]:
     """Frame `frame` of `source` through the device's own preprocessing (the live loop's)."""
     from edgecnn.device.inference.preprocess import Preprocessor, fashion_mnist_input
     from edgecnn.device.sources.frames import open_source, quiet_opencv_warnings
@@ -150,16 +144,17 @@ def run_explain(
         ) from None
 
     paths = check_models(models)
-    if "int8" in paths:
-        check_model_file(paths["int8"], verify_hash)
-    sidecar = model_sidecar(paths)
-    input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
+    # The .tflite's bundle says how inputs are made (and its labels); a .keras alone, the
+    # model.json beside it.
+    bundle = open_bundle(paths["int8"], verify_hash) if "int8" in paths else None
+    keras_sidecar = find_sidecar(paths["float"]) if bundle is None else None
+    sidecar = bundle.sidecar if bundle else keras_sidecar or DEFAULT_SIDECAR
     canvas, caption = load_input(image, test_index, source, frame, data_dir, sidecar)
     results: list[ModelMaps] = []
-    for engine in ENGINE_ORDER:
-        if engine in paths:
-            make = tflite_maps if engine == "int8" else keras_maps
-            results.append(make(paths[engine], canvas, input_range))
+    if bundle is not None:
+        results.append(tflite_maps(bundle, canvas))
+    if "float" in paths:
+        results.append(keras_maps(paths["float"], canvas, sidecar.input_range))
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,7 +181,11 @@ def run_explain(
                 row.append(figures[key])
             if row:
                 sections.append((f"conv{i + 1}: {heading}", row))
-    labels = model_labels(next(iter(paths.values())), len(results[0].scores))
+    labels = (
+        list(bundle.labels)
+        if bundle
+        else class_labels(len(results[0].scores), paths["float"].parent, sidecar=keras_sidecar)
+    )
     row = []
     for r in results:
         key = f"{r.engine}-scores"

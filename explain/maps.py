@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.bundle import ModelBundle
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import dequantize_tensor, pixels_to_model_input
 
@@ -107,18 +108,19 @@ def is_sum_pool(op, tensors) -> bool:
     return bool(np.allclose(real, real.flat[0], rtol=0.02)) and real.flat[0] > 0
 
 
-def tflite_maps(path: Path, canvas: np.ndarray, input_range: tuple[float, float]) -> ModelMaps:
+def tflite_maps(bundle: ModelBundle, canvas: np.ndarray) -> ModelMaps:
     """Run `canvas` (uint8 HxW) through the int8 graph; collect every conv block's maps."""
     from edgecnn.reference.interpreter import ReferenceInterpreter
 
-    interp = ReferenceInterpreter(path)
+    path = bundle.path
+    interp = ReferenceInterpreter(bundle.graph)
     spec = interp.input_details()[0]
     if spec.shape[1:] != (canvas.shape[0], canvas.shape[1], 1):
         raise EdgeCnnError(
             f"{path} takes {'x'.join(map(str, spec.shape[1:]))} input; "
             f"explain shows 28x28 grey models ({canvas.shape[1]}x{canvas.shape[0]} canvas)"
         )
-    x = pixels_to_model_input(canvas[None], input_range, spec)
+    x = pixels_to_model_input(canvas[None], bundle.input_range, spec)
     outputs, values = interp.run(x, keep_tensors=True)
     tensors = interp.tensors
     consumers: dict[int, list] = {}
@@ -174,9 +176,10 @@ def tflite_maps(path: Path, canvas: np.ndarray, input_range: tuple[float, float]
 def keras_maps(path: Path, canvas: np.ndarray, input_range: tuple[float, float]) -> ModelMaps:
     """Run `canvas` through the float model; collect conv, batch-norm, ReLU and pooling outputs."""
     from edgecnn.train.keras_file import import_keras, load_keras_model
+
+    keras = import_keras()  # first: train.layers imports Keras, whose notices we drop
     from edgecnn.train.layers import SumPooling2D
 
-    keras = import_keras()
     model = load_keras_model(path)
     shape = tuple(model.input_shape[1:])
     if shape != (canvas.shape[0], canvas.shape[1], 1):

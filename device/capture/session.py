@@ -376,7 +376,7 @@ def run_capture(
             "every --every'th frame"
         )
     keep_opencv_on_one_thread()
-    preprocessor = Preprocessor(fashion_mnist_input(), None, parse_roi(roi), invert)
+    preprocessor = Preprocessor(fashion_mnist_input(), roi=parse_roi(roi), invert=invert)
     dataset = CaptureDataset(out, classes)
     requests = PageRequests()
     with contextlib.ExitStack() as stack:

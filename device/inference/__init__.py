@@ -1,1 +1,2 @@
-"""One frame through the model: preprocess, the runtime (backend, Edge TPU), postprocess."""
+"""One frame through the model: preprocess, the runtime (any backend's interpreter, opened by
+`edgecnn.backends`; the Edge TPU when asked), postprocess."""

@@ -22,7 +22,7 @@ import numpy as np
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import pixel_table
 from edgecnn.recipe import FashionCanvas, to_grey
-from edgecnn.sidecar import DEFAULT_INPUT_RANGE, ModelSidecar
+from edgecnn.sidecar import DEFAULT_SIDECAR, ModelSidecar
 from edgecnn.tflite_model import TensorInfo, tensor_info
 
 INVERT_CHOICES = {"auto": None, "on": True, "off": False}
@@ -75,7 +75,7 @@ class Preprocessor:
     def __init__(
         self,
         input_spec: TensorInfo,
-        sidecar: ModelSidecar | None,
+        sidecar: ModelSidecar = DEFAULT_SIDECAR,
         roi: tuple[int, int, int, int] | str | None = None,
         invert: str = "auto",
         colour_order: str = "BGR",
@@ -86,11 +86,9 @@ class Preprocessor:
         self.roi = parse_roi(roi) if isinstance(roi, str) or roi is None else tuple(roi)
         self.invert = INVERT_CHOICES[invert]
         self.colour_order = colour_order
-        input_range = sidecar.input_range if sidecar else DEFAULT_INPUT_RANGE
-        recipe = sidecar.recipe if sidecar else "fashion_mnist"
-        self.table = pixel_table(input_spec, input_range)
+        self.table = pixel_table(input_spec, sidecar.input_range)
         height, width, channels = input_spec.height, input_spec.width, input_spec.channels
-        self.uses_recipe = recipe == "fashion_mnist" and channels == 1
+        self.uses_recipe = sidecar.recipe == "fashion_mnist" and channels == 1
         self.recipe = FashionCanvas(height, width) if self.uses_recipe else None
         canvas_shape = (height, width) if channels == 1 else (height, width, channels)
         self._canvas = self.recipe.canvas if self.recipe else np.zeros(canvas_shape, np.uint8)

@@ -13,8 +13,8 @@ import numpy as np
 
 from edgecnn.errors import EdgeCnnError
 from edgecnn.reference import ops  # noqa: F401  registers the ops
-from edgecnn.reference.ops import default_fc_rounding
 from edgecnn.reference.registry import OpContext, check_types, lookup
+from edgecnn.runtime_versions import default_fc_rounding
 from edgecnn.tflite_model import OperatorInfo, TensorInfo, TfliteModel, read_model
 
 CHUNK = 64  # images per pass at most: keeps the int64 working arrays near the CPU caches

@@ -20,6 +20,3 @@ from edgecnn.reference import (  # noqa: F401  each module registers its ops
     ops_shape,
     ops_types,
 )
-from edgecnn.reference.ops_conv import default_fc_rounding
-
-__all__ = ["default_fc_rounding"]

@@ -11,8 +11,6 @@ where every partial sum stays an exact integer (`exact_float`).
 
 from __future__ import annotations
 
-import importlib.metadata
-
 import numpy as np
 
 from edgecnn.errors import EdgeCnnError
@@ -31,25 +29,6 @@ from edgecnn.reference.kernel_util import (
 from edgecnn.reference.registry import OpContext, register
 
 TENSOR_TYPE_INT32 = 2  # schema TensorType.INT32, as `quantized_bias_type` names it
-
-
-def default_fc_rounding() -> str:
-    """'double' for runtimes with the 2025 FULLY_CONNECTED change (TF >= 2.20, ai-edge-litert
-    >= 1.3; tflite-runtime, last released as 2.14, has not), else 'mbqm'. Read from installed
-    package metadata: nothing is imported."""
-    for package, new_from in (
-        ("ai-edge-litert", (1, 3)),
-        ("tflite-runtime", (2, 20)),
-        ("tensorflow", (2, 20)),
-        ("tensorflow-cpu", (2, 20)),
-    ):
-        try:
-            version = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-        return "double" if parts >= new_from else "mbqm"
-    return "double"
 
 
 def refuse_hybrid(ctx: OpContext, name: str) -> None:

@@ -280,11 +280,12 @@ def test_16x8_model_verifies_bit_exact_and_runs_on_the_device_runtime(tiny_16x8)
     assert result["model_kind"] == "16x8" and result["bit_exact"] is True
     assert result["int8_accuracy"] > 0.6
 
+    from edgecnn.bundle import open_bundle
     from edgecnn.data import load_fashion_mnist
     from edgecnn.device.inference.runtime import load_runtime
     from edgecnn.quantization import pixels_to_model_input
 
-    runtime = load_runtime(out)
+    runtime = load_runtime(open_bundle(out))
     test = load_fashion_mnist("test", None, limit=50)
     x = pixels_to_model_input(test.images, find_sidecar(out).input_range, runtime.input_spec)
     assert x.dtype == np.int16

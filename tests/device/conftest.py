@@ -6,6 +6,8 @@ The device code never imports TensorFlow; these fixtures may, to make the float 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,17 @@ def device_models(tiny_tflite, tiny_int8_input_tflite, tiny_model_dir, tmp_path_
 def int8_model(device_models) -> Path:
     """The model the device normally runs: full int8, uint8 input (edgecnn convert's default)."""
     return device_models["uint8"]
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel of this checkout (what a Pi installs)."""
+    out = tmp_path_factory.mktemp("wheel")
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(repo)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    [built] = out.glob("edgecnn-*.whl")
+    return built

@@ -5,26 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_ON_A_DEVICE = {"tensorflow", "tensorflow-cpu", "keras", "tf-keras", "tensorboard"}
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel of this checkout (what a Pi installs)."""
-    out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    [built] = out.glob("edgecnn-*.whl")
-    return built
 
 
 def make(*args: str) -> subprocess.CompletedProcess:

@@ -91,12 +91,13 @@ def test_json_lines_have_every_field(int8_model, accuracy_videos) -> None:
 
 def items_accuracy(model: Path) -> float:
     """The model's accuracy on the video's items themselves: their 28x28 test images."""
+    from edgecnn.bundle import open_bundle
     from edgecnn.device.inference.runtime import load_runtime
     from edgecnn.quantization import pixels_to_model_input
     from edgecnn.sidecar import find_sidecar
 
     images, labels = pick_items(ACCURACY_ITEMS)
-    runtime = load_runtime(model)
+    runtime = load_runtime(open_bundle(model))
     inputs = pixels_to_model_input(images, find_sidecar(model).input_range, runtime.input_spec)
     right = [np.argmax(runtime.classify(x[None])) == y for x, y in zip(inputs, labels, strict=True)]
     return float(np.mean(right))

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgecnn.backends import choose_backend
+from edgecnn.bundle import open_bundle
 from edgecnn.data import load_fashion_mnist
-from edgecnn.device.inference.backends import choose_backend
 from edgecnn.device.inference.runtime import load_runtime
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import dequantize_tensor, pixels_to_model_input, quantize_tensor
@@ -33,7 +34,7 @@ def accuracy(runtime, images, labels) -> float:
 
 @pytest.mark.parametrize("kind", ["uint8", "int8", "float"])
 def test_every_input_type_is_fed_and_every_output_dequantised(device_models, test_items, kind):
-    runtime = load_runtime(device_models[kind], "litert", edgetpu="off")
+    runtime = load_runtime(open_bundle(device_models[kind]), "litert", edgetpu="off")
     assert (
         runtime.input_spec.dtype == {"uint8": np.uint8, "int8": np.int8, "float": np.float32}[kind]
     )
@@ -44,8 +45,8 @@ def test_every_input_type_is_fed_and_every_output_dequantised(device_models, tes
 
 
 def test_int8_and_uint8_models_agree(device_models, test_items) -> None:
-    a = load_runtime(device_models["uint8"], "litert", edgetpu="off")
-    b = load_runtime(device_models["int8"], "litert", edgetpu="off")
+    a = load_runtime(open_bundle(device_models["uint8"]), "litert", edgetpu="off")
+    b = load_runtime(open_bundle(device_models["int8"]), "litert", edgetpu="off")
     images = test_items[0][:100]
     pa = [
         np.argmax(a.classify(pixels_to_model_input(x[None], tensor=a.input_spec))) for x in images
@@ -67,42 +68,41 @@ def test_quantize_and_dequantize_follow_scale_and_zero_point() -> None:
 
 
 def test_float_model_runs_with_a_warning(device_models, capsys) -> None:
-    runtime = load_runtime(device_models["float"], "litert", edgetpu="off")
+    runtime = load_runtime(open_bundle(device_models["float"]), "litert", edgetpu="off")
     assert runtime.input_spec.dtype == np.float32
     assert "not int8" in capsys.readouterr().err
 
 
 def test_missing_model(tmp_path: Path) -> None:
     with pytest.raises(EdgeCnnError, match="does not exist: run edgecnn convert"):
-        load_runtime(tmp_path / "model.tflite", edgetpu="off")
+        load_runtime(open_bundle(tmp_path / "model.tflite"), edgetpu="off")
 
 
 def test_not_a_flatbuffer(tmp_path: Path) -> None:
     bad = tmp_path / "model.tflite"
     bad.write_text("this is not a model\n")
     with pytest.raises(EdgeCnnError, match="not a TensorFlow Lite model"):
-        load_runtime(bad, edgetpu="off")
+        load_runtime(open_bundle(bad), edgetpu="off")
 
 
 def test_truncated_model_is_a_clear_error(tmp_path: Path, device_models) -> None:
     bad = tmp_path / "model.tflite"
     bad.write_bytes(device_models["uint8"].read_bytes()[:300])
     with pytest.raises(EdgeCnnError, match="not a readable TensorFlow Lite model"):
-        load_runtime(bad, edgetpu="off")
+        load_runtime(open_bundle(bad), edgetpu="off")
 
 
 def test_model_whose_input_is_not_an_image(device_models) -> None:
     with pytest.raises(EdgeCnnError, match="not an image"):
-        load_runtime(device_models["not_image"], edgetpu="off")
+        load_runtime(open_bundle(device_models["not_image"]), edgetpu="off")
 
 
 def test_auto_prefers_litert() -> None:
-    name, _, _ = choose_backend("auto")
-    assert name == "litert"
+    assert choose_backend("auto").name == "litert"
 
 
 def test_tensorflow_backend_works_as_fallback(device_models, test_items) -> None:
-    runtime = load_runtime(device_models["uint8"], "tensorflow", edgetpu="off")
+    runtime = load_runtime(open_bundle(device_models["uint8"]), "tensorflow", edgetpu="off")
     assert runtime.backend == "tensorflow"
     assert accuracy(runtime, test_items[0][:100], test_items[1][:100]) > 0.8
 
@@ -120,7 +120,7 @@ def test_tflite_runtime_is_refused_under_numpy_2_without_importing_it(tmp_path: 
     fake.mkdir()
     (fake / "__init__.py").write_text("raise SystemExit('tflite_runtime was imported')\n")
     code = (
-        "from edgecnn.device.inference.backends import choose_backend\n"
+        "from edgecnn.backends import choose_backend\n"
         "from edgecnn.errors import EdgeCnnError\n"
         "try:\n    choose_backend('tflite-runtime')\n"
         "except EdgeCnnError as e:\n    print(e)\n"
@@ -137,7 +137,7 @@ def test_tflite_runtime_is_refused_under_numpy_2_without_importing_it(tmp_path: 
 
 def test_edgetpu_on_without_the_runtime_library_fails_in_one_line(device_models) -> None:
     with pytest.raises(EdgeCnnError) as error:
-        load_runtime(device_models["uint8"], "litert", edgetpu="on")
+        load_runtime(open_bundle(device_models["uint8"]), "litert", edgetpu="on")
     message = str(error.value)
     assert "\n" not in message
     assert "libedgetpu.so.1 is not installed" in message and "libedgetpu1-std" in message
@@ -148,11 +148,11 @@ def test_edgetpu_auto_warns_and_runs_the_cpu_model(tmp_path: Path, device_models
     shutil.copy(device_models["uint8"], model)
     shutil.copy(device_models["uint8"].with_suffix(".json"), tmp_path / "model.json")
     shutil.copy(model, tmp_path / "model_edgetpu.tflite")  # as edgetpu_compiler names it
-    runtime = load_runtime(model, "litert", edgetpu="auto")
+    runtime = load_runtime(open_bundle(model), "litert", edgetpu="auto")
     assert not runtime.on_edgetpu and runtime.model_path == model
     assert "Edge TPU" in capsys.readouterr().err
     # Given the Edge TPU model itself, auto falls back to the CPU model beside it.
-    runtime = load_runtime(tmp_path / "model_edgetpu.tflite", "litert", edgetpu="auto")
+    runtime = load_runtime(open_bundle(tmp_path / "model_edgetpu.tflite"), "litert", edgetpu="auto")
     assert runtime.model_path == model
 
 
@@ -160,7 +160,7 @@ def test_edgetpu_compiled_model_on_the_cpu_is_a_clear_error(tmp_path: Path, devi
     tpu_only = tmp_path / "model_edgetpu.tflite"
     tpu_only.write_bytes(device_models["uint8"].read_bytes() + b"edgetpu-custom-op")
     with pytest.raises(EdgeCnnError, match="compiled for the Edge TPU"):
-        load_runtime(tpu_only, "litert", edgetpu="off")
+        load_runtime(open_bundle(tpu_only), "litert", edgetpu="off")
 
 
 def _edgetpu_error_with_stub(tmp_path: Path, model: Path, c_source: str) -> str:
@@ -170,9 +170,10 @@ def _edgetpu_error_with_stub(tmp_path: Path, model: Path, c_source: str) -> str:
     library = tmp_path / "libedgetpu.so.1"
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
     code = (
+        "from edgecnn.bundle import open_bundle\n"
         "from edgecnn.device.inference.runtime import load_runtime\n"
         "from edgecnn.errors import EdgeCnnError\n"
-        f"try:\n    load_runtime({str(model)!r}, 'litert', edgetpu='on')\n"
+        f"try:\n    load_runtime(open_bundle({str(model)!r}), 'litert', edgetpu='on')\n"
         "except EdgeCnnError as e:\n    print(e)\n"
     )
     env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}

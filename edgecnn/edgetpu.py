@@ -1,8 +1,9 @@
-"""The Coral Edge TPU on the device: finding compiled models, loading the delegate, and
-saying why it did not load (runtime library missing, no device, no permission, mismatch).
+"""The Coral Edge TPU: which models are compiled for it, the compiled model beside the CPU
+one (`model_edgetpu.tflite` beside `model.tflite`), loading the delegate, and saying why it
+did not load (runtime library missing, no device, no permission, mismatch).
 
-The delegate is loaded through the runtime's own `load_delegate` with the platform's
-library name; Coral's Debian packages (libedgetpu1-std/-max) provide it.
+The delegate is loaded through the runtime's own `load_delegate` (`edgecnn.backends`) with
+the platform's library name; Coral's Debian packages (libedgetpu1-std/-max) provide it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import platform
 from pathlib import Path
 
 from edgecnn.errors import EdgeCnnError, first_line
+from edgecnn.sidecar import is_edgetpu_name
 from edgecnn.tflite_model import TfliteModel
 
 EDGETPU_LIBRARY = {
@@ -36,14 +38,15 @@ def is_edgetpu_model(model: TfliteModel) -> bool:
 
 def edgetpu_model_beside(model_path: Path) -> Path | None:
     """`model_edgetpu.tflite` beside `model.tflite`, or the model itself when it is one."""
-    if model_path.stem.endswith("_edgetpu"):
+    if is_edgetpu_name(model_path):
         return model_path
     candidate = model_path.with_name(f"{model_path.stem}_edgetpu{model_path.suffix}")
     return candidate if candidate.is_file() else None
 
 
 def cpu_model_beside(model_path: Path) -> Path | None:
-    if not model_path.stem.endswith("_edgetpu"):
+    """`model.tflite` beside `model_edgetpu.tflite`, or the model itself when it is one."""
+    if not is_edgetpu_name(model_path):
         return model_path
     candidate = model_path.with_name(
         f"{model_path.stem.removesuffix('_edgetpu')}{model_path.suffix}"
