@@ -14,11 +14,13 @@ TensorFlow is never imported: its presence is read from its package metadata.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import grp
 import importlib.metadata
 import importlib.util
+import io
 import json
 import os
 import platform
@@ -321,62 +323,85 @@ def opencv_rows(findings: Findings, request: Request) -> bool:
 def backend_rows(findings: Findings, request: Request) -> str | None:
     """Each backend: installed, version, imports; which one `auto` takes and why. Returns
     the backend the asked path runs on (None: none can)."""
-    from edgecnn.device.inference.backends import BACKEND_NAMES, BACKENDS, import_backend
+    import numpy
+
+    from edgecnn import __version__
+    from edgecnn.backends import REFERENCE, TFLITE_PACKAGES, import_backend
 
     usable, reasons = [], {}
-    for backend in BACKENDS:
-        version = distribution_version(*BACKEND_DISTRIBUTIONS.get(backend.name, ()))
-        installed = importlib.util.find_spec(backend.package) is not None
-        label = f"backend {backend.name}"
-        if not installed:
-            reasons[backend.name] = "not installed"
-            findings.add(Row(label, "info", "not installed", backend.missing.split(": ", 1)[-1]))
+    for package in TFLITE_PACKAGES:
+        version = distribution_version(*BACKEND_DISTRIBUTIONS.get(package.name, ()))
+        label = f"backend {package.name}"
+        if importlib.util.find_spec(package.package) is None:
+            reasons[package.name] = "not installed"
+            findings.add(Row(label, "info", "not installed", package.missing.split(": ", 1)[-1]))
             continue
-        if backend.name == "tensorflow":  # never imported here: it takes seconds and memory
-            usable.append(backend.name)
+        if package.name == "tensorflow":  # never imported here: it takes seconds and memory
+            usable.append(package.name)
             findings.add(
                 Row(label, "info", f"{version or '?'} installed (a workstation fallback; "
                     "doctor does not import it)")
             )  # fmt: skip
             continue
         try:
-            import_backend(backend.name)
+            import_backend(package.name)
         except Exception as exc:  # EdgeCnnError (NumPy 2 and tflite-runtime), ImportError...
             why = str(exc).split(": ", 1)[-1] if isinstance(exc, EdgeCnnError) else cause(exc)
-            reasons[backend.name] = f"does not import ({why})"
+            reasons[package.name] = f"does not import ({why})"
             findings.add(Row(label, "warn", f"{version or '?'} installed, does not import", why))
             continue
-        usable.append(backend.name)
+        usable.append(package.name)
         findings.add(Row(label, "ok", f"{version or '?'} imports"))
-    order = ", ".join(BACKEND_NAMES)
+    usable.append(REFERENCE)  # NumPy imported: the reference interpreter runs
+    findings.add(
+        Row(f"backend {REFERENCE}", "ok", f"edgecnn {__version__}'s NumPy interpreter on "
+            f"NumPy {numpy.__version__} (bit-exact to TFLite's reference kernels, slower)")
+    )  # fmt: skip
     if request.backend != "auto":
         chosen = request.backend if request.backend in usable else None
+        missing = {p.name: p.missing for p in TFLITE_PACKAGES}.get(request.backend, "")
         found = f"--backend {request.backend}" + (
             "" if chosen else f": {reasons.get(request.backend, 'not available')}"
         )
-        fix = "" if chosen else next(
-            (b.missing for b in BACKENDS if b.name == request.backend), ""
-        )  # fmt: skip
+        fix = "" if chosen else missing.split(": ", 1)[-1]
         findings.add(Row("backend", "ok" if chosen else "fail", found, fix, needed=True))
     else:
-        chosen = usable[0] if usable else None
+        chosen = usable[0]
         skipped = "; ".join(f"{name}: {why}" for name, why in reasons.items())
-        if chosen:
-            why = f"the first of {order} that imports" + (f" ({skipped})" if skipped else "")
+        order = f"the first of {', '.join(p.name for p in TFLITE_PACKAGES)} that imports"
+        if chosen != REFERENCE:
+            why = order + (f" ({skipped})" if skipped else "")
             findings.add(Row("auto backend", "ok", f"{chosen}: {why}", needed=True))
+        elif no_runtime_wheel():
+            findings.add(
+                Row("auto backend", "ok", f"reference: no TFLite runtime has a wheel for "
+                    f"this {no_runtime_wheel()} ({skipped}), so the NumPy interpreter runs "
+                    "the model", needed=True)
+            )  # fmt: skip
         else:
             findings.add(
-                Row("auto backend", "fail", f"none ({skipped})",
-                    "pip install ai-edge-litert (64-bit), or tflite-runtime with numpy<2 "
-                    "(32-bit, Python <= 3.11)", needed=True)
+                Row("auto backend", "warn", f"reference: no TFLite runtime imports ({skipped}): "
+                    "the NumPy interpreter runs the model, slower than a runtime",
+                    "pip install ai-edge-litert in this venv for LiteRT's speed", needed=True)
             )  # fmt: skip
     findings.summary["auto_backend" if request.backend == "auto" else "backend"] = chosen
     findings.summary["backends_usable"] = usable
     return chosen
 
 
+def no_runtime_wheel() -> str | None:
+    """Why no TFLite runtime can be installed here ("32-bit OS with Python 3.13", "ARMv6
+    board"), or None where ai-edge-litert (64-bit) or tflite-runtime (32-bit, Python <= 3.11)
+    has wheels."""
+    if platform.machine().startswith("armv6"):
+        return "ARMv6 board"
+    if struct.calcsize("P") == 4 and sys.version_info >= (3, 12):
+        return f"32-bit OS with Python {sys.version_info[0]}.{sys.version_info[1]}"
+    return None
+
+
 def edgetpu_rows(findings: Findings, request: Request) -> None:
-    from edgecnn.device.inference.edgetpu import (
+    from edgecnn.edgetpu import (
         CORAL_APT,
         CORAL_USB_IDS,
         EDGETPU_LIBRARY,
@@ -491,39 +516,36 @@ def disk_rows(findings: Findings, request: Request) -> None:
 
 def model_rows(findings: Findings, request: Request, backend: str | None) -> None:
     """The model's hash, what input it expects, and one inference on the asked backend."""
+    from edgecnn.bundle import open_bundle
     from edgecnn.device.inference.runtime import load_runtime
-    from edgecnn.sidecar import check_model_file, find_sidecar
-    from edgecnn.tflite_model import read_model
 
     path = Path(request.model)
     findings.summary["model_ok"] = False
     try:
-        model = read_model(path)
-        check_model_file(path, verify_hash=True)
-        sidecar = find_sidecar(path)
+        bundle = open_bundle(path)
     except EdgeCnnError as exc:
         findings.add(Row("model", "fail", f"{path}: refused", str(exc), needed=True))
         return
-    recorded = sidecar.expected_sha256(path) if sidecar else None
-    if recorded:
-        findings.add(Row("model", "ok", f"{path}: SHA-256 matches model.json", needed=True))
-    else:
-        why = "no model.json beside it" if sidecar is None else "model.json records no hash"
+    if bundle.sidecar_path is None:
         findings.add(
-            Row("model", "warn", f"{path}: not checked ({why})",
+            Row("model", "warn", f"{path}: not checked (no model.json beside it)",
                 "copy model.json (written by edgecnn convert) beside the model", needed=True)
         )  # fmt: skip
-    [spec] = model.input_details()[:1] or [None]
-    if spec is not None:
-        quant = (f", scale {spec.quantization[0]:.6g} zero point {spec.quantization[1]}"
-                 if spec.is_quantized else "")  # fmt: skip
-        feeds = ""
-        if sidecar is not None:
-            low, high = sidecar.input_range
-            feeds = f"; {len(sidecar.labels)} labels, values {low:g}..{high:g}, {sidecar.polarity}"
+    elif bundle.sidecar.expected_sha256(path) is None:
         findings.add(
-            Row("model input", "info", f"{spec.type_name} {list(spec.shape)}{quant}{feeds}")
-        )
+            Row("model", "warn", f"{path}: not checked (model.json records no hash)",
+                "re-run edgecnn convert, which records the model's SHA-256", needed=True)
+        )  # fmt: skip
+    else:
+        findings.add(Row("model", "ok", f"{path}: SHA-256 matches model.json", needed=True))
+    spec, sidecar = bundle.input, bundle.sidecar
+    quant = (f", scale {spec.quantization[0]:.6g} zero point {spec.quantization[1]}"
+             if spec.is_quantized else "")  # fmt: skip
+    low, high = bundle.input_range
+    findings.add(
+        Row("model input", "info", f"{spec.type_name} {list(spec.shape)}{quant}; "
+            f"{len(bundle.labels)} labels, values {low:g}..{high:g}, {sidecar.polarity}")
+    )  # fmt: skip
     if backend is None:
         return
     if backend == "tensorflow":
@@ -533,7 +555,8 @@ def model_rows(findings: Findings, request: Request, backend: str | None) -> Non
         return
     try:
         start = time.perf_counter()
-        runtime = load_runtime(path, backend, None, request.edgetpu, verify_hash=True)
+        with contextlib.redirect_stderr(io.StringIO()):  # auto's notice: the table says it
+            runtime = load_runtime(bundle, backend, None, request.edgetpu)
         loaded = time.perf_counter()
         runtime.run()
         invoked = time.perf_counter()

@@ -466,7 +466,7 @@ def explain(**options) -> None:
 @click.option("--source", default=None, help="Check that this --source opens and gives a frame.")
 @click.option(
     "--backend",
-    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    type=click.Choice(BACKEND_CHOICES),
     default="auto",
     show_default=True,
 )

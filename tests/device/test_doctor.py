@@ -12,6 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The fixture no_tflite_python: a venv like 32-bit Raspberry Pi OS 13's (NumPy, OpenCV,
+# edgecnn, no TFLite runtime), here.
+from test_device_reference_backend import no_tflite_python as _venv_without_tflite  # noqa: F401
+
 from edgecnn.demo.synthvideo import make_video
 from edgecnn.device.doctor import origin
 
@@ -163,3 +167,26 @@ def test_a_broken_runtime_is_reported_and_auto_passes_it_by(tmp_path, tiny_tflit
 )
 def test_origin_tells_the_os_packages_from_the_venvs(module_file, expected) -> None:
     assert origin(module_file, prefix="/home/pi/edgecnn", base="/usr") == expected
+
+
+def test_without_any_tflite_package_auto_is_the_numpy_backend_and_the_path_works(
+    no_tflite_python, tiny_tflite, tmp_path
+) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    proc = subprocess.run(
+        [str(no_tflite_python), "-m", "edgecnn.cli", "doctor", "--model", str(tiny_tflite),
+         "--json"], capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == ""  # auto's notice is the table's to say, once
+    found, summary = rows(proc), json.loads(proc.stdout)["summary"]
+    assert summary["auto_backend"] == "reference" and summary["model_ok"] is True
+    assert summary["backends_usable"] == ["reference"]
+    for name in ("litert", "tflite-runtime", "tensorflow"):
+        assert found[f"backend {name}"]["found"] == "not installed"
+    auto = found["auto backend"]
+    # On 64-bit x86 ai-edge-litert has wheels: a warning that says how to get the speed.
+    assert auto["status"] == "warn" and "pip install ai-edge-litert" in auto["fix"]
+    assert found["inference"]["status"] == "ok" and "reference" in found["inference"]["found"]
