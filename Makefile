@@ -86,11 +86,12 @@ device-install:
 		$(if $(filter device,$(DEVICE_EXTRA)),,"numpy==$$($(PYTHON) -c 'import numpy; print(numpy.__version__)')")
 	@echo "device-install: $(DEVICE_VENV) ($(DEVICE_EXTRA), no TensorFlow): $(DEVICE_VENV)/bin/edgecnn doctor, then $(DEVICE_VENV)/bin/edgecnn run --model MODEL --source 0"
 
-# edgecnn on Raspberry Pi OS 64-bit and 32-bit, in ARM userlands under qemu-user (tests/pi/;
-# make test runs it too, on the test run's model). Downloads are cached in ~/.cache/edgecnn
-# (or $$EDGECNN_CACHE).
+# edgecnn on Raspberry Pi OS 13 and 12, 64-bit, 32-bit and ARMv6, in Debian's ARM userlands
+# under qemu-user (tests/pi/, docs/raspberry-pi.md; make test runs it too, on the test run's
+# model). Downloads are cached in ~/.cache/edgecnn/pi (or $$EDGECNN_CACHE/pi). PI_CHECK passes
+# options, e.g. PI_CHECK="--profiles trixie-armhf" or PI_CHECK="--cpu default".
 pi-check: data
-	$(BIN)/python tests/pi/pi_check.py
+	$(BIN)/python tests/pi/pi_check.py $(PI_CHECK)
 
 demo: data
 	$(BIN)/edgecnn train --preset $(PRESET) --out $(OUT)

@@ -50,6 +50,8 @@ def passing_result(name: str) -> dict:
     profile = BY_NAME[name]
     result = dict(wanted_fields(profile))
     result |= {"label_agreement": 1.0, "verify_images": profile.verify_images}
+    if "default_cpu" in profile.checks:
+        result["default_cpu"] = {"refused": True}
     return result
 
 
