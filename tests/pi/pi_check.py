@@ -33,10 +33,12 @@ work folder is removed on success (--keep keeps it).
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -584,7 +586,13 @@ def prune_wheelhouses(cache: Path, checks: list[ProfileCheck]) -> None:
 
 
 def folder_mb(folder: Path, pattern: str = "*") -> float:
-    size = sum(p.stat().st_size for p in folder.rglob(pattern) if p.is_file())
+    """MB of the regular files matching `pattern` under `folder`, symlinks not followed
+    (a trixie root's /lib -> usr/lib would count usr/lib twice)."""
+    size = 0
+    for parent, _, files in os.walk(folder):
+        for name in fnmatch.filter(files, pattern):
+            info = os.lstat(os.path.join(parent, name))
+            size += info.st_size if stat.S_ISREG(info.st_mode) else 0
     return round(size / 2**20, 1)
 
 
