@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[train,device,mqtt,dev]"
+	$(BIN)/pip install --quiet -e ".[train,device,mqtt,micro,dev]"
 	touch $@
 
 # Finds Fashion-MNIST; installs Debian's package when we are root with apt; else says how.

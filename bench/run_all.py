@@ -23,6 +23,7 @@ ORDER = [
     "reference_mobilenet",
     "device_latency",
     "device_memory",
+    "serve_load",
     "mqtt_outage",
     "own_objects",
 ]

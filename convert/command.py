@@ -6,6 +6,7 @@ Nothing is written until the int8 graph has passed its checks (int8 builtins onl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import replace
@@ -132,6 +133,9 @@ def run_convert(
         channels=c,
         tflite_sha256=sha256_hex(int8_model),
     )
+    sidecar = dataclasses.replace(
+        sidecar, golden=golden_vectors(graph, test, int8_model, sidecar.input_range)
+    )
     report = build_report(
         graph,
         source=str(model),
@@ -166,6 +170,17 @@ def run_convert(
         atomic_write_text(out.with_name("convert_report.json"), json.dumps(report, indent=2) + "\n")
         print(f"Edge TPU: {mapped}/{total} ops mapped -> {compiled}")
     return report
+
+
+def golden_vectors(graph, test, int8_model: bytes, input_range: tuple[float, float]) -> dict:
+    """A few test images as the model takes them and the NumPy reference's outputs, for the
+    device's start-up self-check (edgecnn.golden), tied to the model's hash."""
+    from edgecnn.golden import golden_record, make_golden, pick_golden
+    from edgecnn.quantization import pixels_to_model_input
+
+    chosen = pick_golden(test.images, test.labels)
+    x = pixels_to_model_input(test.images[chosen], input_range, graph.input_details()[0])
+    return golden_record(make_golden(graph, [x]), sha256_hex(int8_model))
 
 
 __all__ = ["INSTALL_HINT", "run_convert"]

@@ -1,87 +1,42 @@
-"""`edgecnn verify`: prove an int8 .tflite against TFLite's own kernels and the data set.
+"""`edgecnn verify`: prove a .tflite against TFLite's own kernels and the data set.
 
-Three engines run the same inputs: TFLite's reference kernels (the ground truth for int8
-arithmetic), the default optimized kernels (what a device runs) and our NumPy reference.
-Every tensor of the graph is compared between NumPy and the reference kernels; the
-optimized kernels keep their intermediates inside XNNPACK, so only the graph outputs are
-compared with them.
+The engines (`engines`: the NumPy reference, TFLite's reference kernels, its optimized
+kernels and, when asked, TFLite Micro) run the same inputs, a model invocation at a time in
+the model's own batch. `agreement` compares every pair, per tensor and on the outputs, and
+holds each engine to the contract (`edgecnn.contract`) against the ground truth, TFLite's
+reference kernels. `passed` means the whole contract held; otherwise verify exits 1 with
+one line naming the engine, the tensor and the difference.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 
 import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
 from edgecnn.backends import choose_backend
-from edgecnn.bundle import ModelBundle, open_bundle
+from edgecnn.bundle import ModelBundle, ModelFile, open_bundle
+from edgecnn.contract import FLOAT_RTOL, KERNEL_LSB, MIN_AGREEMENT
+from edgecnn.convert.agreement import Agreement
+from edgecnn.convert.engines import DEFAULT_ENGINES, VerifyModel, build_engines
 from edgecnn.convert.user_inputs import load_user_inputs
 from edgecnn.convert.user_inputs import save_outputs as save_outputs_npz
-from edgecnn.errors import EdgeCnnError
+from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
-from edgecnn.native_output import quiet_native_output
+from edgecnn.native_output import debugging, quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
 from edgecnn.reference.interpreter import ReferenceInterpreter
+from edgecnn.reference.registry import OpContext
 
-CHUNK = 64
+CHUNK = 64  # invocations per pass
 DEFAULT_RANDOM_SAMPLES = 1000
-# Float tensors: |NumPy - TFLite| <= FLOAT_RTOL * max(1, max |TFLite value|) per tensor. The
-# reference kernels accumulate in float32 in their own order; NumPy sums in float64.
-FLOAT_RTOL = 1e-4
 
 
-@dataclass
-class TensorDiff:
-    """Running comparison of one tensor between two engines."""
-
-    name: str
-    op: str
-    is_float: bool = False
-    max_abs_diff: float = 0
-    max_abs_value: float = 0
-    differing: int = 0
-    elements: int = 0
-
-    def update(self, ours: np.ndarray, theirs: np.ndarray) -> None:
-        theirs64 = theirs.astype(np.float64)
-        diff = np.abs(ours.astype(np.float64) - theirs64)
-        self.max_abs_diff = max(self.max_abs_diff, float(diff.max()) if diff.size else 0.0)
-        if theirs64.size:
-            self.max_abs_value = max(self.max_abs_value, float(np.abs(theirs64).max()))
-        self.differing += int(np.count_nonzero(diff))
-        self.elements += diff.size
-
-    @property
-    def tolerance(self) -> float:
-        return FLOAT_RTOL * max(1.0, self.max_abs_value) if self.is_float else 0.0
-
-    @property
-    def matches(self) -> bool:
-        return self.max_abs_diff <= self.tolerance
-
-    def summary(self) -> dict:
-        summary = {
-            "name": self.name,
-            "op": self.op,
-            "max_abs_diff": self.max_abs_diff,
-            "fraction_differing": self.differing / self.elements if self.elements else 0.0,
-        }
-        if self.is_float:
-            summary["float_tolerance"] = self.tolerance
-        return summary
-
-
-@dataclass
-class Comparison:
-    reference_kernels: dict[int, TensorDiff] = field(default_factory=dict)
-    optimized_kernels: dict[int, TensorDiff] = field(default_factory=dict)
-
-
-NOT_IN_XNNPACK = {"SOFTMAX", "AVERAGE_POOL_2D", "LOGISTIC", "MEAN"}
 TYPE_CHANGES = {"QUANTIZE", "DEQUANTIZE", "CAST"}
 
 
@@ -99,16 +54,6 @@ def model_kind(ri: ReferenceInterpreter) -> str:
     if len(kinds) == 1:
         return kinds.pop()
     return "mixed" if kinds else "int8"
-
-
-def optimized_visible(ri: ReferenceInterpreter) -> list[int]:
-    """Tensors the optimized interpreter writes where we can read them: graph outputs and the
-    inputs of ops XNNPACK leaves to the builtin kernels (its partitions keep the rest inside)."""
-    visible = set(ri.output_indices)
-    for op in ri.operators:
-        if op.name in NOT_IN_XNNPACK:
-            visible.update(i for i in op.inputs if i >= 0 and not ri.tensors[i].is_constant)
-    return sorted(visible)
 
 
 def refuse_reference_kernel_aborts(ri: ReferenceInterpreter) -> None:
@@ -129,15 +74,29 @@ def refuse_reference_kernel_aborts(ri: ReferenceInterpreter) -> None:
             )
 
 
-def load_interpreters(bundle: ModelBundle):
-    """TFLite's reference kernels and its default optimized kernels, every tensor kept."""
+def load_interpreters(bundle: ModelBundle | VerifyModel):
+    """TFLite's reference kernels, every tensor kept, and its default optimized kernels as
+    `edgecnn run` opens them (its graph outputs are what a device computes)."""
+    backend = tflite_backend()
+    reference = backend.open(bundle.file, kernels="reference", keep_all_tensors=True)
+    optimized = backend.open(bundle.file, threads=1)
+    return reference, optimized
+
+
+def tflite_backend():
+    """The TFLite runtime verify compares with (never the NumPy reference as a fallback)."""
     try:
-        backend = choose_backend("auto", reference_fallback=False)
+        return choose_backend("auto", reference_fallback=False)
     except EdgeCnnError as exc:
         raise EdgeCnnError(f"verify compares with TFLite's own kernels: {exc}") from None
-    reference = backend.open(bundle.file, kernels="reference", keep_all_tensors=True)
-    optimized = backend.open(bundle.file, threads=1, keep_all_tensors=True)
-    return reference, optimized
+
+
+def optimized_interpreter(content: bytes, what: str):
+    """TFLite's default optimized kernels for a model in memory (one operator alone)."""
+    try:
+        return tflite_backend().open(ModelFile.from_bytes(content), threads=1)
+    except EdgeCnnError as exc:
+        raise EdgeCnnError(f"{what}: {exc}") from None
 
 
 def dataset_inputs(
@@ -190,48 +149,148 @@ def random_inputs(ri: ReferenceInterpreter, samples: int, seed: int = 0) -> list
     return arrays
 
 
+def to_invocations(ri: ReferenceInterpreter, rows: list[np.ndarray]) -> list[np.ndarray]:
+    """Rows ([N, *input shape without its first axis], one array per input) as invocations
+    of the model in its own batch: [n, *input shape]. A model that takes 4 images at once
+    gets them 4 at a time; the last invocation is filled up with the first rows again."""
+    details = ri.input_details()
+    batches = [max(t.shape[0], 1) if t.shape else 1 for t in details]
+    n = max((math.ceil(len(x) / b) for x, b in zip(rows, batches, strict=True)), default=0)
+    invocations = []
+    for x, b, t in zip(rows, batches, details, strict=True):
+        need = n * b
+        if len(x) != need:
+            x = x[np.arange(need) % len(x)]
+        invocations.append(x.reshape(n, *t.shape))
+    return invocations
+
+
+def rows_of(outputs: np.ndarray, shape: tuple[int, ...], batch: int, samples: int) -> np.ndarray:
+    """Stacked outputs of invocations ([n, *graph shape]) back as rows, one per input sample,
+    padding dropped. An output without the model's batch axis first stays one per invocation."""
+    if shape[:1] == (batch,):
+        outputs = outputs.reshape(-1, *shape[1:])
+    return outputs[:samples]
+
+
+class Progress:
+    """Progress of a long verify: a tqdm bar on a terminal, a plain line every 10 s in logs."""
+
+    INTERVAL = 10.0
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.done = total, label, 0
+        self.started = self.last = time.monotonic()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=label, unit="input", file=sys.stderr,
+                            dynamic_ncols=True, mininterval=0.5, leave=False)  # fmt: skip
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.INTERVAL and self.done < self.total:
+            self.last = now
+            print(f"{self.label}: {self.done}/{self.total} inputs "
+                  f"({100 * self.done / self.total:.0f}%, {now - self.started:.0f} s)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def failing_op(ri: ReferenceInterpreter, inputs: list[np.ndarray]) -> str:
+    """The NumPy reference's operator that raises on one invocation, and its tensor."""
+    values = {t.index: t.data for t in ri.tensors if t.data is not None}
+    values.update(zip(ri.input_indices, inputs, strict=True))
+    for op, kernel in zip(ri.operators, ri.kernels, strict=True):
+        ctx = OpContext(
+            inputs=[values[i] if i >= 0 else None for i in op.inputs],
+            input_tensors=[ri.tensors[i] if i >= 0 else None for i in op.inputs],
+            output_tensors=[ri.tensors[i] for i in op.outputs],
+            options=op.options,
+            fc_rounding=ri.fc_rounding,
+        )
+        try:
+            values.update(zip(op.outputs, kernel(ctx), strict=True))
+        except Exception as exc:
+            return (
+                f"{op.name} (operator {op.index}, output tensor {ri.tensors[op.outputs[0]].name})"
+                f": {type(exc).__name__}: {first_line(exc)}"
+            )
+    return "no operator alone (the batch as a whole)"
+
+
+def run_engine(engine, ri: ReferenceInterpreter, batch: list[np.ndarray], truth):
+    """One engine on one chunk; an unexpected failure becomes one line naming the engine and,
+    for the NumPy reference, the operator and its tensor (EDGECNN_DEBUG=1: the traceback)."""
+    try:
+        with quiet_native_output():
+            return engine.run(batch, truth)
+    except EdgeCnnError:
+        raise
+    except Exception as exc:
+        if debugging():
+            raise
+        if engine.name == "numpy":
+            where = failing_op(ri, [x[0] for x in batch])
+            raise EdgeCnnError(f"the NumPy reference fails at {where}") from None
+        raise EdgeCnnError(
+            f"engine {engine.name} ({engine.title}) fails: {type(exc).__name__}: {first_line(exc)}"
+        ) from None
+
+
 def compare_engines(
-    ri: ReferenceInterpreter, bundle: ModelBundle, inputs: list[np.ndarray]
-) -> tuple[Comparison, dict[str, list[np.ndarray]]]:
-    """Run all three engines on `inputs` (one array per model input); return per-tensor
-    comparisons and each engine's outputs (one array per model output)."""
+    ri: ReferenceInterpreter,
+    bundle: ModelBundle,
+    inputs: list[np.ndarray],
+    engines: tuple[str, ...] | list[str] = DEFAULT_ENGINES,
+) -> tuple[Agreement, dict[str, list[np.ndarray]]]:
+    """Run every engine on `inputs` (rows, one array per model input) in the model's own
+    batch; return the comparisons and each engine's outputs as rows (one array per output)."""
     refuse_reference_kernel_aborts(ri)
-    reference, optimized = load_interpreters(bundle)
-    ref_in = [d["index"] for d in reference.get_input_details()]
-    opt_in = [d["index"] for d in optimized.get_input_details()]
-    producer = {o: op.name for op in ri.operators for o in op.outputs}
-
-    def diff(i: int) -> TensorDiff:
-        return TensorDiff(ri.tensors[i].name, producer[i], ri.tensors[i].type_name == "float32")
-
-    comparison = Comparison(
-        {i: diff(i) for i in producer},
-        {i: diff(i) for i in optimized_visible(ri) if i in producer},
-    )
-    outputs: dict[str, list[list[np.ndarray]]] = {
-        k: [[] for _ in ri.output_indices]
-        for k in ("numpy", "reference_kernels", "optimized_kernels")
-    }
     samples = len(inputs[0]) if inputs else 0
-    for start in range(0, samples, CHUNK):
-        batch = [x[start : start + CHUNK] for x in inputs]
-        ours, tensors = ri.run(*batch, keep_tensors=True)
-        for k, out in enumerate(ours):
-            outputs["numpy"][k].append(out)
-        for b in range(len(batch[0]) if batch else 0):
-            for engine, indices, name, diffs in (
-                (reference, ref_in, "reference_kernels", comparison.reference_kernels),
-                (optimized, opt_in, "optimized_kernels", comparison.optimized_kernels),
-            ):
-                for index, x in zip(indices, batch, strict=True):
-                    engine.set_tensor(index, x[b : b + 1])
-                engine.invoke()
-                for index, tensor_diff in diffs.items():
-                    tensor_diff.update(tensors[index][b : b + 1], engine.get_tensor(index))
-                for k, index in enumerate(ri.output_indices):
-                    outputs[name][k].append(engine.get_tensor(index).copy())
-    return comparison, {
-        k: [np.concatenate(parts) for parts in v] for k, v in outputs.items() if samples
+    if samples == 0:
+        raise EdgeCnnError("no inputs to verify: give at least one sample")
+    built = build_engines(list(engines), VerifyModel(bundle.file, ri))
+    # The ground truth runs first: the engines under test take its tensors as their
+    # operators' inputs.
+    order = sorted(built, key=lambda e: (e.per_op, e.name != "reference"))
+    agreement = Agreement(ri, built)
+    truth_name = agreement.truth.name
+    invocations = to_invocations(ri, inputs)
+    outputs: dict[str, list[list[np.ndarray]]] = {e.name: [] for e in built}
+    progress = Progress(samples, f"verify ({', '.join(e.name for e in built)})")
+    try:
+        for start in range(0, len(invocations[0]), CHUNK):
+            batch = [x[start : start + CHUNK] for x in invocations]
+            results = {}
+            for engine in order:
+                truth = None
+                if truth_name in results:  # the graph's inputs and every tensor it made
+                    truth = dict(zip(ri.input_indices, batch, strict=True))
+                    truth.update(results[truth_name].tensors)
+                results[engine.name] = run_engine(engine, ri, batch, truth)
+                outputs[engine.name].append(results[engine.name].outputs)
+            agreement.add(results)
+            rows = len(batch[0]) * invocations[0].shape[1] if invocations[0].ndim > 1 else 1
+            progress.update(min(rows, samples - progress.done))
+    finally:
+        progress.close()
+    batch = invocations[0].shape[1] if invocations[0].ndim > 1 else 1
+    shapes = [ri.tensors[i].shape for i in ri.output_indices]
+    return agreement, {
+        name: [
+            rows_of(np.concatenate(column), shape, batch, samples)
+            for column, shape in zip(zip(*parts, strict=True), shapes, strict=True)
+        ]
+        for name, parts in outputs.items()
     }
 
 
@@ -273,6 +332,18 @@ def write_confusion_png(path: Path, matrix: np.ndarray, names: list[str], title:
     plt.close(fig)
 
 
+def parse_engines(engines: str | None) -> tuple[str, ...]:
+    if engines is None:
+        return DEFAULT_ENGINES
+    names = tuple(dict.fromkeys(name.strip() for name in engines.split(",") if name.strip()))
+    if "numpy" not in names:
+        raise EdgeCnnError(
+            f"--engines {engines}: numpy is required (the NumPy reference walks every tensor "
+            "and gives the saved outputs); e.g. --engines numpy,reference,optimized,micro"
+        )
+    return names
+
+
 def run_verify(
     model: Path,
     keras_model: Path | None = None,
@@ -286,26 +357,40 @@ def run_verify(
     fc_rounding: str | None = None,
     save_outputs: Path | None = None,
     verify_hash: bool = True,
+    engines: str | None = None,
 ) -> dict:
+    names = parse_engines(engines)
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
     bundle = open_bundle(model, verify_hash)
-    result, failures = verify_model(
-        bundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir, fc_rounding,
-        save_outputs,
-    )  # fmt: skip
+    try:
+        result, failures = verify_model(
+            bundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
+            fc_rounding, save_outputs, names,
+        )  # fmt: skip
+    except (EdgeCnnError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        if debugging():
+            raise
+        raise EdgeCnnError(
+            f"verify failed unexpectedly: {type(exc).__name__}: {first_line(exc)} "
+            "(EDGECNN_DEBUG=1 shows the traceback)"
+        ) from None
     print(json.dumps(result) if as_json else format_result(result), flush=True)
     if failures:
-        print(f"edgecnn: verify failed: {'; '.join(failures)}", file=sys.stderr, flush=True)
+        print(f"edgecnn: verify failed: {failures[0]}", file=sys.stderr, flush=True)
+        for more in failures[1:]:
+            print(f"  and: {more}", file=sys.stderr, flush=True)
         raise SystemExit(1)
     return result
 
 
 def verify_model(
     bundle: ModelBundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
-    fc_rounding, save_outputs=None,
+    fc_rounding, save_outputs=None, engines=DEFAULT_ENGINES,
 ):  # fmt: skip
-    """Run the comparison; return the result and the list of failed checks."""
+    """Run the comparison; return the result and the list of failed checks, each one line."""
     model = bundle.path
     ri = ReferenceInterpreter(bundle.graph, fc_rounding=fc_rounding)
     if inputs == "dataset":
@@ -314,50 +399,92 @@ def verify_model(
         x, labels = random_inputs(ri, samples or DEFAULT_RANDOM_SAMPLES), None
     else:
         x, labels = load_user_inputs(Path(inputs), ri.input_details()), None
-    comparison, outputs = compare_engines(ri, bundle, x)
+    agreement, outputs = compare_engines(ri, bundle, x, engines)
     if save_outputs is not None:
         save_outputs_npz(Path(save_outputs), outputs["numpy"])
 
     def argmax(out: np.ndarray) -> np.ndarray:
         return out.reshape(len(out), -1).argmax(axis=1)
 
-    ours, optimized = argmax(outputs["numpy"][0]), argmax(outputs["optimized_kernels"][0])
-    ref_diffs = list(comparison.reference_kernels.values())
-    ref_tensors = [d.summary() for d in ref_diffs]
-    opt_tensors = [d.summary() for d in comparison.optimized_kernels.values()]
+    device = "optimized" if "optimized" in outputs else agreement.truth.name
+    ours, theirs = argmax(outputs["numpy"][0]), argmax(outputs[device][0])
+    truth = agreement.truth
+    has_reference = truth.name == "reference"
+    ref_diffs = list(agreement.tensors.get(("numpy", "reference"), {}).values())
+    opt_pair = agreement.pair(truth, next(e for e in agreement.engines if e.name == device))
+    opt_diffs = (
+        list(agreement.tensors[opt_pair].values()) + agreement.outputs[opt_pair]
+        if device != truth.name
+        else []
+    )
     integer_diffs = [d.max_abs_diff for d in ref_diffs if not d.is_float]
-    max_ref = max((t["max_abs_diff"] for t in ref_tensors), default=0.0)
-    max_opt = max((t["max_abs_diff"] for t in opt_tensors), default=0.0)
-    kind = model_kind(ri)
     float_tensors = [d for d in ref_diffs if d.is_float]
+    kind = model_kind(ri)
+    breaches = agreement.breaches()
     result = {
         "model": str(model),
         "model_kind": kind,
         "inputs": inputs if inputs in ("dataset", "random") else str(inputs),
         "samples": len(x[0]),
+        "engines": [e.name for e in agreement.engines],
         "fc_rounding": ri.fc_rounding,
         "float_accuracy": None,
-        "int8_accuracy": float(np.mean(optimized == labels)) if labels is not None else None,
+        "int8_accuracy": float(np.mean(theirs == labels)) if labels is not None else None,
         "reference_accuracy": float(np.mean(ours == labels)) if labels is not None else None,
-        "agreement": float(np.mean(ours == optimized)),
-        "bit_exact": max(integer_diffs) == 0 if integer_diffs else None,
+        "agreement": float(np.mean(ours == theirs)),
+        "bit_exact": (max(integer_diffs) == 0 if integer_diffs else None)
+        if has_reference
+        else None,
         "float_tolerance": (
             f"|NumPy - TFLite| <= {FLOAT_RTOL:g} * max(1, max |value|) per float tensor"
             if float_tensors
             else None
         ),
-        "within_float_tolerance": all(d.matches for d in float_tensors) if float_tensors else None,
-        "max_abs_diff_reference_kernels": max_ref,
-        "max_abs_diff_optimized_kernels": max_opt,
-        "tensors": {"reference_kernels": ref_tensors, "optimized_kernels": opt_tensors},
+        "within_float_tolerance": all(d.max_abs_diff <= d.float_tolerance for d in float_tensors)
+        if float_tensors
+        else None,
+        "max_abs_diff_reference_kernels": max((d.max_abs_diff for d in ref_diffs), default=0.0),
+        "max_abs_diff_optimized_kernels": max((d.max_abs_diff for d in opt_diffs), default=0.0),
+        "tensors": {
+            "reference_kernels": [d.summary() for d in ref_diffs],
+            "optimized_kernels": [d.summary() for d in agreement.tensors.get(opt_pair, {}).values()]
+            if device != truth.name
+            else [],
+            "optimized_outputs": [d.summary() for d in agreement.outputs.get(opt_pair, [])]
+            if device != truth.name
+            else [],
+        },
+        "contract": {
+            "ground_truth": truth.title,
+            "numpy": "bit-exact on every tensor (float tensors within "
+            f"{FLOAT_RTOL:g} * max(1, max |value|))",
+            "kernels": f"each operator of every other engine, fed the same inputs, within "
+            f"{KERNEL_LSB} LSB",
+            "outputs": f"graph outputs run end to end within {KERNEL_LSB} LSB; SOFTMAX and "
+            "LOGISTIC outputs within the allowance derived in edgecnn/contract.py",
+            "predictions": f"argmax agreement >= {100 * MIN_AGREEMENT:g}% (near ties agree)",
+        },
+        "matrix": agreement.matrix(),
+        "engine_notes": {e.name: e.notes for e in agreement.engines if e.notes},
+        "predictions_agreement": {
+            e.name: dict(
+                zip(
+                    ("agreement", "near_ties", "tie_tolerance"),
+                    agreement.agreement(e.name),
+                    strict=True,
+                )
+            )
+            for e in agreement.engines
+            if e is not truth
+        },
         "optimized_kernels_note": (
-            "XNNPACK keeps the tensors inside its partitions to itself: compared are the graph "
-            "outputs and the inputs of ops it leaves to the builtin kernels (e.g. SOFTMAX)"
+            "the optimized kernels' tensors are each operator run alone on the reference "
+            "kernels' inputs to it; their outputs are the whole model run as edgecnn run does"
         ),
     }
     names = list(bundle.labels)
     if labels is not None:
-        matrix = confusion_matrix(labels, optimized, len(names))
+        matrix = confusion_matrix(labels, theirs, len(names))
         result["per_class_accuracy"] = {
             name: accuracy
             for name, accuracy in per_class_accuracy(matrix, names).items()
@@ -371,18 +498,8 @@ def verify_model(
 
         with quiet_native_output(capture_stdout=True):
             result["layer_errors"] = layer_errors(Path(keras_model), x[0], ri)
-    failures = []
-    if result["bit_exact"] is False:
-        failures.append(
-            "NumPy reference differs from TFLite's reference kernels by up to "
-            f"{max(integer_diffs):g}"
-        )
-    if result["within_float_tolerance"] is False:
-        worst = max(float_tensors, key=lambda d: d.max_abs_diff / max(d.tolerance, 1e-30))
-        failures.append(
-            f"float tensor {worst.name} ({worst.op}) differs from TFLite's reference kernels by "
-            f"{worst.max_abs_diff:.3g}, beyond the float tolerance {worst.tolerance:.3g}"
-        )
+    failures = [b.line() for b in breaches]
+    result["breaches"] = [b.__dict__ for b in breaches]
     if result["float_accuracy"] is not None:
         drop = 100 * (result["float_accuracy"] - result["int8_accuracy"])
         result["accuracy_drop_points"] = round(drop, 3)
@@ -391,25 +508,45 @@ def verify_model(
                 f"int8 accuracy is {drop:.2f} points below float (--max-drop {max_drop})"
             )
     result["passed"] = not failures
+    result["failures"] = failures
     if report_dir is not None:
-        write_report(Path(report_dir), result, labels, optimized, names)
+        write_report(Path(report_dir), result, labels, theirs, names)
     return result, failures
 
 
 def write_report(folder: Path, result: dict, labels, predictions, names: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "verify_report.json", json.dumps(result, indent=2) + "\n")
     if labels is not None:
         matrix = confusion_matrix(labels, predictions, len(names))
         result["confusion_matrix"] = matrix.tolist()
-        atomic_write_text(folder / "verify_report.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(folder / "verify_report.json", json.dumps(result, indent=2) + "\n")
+    if labels is not None:
         accuracy = 100 * result["int8_accuracy"]
         write_confusion_png(
             folder / "confusion_matrix.png",
-            matrix,
+            np.asarray(result["confusion_matrix"]),
             names,
             f"int8 model: {accuracy:.2f}% on {len(labels)} test images",
         )
+
+
+def format_matrix(matrix: dict) -> list[str]:
+    """Which engines agree with which: max |diff| per tensor both expose (each operator
+    alone for the runtimes under test), on the outputs end to end, argmax agreement."""
+    lines = [f"  agreement matrix (ground truth: {matrix['ground_truth']})",
+             f"    {'engines':<22} {'tensors':>8} {'max|d| tensors':>15} {'max|d| outputs':>15} {'argmax':>8}"]  # fmt: skip
+    for pair in matrix["pairs"]:
+        a, b = pair["engines"]
+        tensors = (
+            "-" if pair["max_abs_diff_tensors"] is None else f"{pair['max_abs_diff_tensors']:g}"
+        )
+        lines.append(
+            f"    {a + ' ~ ' + b:<22} {pair['tensors_compared']:>8} {tensors:>15} "
+            f"{pair['max_abs_diff_outputs']:>15g} {100 * pair['argmax_agreement']:>7.2f}%"
+        )
+        for cause in pair["known_causes"]:
+            lines.append(f"      known cause: {cause}")
+    return lines
 
 
 def format_result(r: dict) -> str:
@@ -425,7 +562,8 @@ def format_result(r: dict) -> str:
         f"  bit-exact vs TFLite reference kernels: {'yes' if r['bit_exact'] else 'NO'}"
         f" (max |diff| {r['max_abs_diff_reference_kernels']:g} over {len(r['tensors']['reference_kernels'])} tensors)"
         if r["bit_exact"] is not None
-        else "  bit-exact vs TFLite reference kernels: n/a (no integer tensors)"
+        else "  bit-exact vs TFLite reference kernels: n/a"
+        + (" (no integer tensors)" if "reference" in r["engines"] else " (engine not run)")
     )
     if r["float_tolerance"]:
         exact += (
@@ -433,18 +571,35 @@ def format_result(r: dict) -> str:
             f" ({r['float_tolerance']})"
         )
     lines = [
-        f"verify {r['model']} ({kind}) on {r['samples']} {source}",
+        f"verify {r['model']} ({kind}) on {r['samples']} {source}; engines {', '.join(r['engines'])}",
         f"  float accuracy        {pct(r['float_accuracy'])}",
         f"  int8 accuracy         {pct(r['int8_accuracy'])}  (TFLite optimized kernels)",
         f"  reference accuracy    {pct(r['reference_accuracy'])}  (NumPy reference)",
         f"  argmax agreement      {pct(r['agreement'])}",
         exact,
-        "  vs optimized kernels: "
-        + ", ".join(
-            f"{t['op']} max |diff| {t['max_abs_diff']:g}" for t in r["tensors"]["optimized_kernels"]
-        ),
-        "  tensor                                   op                 max|d| ref  differing ref",
     ]
+    if r["tensors"]["optimized_kernels"] or r["tensors"]["optimized_outputs"]:
+        lines.append(
+            "  vs optimized kernels: "
+            + ", ".join(
+                f"{t['op']} max |diff| {t['max_abs_diff']:g}"
+                for t in r["tensors"]["optimized_kernels"]
+                if t["max_abs_diff"]
+            )
+            + ("; " if any(t["max_abs_diff"] for t in r["tensors"]["optimized_kernels"]) else "")
+            + "outputs "
+            + ", ".join(
+                f"{t['op']} max |diff| {t['max_abs_diff']:g}"
+                for t in r["tensors"]["optimized_outputs"]
+            )
+        )
+    lines += format_matrix(r["matrix"])
+    lines += [f"  {name}: {note}" for name, notes in r["engine_notes"].items() for note in notes]
+    lines.append(f"  contract: {'held' if r['passed'] else 'BROKEN'}"
+                 + "".join(f"\n    {f}" for f in r["failures"]))  # fmt: skip
+    lines.append(
+        "  tensor                                   op                 max|d| ref  differing ref"
+    )
     for t in r["tensors"]["reference_kernels"]:
         lines.append(
             f"  {t['name'][:40]:<40} {t['op']:<18} {t['max_abs_diff']:>10g}  {100 * t['fraction_differing']:>12.3f}%"

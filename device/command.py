@@ -10,7 +10,12 @@ from pathlib import Path
 
 from edgecnn.device.benchmark import BenchOptions, format_report, run_benchmark
 from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
-from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
+from edgecnn.device.outputs.mjpeg import (
+    DEFAULT_MAX_CLIENTS,
+    ServeOptions,
+    serve_options,
+    start_page_server,
+)
 from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
 from edgecnn.device.pipeline import PipelineOptions, build_pipeline
 from edgecnn.device.sources.frames import open_source
@@ -85,12 +90,7 @@ def make_presenters(
     if as_json:
         add(JsonLinesPresenter())
     if serving is not None:
-        from edgecnn.device.outputs.mjpeg import MjpegServer
-
-        server = MjpegServer(serving.host, serving.port, serving.token, serving.max_clients)
-        add(server)
-        access = "token required" if serving.token else "no token: this machine only"
-        print(f"edgecnn: serving {server.url} ({access})", file=sys.stderr, flush=True)
+        add(start_page_server(serving))
     if publishing is not None:
         from edgecnn.device.outputs.mqtt import MqttPresenter
 

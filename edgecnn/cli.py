@@ -216,6 +216,13 @@ def convert(**options) -> None:
     help="Write the NumPy reference's raw outputs to OUT.npz (output_0, output_1, ...).",
 )
 @click.option(
+    "--engines",
+    default=None,
+    help="Engines to run and compare, comma-separated: numpy, reference (TFLite's reference "
+    "kernels), optimized (its default kernels, what run uses), micro (TFLite Micro, "
+    "pip install 'edgecnn[micro]'). Default numpy,reference,optimized.",
+)
+@click.option(
     "--max-drop", type=float, default=1.0, show_default=True, help="Allowed accuracy drop, points."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -46,6 +46,7 @@ class ModelSidecar:
     tflite_sha256: str | None = None
     edgetpu_tflite_sha256: str | None = None
     version: int = SIDECAR_VERSION
+    golden: dict | None = None  # golden vectors for the start-up self-check (edgecnn.golden)
 
     def expected_sha256(self, model_path: str | Path) -> str | None:
         """The hash recorded for this model file (the Edge TPU one for `*_edgetpu.tflite`)."""

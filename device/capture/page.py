@@ -1,6 +1,7 @@
 """The `edgecnn capture --serve` page: the live view, a button per class, the counts.
 
-Routes added to the --serve server (device/outputs/mjpeg.py), behind its token like every other:
+Routes added to the --serve server (device/outputs/mjpeg.py), behind its checks (Host,
+Origin, token) like every other:
 
     /              this page (replaces run's page)
     /capture.json  the counts: per class in the data set and saved by this run, skips
@@ -16,6 +17,7 @@ import html
 from http import HTTPStatus
 
 from edgecnn.device.capture.session import CaptureSession, PageRequests
+from edgecnn.device.outputs.routes import GetRoute, PostRoute, Reply
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edgecnn capture</title>
@@ -83,30 +85,30 @@ def page_html(session: CaptureSession) -> str:
     return PAGE.replace("__DATASET__", dataset).replace("__BUTTONS__", buttons)
 
 
-def capture_routes(session: CaptureSession, requests: PageRequests) -> tuple[dict, dict]:
+def capture_routes(
+    session: CaptureSession, requests: PageRequests
+) -> tuple[dict[str, GetRoute], dict[str, PostRoute]]:
     """(GET routes, POST routes) for the --serve server."""
 
-    def page(handler) -> None:
-        handler.send_page(page_html(session))
+    def page() -> Reply:
+        return Reply.html(page_html(session))
 
-    def counts(handler) -> None:
-        handler.send_json(session.status())
+    def counts() -> Reply:
+        return Reply.json(session.status())
 
-    def capture(handler, body: object) -> None:
+    def capture(body: object) -> Reply:  # on a worker thread: it waits for the loop
         label = body.get("label") if isinstance(body, dict) else None
         if label not in session.labels:
-            handler.send_json(
+            return Reply.json(
                 {"error": f"no class {label!r}: choose one of {', '.join(session.labels)}"},
                 HTTPStatus.BAD_REQUEST,
             )
-            return
         outcome = requests.ask(label)
         if outcome is None:
-            handler.send_json(
+            return Reply.json(
                 {"error": "the capture has ended (or no frame came in time)"},
                 HTTPStatus.SERVICE_UNAVAILABLE,
             )
-            return
-        handler.send_json({**outcome.as_json(), "status": session.status()})
+        return Reply.json({**outcome.as_json(), "status": session.status()})
 
     return {"/": page, "/capture.json": counts}, {"/capture": capture}

@@ -56,7 +56,12 @@ from edgecnn.device.outputs.annotate import (
     draw_text,
     text_scale,
 )
-from edgecnn.device.outputs.mjpeg import DEFAULT_MAX_CLIENTS, ServeOptions, serve_options
+from edgecnn.device.outputs.mjpeg import (
+    DEFAULT_MAX_CLIENTS,
+    ServeOptions,
+    serve_options,
+    start_page_server,
+)
 from edgecnn.device.sources.frames import FrameSource, open_source
 from edgecnn.errors import EdgeCnnError
 from edgecnn.manifest import POLARITIES
@@ -423,15 +428,9 @@ def _serve(
     requests: PageRequests,
 ) -> Callable[[np.ndarray, dict], None]:
     from edgecnn.device.capture.page import capture_routes
-    from edgecnn.device.outputs.mjpeg import MjpegServer
 
-    extra_get, extra_post = capture_routes(session, requests)
-    server = MjpegServer(
-        serving.host, serving.port, serving.token, serving.max_clients, extra_get, extra_post
-    )
+    server = start_page_server(serving, *capture_routes(session, requests))
     stack.callback(server.close)
-    access = "token required" if serving.token else "no token: this machine only"
-    echo(f"edgecnn: serving {server.url} ({access})")
     return server.show
 
 

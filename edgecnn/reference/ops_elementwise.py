@@ -28,6 +28,23 @@ from edgecnn.reference.registry import OpContext, register
 ADD_SUB_TYPES = ("float32", "int8", "uint8", "int16", "int32")
 
 
+def broadcast_operands(ctx: OpContext) -> list[np.ndarray]:
+    """The two inputs shaped so that NumPy broadcasts them as TFLite's kernels do on the
+    graph's shapes (aligned on the right). An activation that starts with the batch axis the
+    reference runs on, but has a lower rank than the output (a [1] from MEAN over every
+    axis), would have that batch axis aligned with the output's last axis: it gets the
+    missing axes after its batch axis instead. Constants carry no batch and are left as
+    they are."""
+    rank = len(ctx.out.shape)
+    operands = []
+    for x, t in zip(ctx.inputs[:2], ctx.input_tensors[:2], strict=True):
+        missing = rank - x.ndim
+        if missing > 0 and not t.is_constant and t.shape[:1] == (1,):
+            x = x.reshape(x.shape[:1] + (1,) * missing + x.shape[1:])
+        operands.append(x)
+    return operands
+
+
 def add_sub_parameters(ctx: OpContext) -> dict:
     """add.cc / sub.cc Prepare, general path: left_shift = 20 (8-bit) or 15 (16-bit);
     twice_max_input_scale = 2 * max(s1, s2) (float32); input_i_multiplier/shift =
@@ -71,7 +88,7 @@ def pot_int16_shifts(ctx: OpContext) -> tuple[int, int] | None:
 
 def add_or_sub(ctx: OpContext, sign: int) -> np.ndarray:
     """The shared body of ADD (sign +1) and SUB (sign -1)."""
-    (a, b), (t1, t2), t_out = ctx.inputs[:2], ctx.input_tensors[:2], ctx.out
+    (a, b), (t1, t2), t_out = broadcast_operands(ctx), ctx.input_tensors[:2], ctx.out
     if ctx.is_float:
         out = a.astype(np.float32) + np.float32(sign) * b.astype(np.float32)
         return clamp_to_output(out, t_out, ctx.fused_activation)
@@ -119,7 +136,7 @@ def mul(ctx: OpContext) -> list[np.ndarray]:
     s1 * s2 / s_out in float32 (the kernel's float arithmetic);
     out = clamp(MBQM((input1 + input1_offset) * (input2 + input2_offset), output_multiplier,
     output_shift) + output_offset)."""
-    (a, b), (t1, t2), t_out = ctx.inputs[:2], ctx.input_tensors[:2], ctx.out
+    (a, b), (t1, t2), t_out = broadcast_operands(ctx), ctx.input_tensors[:2], ctx.out
     if ctx.is_float:
         return [
             clamp_to_output(
@@ -139,7 +156,7 @@ def mul(ctx: OpContext) -> list[np.ndarray]:
 
 
 def maximum_or_minimum(ctx: OpContext, pick) -> list[np.ndarray]:
-    (a, b), t_out = ctx.inputs[:2], ctx.out
+    (a, b), t_out = broadcast_operands(ctx), ctx.out
     out = pick(a.astype(np.float64 if ctx.is_float else np.int64), b)
     if ctx.is_float:
         return [out.astype(np.float32)]

@@ -22,9 +22,11 @@ MOVING_TYPES = (*ALL_TYPES, "int32", "int64", "bool")
 
 def per_image(ctx: OpContext, fn: Callable[[np.ndarray], list[np.ndarray]]) -> list[np.ndarray]:
     """Run `fn` on each image's batch-1 slice of input 0 (shaped as in the graph) and stack
-    the outputs on their batch axis, which must stay first and of size 1."""
+    the outputs on their batch axis, which must stay first and of size 1. An input shaped
+    exactly as in the graph (a model of another batch, run one invocation at a time) is one
+    call."""
     x = ctx.inputs[0]
-    if x.shape[:1] == (1,):
+    if x.shape[:1] == (1,) or x.shape == ctx.input_tensors[0].shape:
         return fn(x)
     if any(t.shape[:1] != (1,) for t in ctx.output_tensors):
         raise EdgeCnnError(

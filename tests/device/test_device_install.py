@@ -30,7 +30,7 @@ def test_device_install_brings_runtime_and_opencv_but_no_tensorflow(tmp_path, wh
     )  # fmt: skip
     installed = {p["name"].lower() for p in json.loads(listed.stdout)}
     assert not installed & NOT_ON_A_DEVICE
-    assert {"edgecnn", "numpy", "opencv-python-headless", "ai-edge-litert"} <= installed
+    assert {"edgecnn", "numpy", "opencv-python-headless", "ai-edge-litert", "aiohttp"} <= installed
     # The installed wheel has what a device uses, the service unit's template included.
     model = tmp_path / "model.tflite"
     model.write_bytes(b"")

@@ -117,6 +117,12 @@ def build_new_op(kind: str, x, params: dict):
         op = {"add_broadcast": tf.add, "sub": tf.subtract, "sub_broadcast": tf.subtract,
               "mul_broadcast": tf.multiply}[kind]  # fmt: skip
         return lam(lambda t: op(t[0], t[1]))([a, b])
+    if kind.endswith("_per_image"):  # the second operand one value per image: a [1] tensor
+        a = keras.layers.Conv2D(x.shape[-1], 1)(x)
+        b = lam(lambda t: tf.reduce_mean(t, axis=(1, 2, 3)))(x)
+        op = {"sub_per_image": tf.subtract, "add_per_image": tf.add,
+              "mul_per_image": tf.multiply, "maximum_per_image": tf.maximum}[kind]  # fmt: skip
+        return lam(lambda t: op(t[0], t[1]))([a, b])
     if kind == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=params["alpha"])(keras.layers.Conv2D(3, 1)(x))
     if kind == "prelu":

@@ -5,6 +5,7 @@ every tensor equal to TFLite's reference kernels (float tensors within the state
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_models import assert_bit_exact, convert, op_names
@@ -24,6 +25,19 @@ sides = st.integers(3, 9)
 def test_add_sub_mul_with_broadcasting(kind, h, w, c, io):
     ri = assert_bit_exact(convert((kind, (h, w, c), ()), io), io, optimized_lsb=None)
     assert {"sub": "SUB", "add": "ADD", "mul": "MUL"}[kind.split("_")[0]] in op_names(ri)
+
+
+@pytest.mark.parametrize("io", ["int16", "int8"])
+@pytest.mark.parametrize("kind", ["sub", "add", "mul", "maximum"])
+def test_second_operand_of_one_value_per_image_broadcasts_as_tflite_does(kind, io):
+    """x - mean(x over every axis): the [1] operand broadcasts over [1, H, W, C] in TFLite,
+    and must not meet the output's last axis when the reference runs a batch (the 16x8 SUB
+    of issue 20: "operands could not be broadcast together with shapes (2,2,12,64) (2,)")."""
+    spec = (f"{kind}_per_image", (2, 12, 64), ())
+    ri = assert_bit_exact(convert(spec, io), io, batch=5, optimized_lsb=None)
+    op = next(op for op in ri.operators if op.name == kind.upper())
+    assert [ri.tensors[i].shape for i in op.inputs] == [(1, 2, 12, 64), (1,)]
+    assert ri.tensors[op.outputs[0]].type_name == io
 
 
 @SETTINGS

@@ -81,6 +81,47 @@ def test_16x8_conv_is_bit_exact(models):
     assert result["max_abs_diff_reference_kernels"] == 0
 
 
+def test_16x8_sub_whose_second_operand_broadcasts(models):
+    """Issue 20: ValueError "operands could not be broadcast together with shapes
+    (2,2,12,64) (2,)" in add_or_sub; now bit-exact to the reference kernels."""
+    proc = verify(models("sub_mean_16x8"), "--inputs", "random", "--samples", "9", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["model_kind"] == "16x8" and result["bit_exact"] is True and result["passed"]
+    assert [t["op"] for t in result["tensors"]["reference_kernels"]] == ["MEAN", "SUB"]
+
+
+@pytest.mark.parametrize("name", ["batch4_int8", "batch4_16x8"])
+def test_a_model_of_batch_4_is_fed_its_own_batch(models, name, tmp_path):
+    """Issue 20: LiteRT's set_tensor said "Dimension mismatch. Got 1 but expected 4". Ten
+    samples are three invocations of four (the last filled up with the first again); the
+    saved outputs are one row per sample."""
+    out = tmp_path / "out.npz"
+    proc = verify(models(name), "--inputs", "random", "--samples", "10", "--save-outputs", out,
+                  "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["samples"] == 10 and result["bit_exact"] is True and result["passed"]
+    assert read_model(models(name)).input_details()[0].shape[0] == 4
+    saved = np.load(out)["output_0"]
+    assert saved.shape == (10, 5)
+    x = np.random.default_rng(0)  # the rows verify made, through the reference directly
+    ri = ReferenceInterpreter(models(name))
+    rows = ri.input_details()[0]
+    info = np.iinfo(rows.dtype)
+    x = x.integers(info.min, info.max, (10, *rows.shape[1:]), endpoint=True).astype(rows.dtype)
+    first = ri.run_chunk(x[:4])[0]
+    np.testing.assert_array_equal(saved[:4], first)
+
+
+def test_an_output_without_a_batch_axis_is_saved_one_row_per_input(models, tmp_path):
+    out = tmp_path / "out.npz"
+    proc = verify(models("flat_output"), "--inputs", "random", "--samples", "5",
+                  "--save-outputs", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert np.load(out)["output_0"].shape == (5, 48)
+
+
 def test_user_inputs_npz_npy_csv_and_saved_outputs(models, tmp_path):
     model = models("two_input_add")
     rng = np.random.default_rng(3)

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def converted(
-    model, mode: str | None = None, shapes=(), io_type=None, dynamic_range=False
+    model, mode: str | None = None, shapes=(), io_type=None, dynamic_range=False, batch: int = 1
 ) -> bytes:
     import tensorflow as tf
 
@@ -26,7 +26,7 @@ def converted(
         rng = np.random.default_rng(0)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (
-            [rng.uniform(-1, 1, (1, *s)).astype(np.float32) for s in shapes] for _ in range(8)
+            [rng.uniform(-1, 1, (batch, *s)).astype(np.float32) for s in shapes] for _ in range(8)
         )
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8
@@ -79,4 +79,18 @@ def model_bytes(name: str) -> bytes:
         x = keras.Input((4,), batch_size=1)
         y = keras.layers.Dense(10, kernel_initializer="zeros", activation="softmax")(x)
         return converted(keras.Model(x, y), "int8", [(4,)], tf.int8)
+    if name == "flat_output":  # the output loses the batch axis: [48]
+        x = keras.Input((4, 4, 2), batch_size=1)
+        y = keras.layers.Lambda(lambda t: tf.reshape(t, [-1]))(keras.layers.Conv2D(3, 1)(x))
+        return converted(keras.Model(x, y), "int8", [(4, 4, 2)], tf.int8)
+    if name == "sub_mean_16x8":  # issue 20: x - mean(x), the [1] operand broadcasts
+        x = keras.Input((2, 12, 64), batch_size=1)
+        y = keras.layers.Lambda(lambda t: t - tf.reduce_mean(t, axis=[1, 2, 3]))(x)
+        return converted(keras.Model(x, y), "16x8", [(2, 12, 64)], tf.int16)
+    if name in ("batch4_int8", "batch4_16x8"):  # issue 20: a model of batch 4
+        x = keras.Input((8, 8, 3), batch_size=4)
+        y = keras.layers.Conv2D(4, 3, activation="relu")(x)
+        y = keras.layers.Dense(5, activation="softmax")(keras.layers.Flatten()(y))
+        mode, io_type = ("int8", tf.int8) if name.endswith("int8") else ("16x8", tf.int16)
+        return converted(keras.Model(x, y), mode, [(8, 8, 3)], io_type, batch=4)
     raise ValueError(name)
