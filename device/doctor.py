@@ -518,6 +518,7 @@ def model_rows(findings: Findings, request: Request, backend: str | None) -> Non
     """The model's hash, what input it expects, and one inference on the asked backend."""
     from edgecnn.bundle import open_bundle
     from edgecnn.device.inference.runtime import load_runtime
+    from edgecnn.native_output import quiet_native_output
 
     path = Path(request.model)
     findings.summary["model_ok"] = False
@@ -558,7 +559,8 @@ def model_rows(findings: Findings, request: Request, backend: str | None) -> Non
         with contextlib.redirect_stderr(io.StringIO()):  # auto's notice: the table says it
             runtime = load_runtime(bundle, backend, None, request.edgetpu)
         loaded = time.perf_counter()
-        runtime.run()
+        with quiet_native_output():  # XNNPACK's "Created delegate" line at the first invoke
+            runtime.run()
         invoked = time.perf_counter()
     except EdgeCnnError as exc:
         findings.add(Row("inference", "fail", f"on {backend}: refused", str(exc), needed=True))
@@ -569,8 +571,24 @@ def model_rows(findings: Findings, request: Request, backend: str | None) -> Non
             f"{runtime.backend}{where}: loaded in {1000 * (loaded - start):.0f} ms, one "
             f"invoke {1000 * (invoked - loaded):.1f} ms", needed=True)
     )  # fmt: skip
-    findings.summary["model_ok"] = True
     findings.summary["model_backend"] = runtime.backend
+    # The start-up self-check of run: the golden vectors convert stored (random inputs against
+    # the NumPy interpreter for a foreign model) through the runtime just loaded.
+    from edgecnn.golden import self_check
+
+    graph = bundle.model_file(runtime.model_path).graph
+    try:
+        checked = self_check(runtime.interpreter, runtime.model_path, graph, runtime.backend,
+                             on_edgetpu=runtime.on_edgetpu)  # fmt: skip
+    except EdgeCnnError as exc:
+        findings.add(Row("self-check", "fail", f"{runtime.backend} computes this model wrong",
+                         str(exc), needed=True))  # fmt: skip
+        return
+    findings.add(
+        Row("self-check", "ok", f"{runtime.backend} gives {checked} within the contract",
+            needed=True)
+    )  # fmt: skip
+    findings.summary["model_ok"] = True
 
 
 def diagnose(request: Request) -> Findings:

@@ -14,7 +14,7 @@ import pytest
 
 # The fixture no_tflite_python: a venv like 32-bit Raspberry Pi OS 13's (NumPy, OpenCV,
 # edgecnn, no TFLite runtime), here.
-from test_device_reference_backend import no_tflite_python as _venv_without_tflite  # noqa: F401
+from test_device_reference_backend import no_tflite_python  # noqa: F401
 
 from edgecnn.demo.synthvideo import make_video
 from edgecnn.device.doctor import origin
@@ -69,6 +69,9 @@ def test_doctor_finds_this_machine_ready_for_the_model_and_the_video(tiny_tflite
     assert found["model"]["status"] == "ok" and "SHA-256 matches" in found["model"]["found"]
     assert "uint8 [1, 28, 28, 1]" in found["model input"]["found"]
     assert found["inference"]["status"] == "ok" and "litert" in found["inference"]["found"]
+    # run's start-up self-check: the golden vectors convert stored, through LiteRT
+    assert found["self-check"]["status"] == "ok"
+    assert "8 golden vectors" in found["self-check"]["found"]
     assert found["source"]["status"] == "ok" and "frame read" in found["source"]["found"]
     assert "does not import it" in found["backend tensorflow"]["found"]  # never loaded
     for check in ("OS", "Python", "OpenCV", "window", "libedgetpu", "Edge TPU", "/dev/video*",
@@ -170,7 +173,9 @@ def test_origin_tells_the_os_packages_from_the_venvs(module_file, expected) -> N
 
 
 def test_without_any_tflite_package_auto_is_the_numpy_backend_and_the_path_works(
-    no_tflite_python, tiny_tflite, tmp_path
+    no_tflite_python,  # noqa: F811 (the fixture imported above)
+    tiny_tflite,
+    tmp_path,
 ) -> None:
     import os
 
@@ -190,3 +195,41 @@ def test_without_any_tflite_package_auto_is_the_numpy_backend_and_the_path_works
     # On 64-bit x86 ai-edge-litert has wheels: a warning that says how to get the speed.
     assert auto["status"] == "warn" and "pip install ai-edge-litert" in auto["fix"]
     assert found["inference"]["status"] == "ok" and "reference" in found["inference"]["found"]
+
+
+WRONG_RUNTIME = """
+import numpy as np
+from ai_edge_litert import interpreter as litert
+
+right = litert.Interpreter.invoke
+
+
+def wrong(self):  # a broken kernel: every output 40 steps off, in the runtime's own memory
+    right(self)
+    for detail in self.get_output_details():
+        values = self.tensor(detail["index"])()
+        info = np.iinfo(values.dtype)
+        values[...] = np.clip(values.astype(np.int64) + 40, info.min, info.max)
+        del values
+
+
+litert.Interpreter.invoke = wrong
+"""
+
+
+def test_a_runtime_that_computes_the_model_wrong_fails_the_self_check(
+    tiny_tflite, tmp_path
+) -> None:
+    """LiteRT imports and runs, but its outputs are wrong (as under qemu's default CPU model,
+    or with a bad wheel): the self-check row fails, in one line, with what to do."""
+    (tmp_path / "sitecustomize.py").write_text(WRONG_RUNTIME)
+    proc = doctor("--model", str(tiny_tflite), "--json", env={"PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 1, proc.stdout
+    check = rows(proc)["self-check"]
+    assert check["status"] == "fail" and check["needed"]
+    assert "litert runtime computes this model wrong" in check["fix"]
+    assert "--backend reference" in check["fix"] and "\n" not in check["fix"]
+    assert json.loads(proc.stdout)["summary"]["problems"] == ["self-check"]
+    # The NumPy backend is the way out the fix names: it passes.
+    assert doctor("--model", str(tiny_tflite), "--backend", "reference",
+                  env={"PYTHONPATH": str(tmp_path)}).returncode == 0  # fmt: skip
