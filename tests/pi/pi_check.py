@@ -511,20 +511,28 @@ class ProfileCheck:
     def default_cpu(self) -> None:
         """The same venv under qemu's default CPU model instead of the Pi's core: LiteRT's
         XNNPACK computes garbage there (an emulation artefact that looks exactly like a broken
-        runtime on a device). Recorded: what edgecnn says, and how many labels still agree."""
-        labels = self.out / "default-cpu.jsonl"
+        runtime on a device). Recorded: what `run` and `doctor` say, and how many labels still
+        agree. doctor's self-check (golden vectors through the runtime) must refuse it."""
+        labels, report = self.out / "default-cpu.jsonl", self.out / "default-cpu-doctor.json"
         env = {**self.env, **self.land.env("default")}
         facts = self.edgecnn("default-cpu", "run", "--model", str(self.x86["model"]),
                              "--source", str(self.x86["video"]), "--json", "--no-display",
                              "--max-frames", str(DEFAULT_CPU_FRAMES), stdout=labels,
                              env=env)  # fmt: skip
         agreement, classified = label_agreement(labels, self.x86["labels"], DEFAULT_CPU_FRAMES)
+        doctor = self.edgecnn("default-cpu-doctor", "doctor", "--model", str(self.x86["model"]),
+                              "--json", stdout=report, env=env)  # fmt: skip
+        found = json.loads(report.read_text()) if report.stat().st_size else {}
+        check = next((r for r in found.get("checks", []) if r["check"] == "self-check"), {})
         self.result["default_cpu"] = {
             "exit_code": facts["exit_code"],
             "frames": classified,
             "label_agreement": agreement,
             "refused": facts["exit_code"] != 0 and classified == 0,
             "said": first_lines(facts["said"]),
+            "doctor_exit_code": doctor["exit_code"],
+            "doctor_self_check": check.get("fix") or check.get("found"),
+            "doctor_refused": doctor["exit_code"] == 1 and check.get("status") == "fail",
         }
 
     def __call__(self) -> dict:

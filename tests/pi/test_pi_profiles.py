@@ -51,7 +51,7 @@ def passing_result(name: str) -> dict:
     result = dict(wanted_fields(profile))
     result |= {"label_agreement": 1.0, "verify_images": profile.verify_images}
     if "default_cpu" in profile.checks:
-        result["default_cpu"] = {"refused": True}
+        result["default_cpu"] = {"refused": True, "doctor_refused": True}
     return result
 
 
@@ -80,3 +80,10 @@ def test_acceptance_names_the_one_field_that_falls_short(profile, field, bad) ->
     results = {p.name: passing_result(p.name) for p in PROFILES}
     results[profile][field] = bad
     assert [f.split(" ")[0] for f in acceptance_failures(results)] == [f"{profile}.{field}"]
+
+
+def test_litert_computing_garbage_under_qemus_default_cpu_must_be_refused() -> None:
+    results = {p.name: passing_result(p.name) for p in PROFILES}
+    results["trixie-arm64"]["default_cpu"] = {"refused": True, "doctor_refused": False}
+    failures = acceptance_failures(results)
+    assert [f.split(" ")[0] for f in failures] == ["trixie-arm64.default_cpu.doctor_refused"]
