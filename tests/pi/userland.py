@@ -102,7 +102,8 @@ SIMULATED = re.compile(r"Inst (\S+) \((\S+) [^[]*\[(\S+)\]\)")  # Inst NAME (VER
 NO_SECURITY = "no-security"
 UPDATED = "updated"  # touched after each apt-get update that worked
 DEFAULT_APT_HOURS = 24
-WEEK_S = 7 * 24 * 3600
+DAY_S = 24 * 3600
+WEEK_S = 7 * DAY_S
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 # Where Debian's packages come from: EDGECNN_DEBIAN_MIRROR overrides the archive (e.g. a
 # local mirror); security updates come from Debian's security archive either way.
@@ -224,7 +225,15 @@ class Apt:
         kept.write_text(json.dumps({"key": key, "resolved": resolved}))
         return resolved
 
-    def download(self, packages: tuple[str, ...]) -> None:
+    def download(self, packages: tuple[str, ...], debs: list[Path]) -> None:
+        """Download `packages`; `debs` are the files expected. An archive found lacking some
+        of them is believed for a day (lacks.json) when the same files are asked for again."""
+        wanted = sorted(deb.name for deb in debs if not deb.exists())
+        lacks = self.state / "lacks.json"
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            seen = json.loads(lacks.read_text())
+            if seen["wanted"] == wanted and time.time() - lacks.stat().st_mtime < DAY_S:
+                raise MirrorLacks(seen["message"])
         command = ["apt-get", *self.options(), "install", "-d", "-y", "--no-install-recommends",
                    *packages]  # fmt: skip
         proc = subprocess.run(command, capture_output=True, text=True)
@@ -234,10 +243,12 @@ class Apt:
             return
         lacking = sorted({unquote(deb).split("_")[0] for deb in LACKING.findall(said)})
         if lacking:
-            raise MirrorLacks(
+            message = (
                 f"the {self.suite or 'host'} {self.arch} archive lists .debs it does not have "
                 f"(404): {', '.join(lacking[:6])}{' ...' if len(lacking) > 6 else ''}"
             )
+            lacks.write_text(json.dumps({"wanted": wanted, "message": message}))
+            raise MirrorLacks(message)
         tail = " | ".join(said.strip().splitlines()[-3:])
         raise UserlandError(f"apt-get failed ({proc.returncode}): {tail}")
 
@@ -284,14 +295,14 @@ def build_root(
     debs = [apt.deb_path(*package) for package in resolved]
     if not all(deb.exists() for deb in debs):
         try:
-            apt.download(packages)
+            apt.download(packages, debs)
         except MirrorLacks:
             if apt.security_dropped:
                 raise
             apt.without_security()
             resolved = apt.resolve(packages)
             debs = [apt.deb_path(*package) for package in resolved]
-            apt.download(packages)
+            apt.download(packages, debs)
     recipe = (sorted(resolved), ALTERNATIVES, arch, cpu_count(), LAYOUT)
     key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:16]
     root = cache / "roots" / f"{name}-{key}"
@@ -337,7 +348,7 @@ def qemu_binaries(cache: Path, log: Log) -> Path:
         return folder / "usr" / "bin"
     deb = apt.deb_path(name, version, deb_arch)
     if not deb.exists():
-        apt.download(("qemu-user-static",))
+        apt.download(("qemu-user-static",), [deb])
     folder.mkdir(parents=True, exist_ok=True)
     tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
     run(["tar", "-x", "-C", str(folder), *wanted], log, stdin=tar.stdout)
