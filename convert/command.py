@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgecnn.atomic import atomic_write_bytes, atomic_write_text
@@ -23,6 +23,25 @@ from edgecnn.sidecar import ModelSidecar, file_sha256, sha256_hex, sidecar_path_
 from edgecnn.tflite_model import read_model
 
 DEFAULT_CALIBRATION_SAMPLES = 500
+ACTIVATIONS = ("int8", "int16")  # int16: TFLite's 16x8 mode
+INPUT_TYPES = ("uint8", "int8", "int16")
+OUTPUT_TYPES = ("int8", "uint8", "int16", "float32")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What `edgecnn convert` is asked for; None takes the default (see `run_convert`)."""
+
+    model: Path
+    out: Path | None = None
+    calibration_samples: int | None = None
+    input_type: str | None = None
+    output_type: str | None = None
+    activations: str = "int8"
+    data_dir: Path | None = None
+    edgetpu: bool = False
+    allow_float: bool = False
+    eval_samples: int | None = None
 
 
 def default_output(model: Path) -> Path:
@@ -54,19 +73,8 @@ def io_types(
     return "int16", output_type or "int16"
 
 
-def run_convert(
-    model: Path,
-    out: Path | None = None,
-    calibration_samples: int | None = None,
-    input_type: str | None = None,
-    output_type: str | None = None,
-    data_dir: Path | None = None,
-    edgetpu: bool = False,
-    allow_float: bool = False,
-    eval_samples: int | None = None,
-    activations: str = "int8",
-) -> dict:
-    """Convert `model` and return the report (also written as convert_report.json).
+def run_convert(options: ConvertOptions) -> dict:
+    """Convert `options.model` and return the report (also written as convert_report.json).
 
     `activations="int16"` makes TFLite's 16x8 model (int16 activations, int8 weights):
     int16 input and output unless --output-type float32."""
@@ -74,16 +82,19 @@ def run_convert(
     from edgecnn.convert.evaluate import tflite_accuracy
     from edgecnn.convert.model_data import model_data
 
-    model = Path(model)
-    out = Path(out) if out is not None else default_output(model)
+    model = Path(options.model)
+    out = Path(options.out) if options.out is not None else default_output(model)
     if out.suffix != ".tflite":
         raise EdgeCnnError(f"--out {out}: the output must be a .tflite file")
-    input_type, output_type = io_types(activations, input_type, output_type, edgetpu)
-    samples = calibration_samples or DEFAULT_CALIBRATION_SAMPLES
+    edgetpu, allow_float, activations = options.edgetpu, options.allow_float, options.activations
+    input_type, output_type = io_types(
+        activations, options.input_type, options.output_type, edgetpu
+    )
+    samples = options.calibration_samples or DEFAULT_CALIBRATION_SAMPLES
     start = time.perf_counter()
 
     loaded = quantize.load_float_model(model)
-    data = model_data(model, data_dir, eval_samples)
+    data = model_data(model, options.data_dir, options.eval_samples)
     calibration = quantize.calibration_images(loaded, samples, train=data.train)
     test = data.test
     echo(

@@ -14,13 +14,13 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
-from edgecnn.backends import choose_backend
-from edgecnn.bundle import ModelBundle, ModelFile, open_bundle
+from edgecnn.bundle import ModelBundle, open_bundle
 from edgecnn.contract import FLOAT_RTOL, KERNEL_LSB, MIN_AGREEMENT
 from edgecnn.convert.agreement import Agreement
 from edgecnn.convert.engines import DEFAULT_ENGINES, VerifyModel, build_engines
@@ -72,31 +72,6 @@ def refuse_reference_kernel_aborts(ri: ReferenceInterpreter) -> None:
                 "must exceed 1): the logits were calibrated to a near-zero range; recalibrate "
                 "with representative inputs"
             )
-
-
-def load_interpreters(bundle: ModelBundle | VerifyModel):
-    """TFLite's reference kernels, every tensor kept, and its default optimized kernels as
-    `edgecnn run` opens them (its graph outputs are what a device computes)."""
-    backend = tflite_backend()
-    reference = backend.open(bundle.file, kernels="reference", keep_all_tensors=True)
-    optimized = backend.open(bundle.file, threads=1)
-    return reference, optimized
-
-
-def tflite_backend():
-    """The TFLite runtime verify compares with (never the NumPy reference as a fallback)."""
-    try:
-        return choose_backend("auto", reference_fallback=False)
-    except EdgeCnnError as exc:
-        raise EdgeCnnError(f"verify compares with TFLite's own kernels: {exc}") from None
-
-
-def optimized_interpreter(content: bytes, what: str):
-    """TFLite's default optimized kernels for a model in memory (one operator alone)."""
-    try:
-        return tflite_backend().open(ModelFile.from_bytes(content), threads=1)
-    except EdgeCnnError as exc:
-        raise EdgeCnnError(f"{what}: {exc}") from None
 
 
 def dataset_inputs(
@@ -332,6 +307,25 @@ def write_confusion_png(path: Path, matrix: np.ndarray, names: list[str], title:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What `edgecnn verify` is asked for (the CLI's options, one field each)."""
+
+    model: Path
+    keras_model: Path | None = None
+    data_dir: Path | None = None
+    limit: int | None = None
+    inputs: str = "dataset"  # "dataset", "random" or a file of raw input values
+    samples: int | None = None  # random inputs
+    save_outputs: Path | None = None
+    max_drop: float = 1.0
+    as_json: bool = False
+    report_dir: Path | None = None
+    verify_hash: bool = True
+    engines: str | None = None  # comma-separated; None: DEFAULT_ENGINES
+    fc_rounding: str | None = None  # FULLY_CONNECTED's rounding (default: the runtime's)
+
+
 def parse_engines(engines: str | None) -> tuple[str, ...]:
     if engines is None:
         return DEFAULT_ENGINES
@@ -346,6 +340,8 @@ def parse_engines(engines: str | None) -> tuple[str, ...]:
 
 def no_tflite_runtime() -> str | None:
     """Why no TFLite runtime imports here (its one line), or None when one does."""
+    from edgecnn.backends import choose_backend
+
     try:
         choose_backend("auto", reference_fallback=False)
     except EdgeCnnError as exc:
@@ -375,33 +371,18 @@ def golden_check(bundle: ModelBundle, ri: ReferenceInterpreter) -> dict | None:
             "bit_exact": max(diffs, default=0.0) == 0}  # fmt: skip
 
 
-def run_verify(
-    model: Path,
-    keras_model: Path | None = None,
-    data_dir: Path | None = None,
-    limit: int | None = None,
-    inputs: str = "dataset",
-    samples: int | None = None,
-    max_drop: float = 1.0,
-    as_json: bool = False,
-    report_dir: Path | None = None,
-    fc_rounding: str | None = None,
-    save_outputs: Path | None = None,
-    verify_hash: bool = True,
-    engines: str | None = None,
-) -> dict:
-    names = parse_engines(engines)
+def run_verify(options: VerifyOptions) -> dict:
+    """Verify the model, print the result (a table, or one JSON object); exit 1 on a failure."""
+    names = parse_engines(options.engines)
     missing = None
-    if engines is None and (missing := no_tflite_runtime()):
+    if options.engines is None and (missing := no_tflite_runtime()):
         names = ("numpy",)  # a 32-bit Pi OS 13, a Pi Zero: the NumPy engine alone, said so
+    save_outputs = options.save_outputs
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
-    bundle = open_bundle(model, verify_hash)
+    bundle = open_bundle(options.model, options.verify_hash)
     try:
-        result, failures = verify_model(
-            bundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
-            fc_rounding, save_outputs, names, missing,
-        )  # fmt: skip
+        result, failures = verify_model(bundle, options, names, missing)
     except (EdgeCnnError, KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
@@ -411,7 +392,7 @@ def run_verify(
             f"verify failed unexpectedly: {type(exc).__name__}: {first_line(exc)} "
             "(EDGECNN_DEBUG=1 shows the traceback)"
         ) from None
-    print(json.dumps(result) if as_json else format_result(result), flush=True)
+    print(json.dumps(result) if options.as_json else format_result(result), flush=True)
     if failures:
         print(f"edgecnn: verify failed: {failures[0]}", file=sys.stderr, flush=True)
         for more in failures[1:]:
@@ -421,11 +402,17 @@ def run_verify(
 
 
 def verify_model(
-    bundle: ModelBundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
-    fc_rounding, save_outputs=None, engines=DEFAULT_ENGINES, no_runtime=None,
-):  # fmt: skip
+    bundle: ModelBundle,
+    options: VerifyOptions,
+    engines: tuple[str, ...] = DEFAULT_ENGINES,
+    no_runtime: str | None = None,
+) -> tuple[dict, list[str]]:
     """Run the comparison; return the result and the list of failed checks, each one line.
     `no_runtime`: why no TFLite runtime runs here (the engines then are the NumPy one)."""
+    keras_model, inputs = options.keras_model, options.inputs
+    data_dir, limit, samples = options.data_dir, options.limit, options.samples
+    fc_rounding, save_outputs = options.fc_rounding, options.save_outputs
+    max_drop, report_dir = options.max_drop, options.report_dir
     model = bundle.path
     ri = ReferenceInterpreter(bundle.graph, fc_rounding=fc_rounding)
     if inputs == "dataset":

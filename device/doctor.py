@@ -64,6 +64,8 @@ class Request:
     backend: str = "auto"
     edgetpu: str = "auto"
     display: bool = False
+    kernels: str = "optimized"
+    threads: int | None = None
 
 
 @dataclass
@@ -557,7 +559,9 @@ def model_rows(findings: Findings, request: Request, backend: str | None) -> Non
     try:
         start = time.perf_counter()
         with contextlib.redirect_stderr(io.StringIO()):  # auto's notice: the table says it
-            runtime = load_runtime(bundle, backend, None, request.edgetpu)
+            runtime = load_runtime(
+                bundle, backend, request.threads, request.edgetpu, request.kernels
+            )
         loaded = time.perf_counter()
         with quiet_native_output():  # XNNPACK's "Created delegate" line at the first invoke
             runtime.run()
@@ -637,6 +641,8 @@ def asked_path(request: Request) -> str:
         parts.append(f"--source {request.source}")
     if request.backend != "auto":
         parts.append(f"--backend {request.backend}")
+    if request.kernels != "optimized":
+        parts.append(f"--kernels {request.kernels}")
     if request.edgetpu == "on":
         parts.append("--edgetpu on")
     if request.display:
@@ -651,9 +657,11 @@ def run_doctor(
     edgetpu: str = "auto",
     display: bool = False,
     as_json: bool = False,
+    kernels: str = "optimized",
+    threads: int | None = None,
 ) -> Findings:
     """Print the table (or one JSON object); exit 1 when the asked path does not work."""
-    request = Request(model, source, backend, edgetpu, display)
+    request = Request(model, source, backend, edgetpu, display, kernels, threads)
     findings = diagnose(request)
     if as_json:
         print(json.dumps({"checks": [asdict(row) for row in findings.rows],

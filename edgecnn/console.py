@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from edgecnn.errors import hide_passwords
+
 
 def echo(message: str = "") -> None:
     """A progress line (stderr, flushed at once)."""
@@ -12,4 +14,4 @@ def echo(message: str = "") -> None:
 
 def warn(message: str) -> None:
     """A warning that does not stop the command: `edgecnn: warning: ...` on stderr."""
-    echo(f"edgecnn: warning: {message}")
+    echo(f"edgecnn: warning: {hide_passwords(message)}")

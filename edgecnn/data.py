@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.labels import FASHION_MNIST_LABELS
 from edgecnn.manifest import is_model_input
+from edgecnn.picture_size import UnknownPicture, picture_size
 
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
@@ -203,6 +205,8 @@ def load_fashion_mnist(
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+MAX_PICTURE_PIXELS = 50_000_000  # a 50-megapixel photo decodes to 150 MB of BGR
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
@@ -224,12 +228,21 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
             f"{root} has {len(class_dirs)} class folder(s): make one sub-folder per class "
             "(at least two), named after the class, holding its images"
         )
+    for class_dir in class_dirs:
+        if CONTROL_CHARACTERS.search(class_dir.name):
+            raise EdgeCnnError(
+                f"class folder {class_dir.name!r} in {root} has a line break or another control "
+                "character in its name, which labels.txt (one class a line) cannot hold: "
+                "rename the folder"
+            )
     files, labels = [], []
     for class_id, class_dir in enumerate(class_dirs):
         found = sorted(
             p.name
             for p in class_dir.iterdir()
-            if p.suffix.lower() in IMAGE_SUFFIXES and not is_model_input(p)
+            if p.suffix.lower() in IMAGE_SUFFIXES
+            and not is_model_input(p)
+            and not p.name.startswith(".")  # a capture's temporary file, the system's files
         )
         if not found:
             raise EdgeCnnError(
@@ -260,9 +273,28 @@ def load_image_files(
 
 def read_picture(path: Path) -> np.ndarray:
     """An image file as uint8 BGR [H, W, 3], as a camera frame is (EXIF orientation applied,
-    16-bit and grey files converted), so the recipe takes the same path as on the device."""
+    16-bit and grey files converted), so the recipe takes the same path as on the device.
+    Its size is read from its header first: one above MAX_PICTURE_PIXELS is refused before
+    a byte of it is decoded."""
     import cv2
 
+    try:
+        with open(path, "rb") as file:
+            width, height = picture_size(file)
+    except UnknownPicture as exc:
+        raise EdgeCnnError(
+            f"{path} is not a readable image ({exc}): remove or replace it"
+        ) from None
+    except OSError as exc:
+        raise EdgeCnnError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if width * height > MAX_PICTURE_PIXELS:
+        raise EdgeCnnError(
+            f"{path} is {width}x{height} pixels, more than the {MAX_PICTURE_PIXELS // 10**6} "
+            "million edgecnn reads (decoding it would take gigabytes): shrink it, e.g. to "
+            "2000 pixels a side (the recipe makes 28x28 of it)"
+        )
+    if width < 1 or height < 1:
+        raise EdgeCnnError(f"{path} is {width}x{height} pixels: an empty image; remove it")
     picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if picture is None:
         raise EdgeCnnError(f"{path} is not a readable image: remove or replace it")

@@ -97,8 +97,9 @@ class FashionCanvas:
     def _geometry(self, height: int, width: int) -> _Geometry:
         geo = self._geometries.get((height, width))
         if geo is None:
-            # An integer factor keeps OpenCV's INTER_AREA on its fast path.
-            factor = max(1, max(height, width) // DETECT_SIDE)
+            # An integer factor keeps OpenCV's INTER_AREA on its fast path; a thin picture
+            # (a 640x4 region) keeps at least one row and one column.
+            factor = max(1, min(max(height, width) // DETECT_SIDE, min(height, width)))
             geo = self._geometries[(height, width)] = _Geometry(height, width, factor, 3)
         return geo
 
@@ -260,7 +261,10 @@ def _solve(geo: _Geometry, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     if keep.all() or keep.sum() < 4 * geo.border_design.shape[1]:
         return geo.border_solver @ values
     kept = geo.border_design[keep]
-    return np.linalg.solve(kept.T @ kept, kept.T @ values[keep])
+    try:
+        return np.linalg.solve(kept.T @ kept, kept.T @ values[keep])
+    except np.linalg.LinAlgError:  # the kept pixels do not span a surface (a row of them)
+        return np.linalg.lstsq(kept, values[keep], rcond=None)[0]
 
 
 def area_resize(

@@ -34,6 +34,14 @@ NUMPY_TYPES = {
     "complex64": np.complex64, "complex128": np.complex128,
 }  # fmt: skip
 FLOAT_TYPES = {"float32", "float16", "float64", "bfloat16"}
+ZERO_POINT_RANGES = {"int4": (-8, 7)} | {
+    name: (int(np.iinfo(t).min), int(np.iinfo(t).max))
+    for name, t in NUMPY_TYPES.items()
+    if np.issubdtype(t, np.integer)
+}
+# Below float32's smallest normal number, LiteRT's requantisation crashes (measured: a
+# subnormal input scale is a segfault in allocate_tensors, as 0, NaN and a negative one are).
+SMALLEST_SCALE = float(np.finfo(np.float32).tiny)
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,44 @@ def read_options(op) -> dict:
     return values
 
 
+class DamagedTensor(ValueError):
+    """A tensor whose description cannot be right (its buffer, its quantisation)."""
+
+
+def quantization_problem(t: TensorInfo) -> str | None:
+    """What is wrong with `t`'s quantisation, or None: a scale and a zero point per channel
+    (one, or one per index of the quantised dimension), every scale a finite positive normal
+    float, every zero point within the tensor's type. A runtime handed anything else may
+    crash (LiteRT segfaults on an out-of-range zero point) or compute nonsense."""
+    if t.scale.size == 0:
+        return None  # not quantised (a zero point alone is ignored by every runtime)
+    if t.zero_point.size != t.scale.size:
+        return f"has {t.scale.size} scale(s) but {t.zero_point.size} zero point(s)"
+    bad = ~np.isfinite(t.scale) | (t.scale < SMALLEST_SCALE)
+    if bad.any():
+        return (
+            f"has scale {float(t.scale[bad][0]):.3g}: a scale must be finite and positive "
+            f"(at least {SMALLEST_SCALE:.3g})"
+        )
+    if t.shape and not 0 <= t.quantized_dimension < len(t.shape):
+        return (
+            f"is quantised along dimension {t.quantized_dimension}, which its shape "
+            f"{list(t.shape)} does not have"
+        )
+    if t.scale.size > 1 and (not t.shape or t.shape[t.quantized_dimension] != t.scale.size):
+        channels = t.shape[t.quantized_dimension] if t.shape else 1
+        return f"has {t.scale.size} scales for {channels} channel(s)"
+    low, high = ZERO_POINT_RANGES.get(t.type_name, (None, None))
+    if low is not None:
+        outside = (t.zero_point < low) | (t.zero_point > high)
+        if outside.any():
+            return (
+                f"has zero point {int(t.zero_point[outside][0])}, outside {t.type_name}'s "
+                f"{low}..{high}"
+            )
+    return None
+
+
 def read_tensor(model, subgraph, index: int) -> TensorInfo:
     t = subgraph.Tensors(index)
     type_name = TYPE_NAMES.get(t.Type(), f"type {t.Type()}")
@@ -214,10 +260,20 @@ def read_tensor(model, subgraph, index: int) -> TensorInfo:
     q = t.Quantization()
     has_scale = q is not None and q.ScaleLength() > 0
     has_zero_point = q is not None and q.ZeroPointLength() > 0
+    if any(d < 0 for d in shape):
+        raise DamagedTensor(f"has shape {list(shape)}, with a negative size")
+    if not 0 <= t.Buffer() < model.BuffersLength():
+        raise DamagedTensor(f"refers to buffer {t.Buffer()} of {model.BuffersLength()}")
     buffer = model.Buffers(t.Buffer())
     constant = buffer is not None and buffer.DataLength() > 0
     data = None
     if constant and dtype is not None:
+        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if buffer.DataLength() != expected:
+            raise DamagedTensor(
+                f"holds {buffer.DataLength()} bytes, but its shape {list(shape)} of "
+                f"{type_name} needs {expected}"
+            )
         data = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=dtype).reshape(shape)
     return TensorInfo(
         index=index,
@@ -276,9 +332,45 @@ def model_bytes(model: str | Path | bytes) -> tuple[bytes, str]:
     return buf, where
 
 
+def read_tensors(model, subgraph, where: str) -> tuple[TensorInfo, ...]:
+    """Every tensor of `subgraph`, each checked (buffer size, quantisation) before any
+    interpreter is handed the file."""
+    tensors = []
+    for i in range(subgraph.TensorsLength()):
+        try:
+            tensor = read_tensor(model, subgraph, i)
+            problem = quantization_problem(tensor)
+            if problem is not None:
+                raise DamagedTensor(problem)
+        except DamagedTensor as exc:
+            name = subgraph.Tensors(i).Name() or b""
+            raise EdgeCnnError(
+                f"{where} is damaged: tensor {i} ({name.decode(errors='replace')}) {exc}: "
+                "re-copy it or re-run edgecnn convert"
+            ) from None
+        tensors.append(tensor)
+    return tuple(tensors)
+
+
+def check_tensor_indices(model: TfliteModel) -> None:
+    """Every index an operator or the graph names is a tensor (-1: an absent optional input)."""
+    count = len(model.tensors)
+    named = [("the graph's inputs", i, False) for i in model.inputs]
+    named += [("the graph's outputs", i, False) for i in model.outputs]
+    for op in model.operators:
+        named += [(f"operator {op.index} ({op.name})", i, True) for i in op.inputs]
+        named += [(f"operator {op.index} ({op.name})", i, False) for i in op.outputs]
+    for who, index, optional in named:
+        if not (0 <= index < count or (optional and index == -1)):
+            raise EdgeCnnError(
+                f"{model.source} is damaged: {who} names tensor {index}, but it has "
+                f"{count}: re-copy it or re-run edgecnn convert"
+            )
+
+
 def read_model(model: str | Path | bytes, source: str | None = None) -> TfliteModel:
-    """Read subgraph 0 of a .tflite (a path or its bytes). `source` names bytes read from a
-    file in messages (and in `TfliteModel.source`)."""
+    """Read subgraph 0 of a .tflite (a path or its bytes), refusing a damaged one in one line.
+    `source` names bytes read from a file in messages (and in `TfliteModel.source`)."""
     buf, where = model_bytes(model)
     where = source or where
     try:
@@ -286,7 +378,7 @@ def read_model(model: str | Path | bytes, source: str | None = None) -> TfliteMo
         if root.SubgraphsLength() < 1:
             raise EdgeCnnError(f"{where} has no subgraph: it is not a usable TensorFlow Lite model")
         subgraph = root.Subgraphs(0)
-        tensors = tuple(read_tensor(root, subgraph, i) for i in range(subgraph.TensorsLength()))
+        tensors = read_tensors(root, subgraph, where)
         operators = tuple(
             read_operator(root, subgraph, j) for j in range(subgraph.OperatorsLength())
         )
@@ -301,4 +393,6 @@ def read_model(model: str | Path | bytes, source: str | None = None) -> TfliteMo
             f"{where} is not a readable TensorFlow Lite model (corrupt or truncated flatbuffer: "
             f"{type(exc).__name__}): re-copy it or re-run edgecnn convert"
         ) from None
-    return TfliteModel(tensors, operators, inputs, outputs, where, len(buf))
+    parsed = TfliteModel(tensors, operators, inputs, outputs, where, len(buf))
+    check_tensor_indices(parsed)
+    return parsed

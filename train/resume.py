@@ -86,21 +86,55 @@ def save_state(path: Path, state: TrainingState) -> None:
         np.savez(f, **arrays)
 
 
+def check_meta(meta: object) -> dict:
+    """`meta` as save_state writes it, or ValueError: every field of the type it must have."""
+    numbers = (int, float)
+
+    def number_list(value: object) -> bool:
+        return isinstance(value, list) and all(
+            isinstance(x, numbers) and not isinstance(x, bool) for x in value
+        )
+
+    def string_list(value: object) -> bool:
+        return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+    if not isinstance(meta, dict):
+        raise ValueError("meta is not an object")
+    if meta.get("format") != FORMAT:
+        if type(meta.get("format")) is int:
+            raise EdgeCnnError(f"it has resume format {meta['format']}, not {FORMAT}")
+        raise ValueError("no format")
+    expected = {
+        "epochs_done": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "history": lambda v: isinstance(v, dict) and all(map(number_list, v.values())),
+        "best_epoch": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "best_val_accuracy": lambda v: isinstance(v, numbers) and not isinstance(v, bool),
+        "train_seconds": lambda v: isinstance(v, numbers) and not isinstance(v, bool),
+        "stopped_early": lambda v: isinstance(v, bool),
+        "model_paths": string_list,
+        "optimizer_paths": string_list,
+        "run": lambda v: isinstance(v, dict),
+    }
+    for key, valid in expected.items():
+        if key not in meta or not valid(meta[key]):
+            raise ValueError(f"meta's {key} is missing or of the wrong type")
+    return meta
+
+
 def load_state(path: Path) -> TrainingState:
-    """Read a resume state; EdgeCnnError naming the file when it is not one."""
+    """Read a resume state; EdgeCnnError naming the file when it is not one (empty, cut
+    short, not a zip, another program's, or fields of the wrong type)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(data["meta"].tobytes())
-            if meta.get("format") != FORMAT:
-                raise EdgeCnnError(f"{path} has resume format {meta.get('format')}, not {FORMAT}")
+            meta = check_meta(json.loads(data["meta"].tobytes()))
 
             def listed(prefix: str, count: int) -> list[np.ndarray]:
                 return [data[f"{prefix}/{i}"] for i in range(count)]
 
             return TrainingState(
-                epochs_done=int(meta["epochs_done"]),
+                epochs_done=meta["epochs_done"],
                 history={k: [float(x) for x in v] for k, v in meta["history"].items()},
-                best_epoch=int(meta["best_epoch"]),
+                best_epoch=meta["best_epoch"],
                 best_val_accuracy=float(meta["best_val_accuracy"]),
                 train_seconds=float(meta["train_seconds"]),
                 model_variables=listed("model", len(meta["model_paths"])),
@@ -108,12 +142,19 @@ def load_state(path: Path) -> TrainingState:
                 optimizer_variables=listed("optimizer", len(meta["optimizer_paths"])),
                 optimizer_paths=list(meta["optimizer_paths"]),
                 best_weights=listed("best", sum(k.startswith("best/") for k in data.files)),
-                stopped_early=bool(meta["stopped_early"]),
+                stopped_early=meta["stopped_early"],
                 run=dict(meta["run"]),
             )
     except OSError as exc:
         raise EdgeCnnError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (KeyError, ValueError, TypeError, zipfile.BadZipFile, io.UnsupportedOperation):
+    except EdgeCnnError as exc:
+        raise EdgeCnnError(f"{path}: {exc}: start the run again without --resume") from None
+    except (
+        KeyError, ValueError, TypeError, EOFError, RecursionError, zipfile.BadZipFile,
+        io.UnsupportedOperation,
+    ):  # fmt: skip
+        # EOFError: an empty file (np.load reads no magic); RecursionError: JSON nested
+        # thousands deep. UnicodeDecodeError and JSONDecodeError are ValueErrors.
         raise EdgeCnnError(
             f"{path} is not an edgecnn resume state (damaged or from another program): "
             "start the run again without --resume"

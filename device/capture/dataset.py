@@ -6,18 +6,23 @@
 
 Nothing is ever overwritten: numbers continue after the highest one in the folder, and each
 file is written under a temporary name, then linked into place only if the name is free
-(`AtomicFile.commit_new`). The manifest line is written last, in one `write` to a file open
-for appending, so a line never exists without its two files. A save that fails part-way
-removes what it had put in place; `edgecnn capture` holds Ctrl-C back while one runs
-(`loop.deferred_signals`), so an interrupt falls between saves.
+(`AtomicFile.commit_new`). The manifest line is written last, to a file open for appending,
+so a line never exists without its two files. A save that fails part-way (a full disk: a
+line written short) removes what it had put in place, the line's start included;
+`edgecnn capture` holds Ctrl-C back while one runs (`loop.deferred_signals`), so an
+interrupt falls between saves. What a kill -9 or a power cut leaves is put right when the
+next capture starts (`reconcile`). Captures into one data set may run at once: each save,
+and the reconciling, holds a lock on the manifest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +30,9 @@ import cv2
 import numpy as np
 
 from edgecnn.atomic import AtomicFile, current_umask
+from edgecnn.console import warn
 from edgecnn.data import IMAGE_SUFFIXES
+from edgecnn.device.capture.reconcile import reconcile
 from edgecnn.errors import EdgeCnnError
 from edgecnn.manifest import input_path_for, is_model_input, manifest_path
 
@@ -79,32 +86,68 @@ class CaptureDataset:
             raise EdgeCnnError(f"--out {self.root} is a file: give a folder for the data set")
         self.counts: dict[str, int] = {}
         self._next: dict[str, int] = {}
+        self._manifest = -1
         try:
             for label in labels:
-                folder = self.root / label
-                folder.mkdir(parents=True, exist_ok=True)
-                photos = [
-                    p
-                    for p in folder.iterdir()
-                    if p.suffix.lower() in IMAGE_SUFFIXES and not is_model_input(p)
-                ]
-                numbers = [int(m.group(1)) for p in photos if (m := NUMBERED.match(p.stem))]
-                self.counts[label] = len(photos)
-                self._next[label] = max(numbers, default=0) + 1
+                (self.root / label).mkdir(parents=True, exist_ok=True)
+            had_manifest = manifest_path(self.root).is_file()
             self._manifest = self._open_manifest()
+            with self._locked():
+                repaired = reconcile(self.root, self._manifest, had_manifest).describe(self.root)
+                for label in labels:
+                    self._count(label)
         except OSError as exc:
+            self.close()
             raise EdgeCnnError(f"cannot write the data set {self.root}: {exc.strerror}") from None
+        if repaired:
+            warn(repaired)
+
+    def _count(self, label: str) -> None:
+        folder = self.root / label
+        photos = [
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES
+            and not is_model_input(p)
+            and not p.name.startswith(".")
+        ]
+        numbers = [int(m.group(1)) for p in photos if (m := NUMBERED.match(p.stem))]
+        self.counts[label] = len(photos)
+        self._next[label] = max(numbers, default=0) + 1
 
     def _open_manifest(self) -> int:
         path = manifest_path(self.root)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666 & ~current_umask())
-        size = os.fstat(fd).st_size
-        if size:
-            with open(path, "rb") as existing:
-                existing.seek(size - 1)
-                if existing.read(1) != b"\n":  # a line cut short by a killed run: end it
-                    os.write(fd, b"\n")
-        return fd
+        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666 & ~current_umask())
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The data set to this process alone (another capture's saves wait), for a save or
+        the reconciling; a file system without locks (some network ones) goes without."""
+        try:
+            fcntl.flock(self._manifest, fcntl.LOCK_EX)
+        except OSError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(self._manifest, fcntl.LOCK_UN)
+
+    def _append_line(self, line: bytes) -> None:
+        """Append one manifest line whole, or not at all: a write cut short (a full disk)
+        is undone and raises OSError."""
+        start = os.fstat(self._manifest).st_size
+        try:
+            written = 0
+            while written < len(line):
+                count = os.write(self._manifest, line[written:])
+                if count <= 0:
+                    raise OSError(28, os.strerror(28))  # ENOSPC: nothing more goes in
+                written += count
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._manifest, start)
+            raise
 
     def newest(self, label: str) -> Path | None:
         """The last image saved for `label` (by number), if any."""
@@ -119,32 +162,39 @@ class CaptureDataset:
             number = self._next[label]
             self._next[label] += 1
             path = self.root / label / f"{number:0{NUMBER_DIGITS}d}.png"
-            placed: list[Path] = []
-            try:
-                for target, data in ((input_path_for(path), model_input), (path, photo)):
-                    self._place(target, data)
-                    placed.append(target)
-                saved = SavedImage(
-                    label,
-                    path.relative_to(self.root).as_posix(),
-                    input_path_for(path).relative_to(self.root).as_posix(),
-                )
-                line = {"file": saved.file, "input": saved.input, "label": label, **record}
-                os.write(self._manifest, (json.dumps(line) + "\n").encode("utf-8"))
-            except FileExistsError:  # another capture took the number: take the next one
+            with self._locked():
+                saved = self._save_as(path, label, photo, model_input, record)
+            if saved is not None:
+                self.counts[label] += 1
+                return saved
+
+    def _save_as(
+        self, path: Path, label: str, photo: bytes, model_input: bytes, record: dict
+    ) -> SavedImage | None:
+        """Save under `path`, all or nothing; None when another capture took its number."""
+        placed: list[Path] = []
+        saved = None
+        try:
+            for target, data in ((input_path_for(path), model_input), (path, photo)):
+                self._place(target, data)
+                placed.append(target)
+            image = SavedImage(
+                label,
+                path.relative_to(self.root).as_posix(),
+                input_path_for(path).relative_to(self.root).as_posix(),
+            )
+            line = {"file": image.file, "input": image.input, "label": label, **record}
+            self._append_line((json.dumps(line) + "\n").encode("utf-8"))
+            saved = image
+        except FileExistsError:  # another capture took the number: take the next one
+            pass
+        except OSError as exc:
+            raise EdgeCnnError(f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            if saved is None:  # failed or interrupted: what was put in place goes
                 for done in placed:
                     done.unlink(missing_ok=True)
-                continue
-            except OSError as exc:
-                for done in placed:
-                    done.unlink(missing_ok=True)
-                raise EdgeCnnError(f"cannot write {path}: {exc.strerror or exc}") from None
-            except BaseException:
-                for done in placed:
-                    done.unlink(missing_ok=True)
-                raise
-            self.counts[label] += 1
-            return saved
+        return saved
 
     @staticmethod
     def _place(target: Path, data: bytes) -> None:

@@ -21,27 +21,25 @@ after a reconnect (a subscriber may see a message twice: `frame` tells them apar
 The password is never on the command line: `EDGECNN_MQTT_PASSWORD`, or
 `--mqtt-password-file` (`EDGECNN_MQTT_PASSWORD_FILE`).
 
-The frame loop never waits for the broker (`mqtt_client.BackgroundPublisher`).
+This module is the vocabulary (the URL, the options, the messages, Home Assistant discovery)
+and needs no paho-mqtt; `mqtt_client.BackgroundPublisher` is the connection (paho-mqtt), off
+the frame loop, which never waits for the broker; `mqtt_presenter.MqttPresenter` decides what
+to publish and when.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from edgecnn import __version__
-from edgecnn.console import echo
-from edgecnn.device.loop import FrameResult, Presenter
-from edgecnn.device.outputs.presenters import prediction_record
 from edgecnn.device.outputs.secret_file import read_secret_file
-from edgecnn.errors import EdgeCnnError
+from edgecnn.errors import EdgeCnnError, hide_passwords
 
 PASSWORD_ENV = "EDGECNN_MQTT_PASSWORD"
 PASSWORD_FILE_ENV = "EDGECNN_MQTT_PASSWORD_FILE"
@@ -51,6 +49,8 @@ DEFAULT_DISCOVERY_PREFIX = "homeassistant"
 QUEUE_SIZE = 100
 QOS = 1
 URL_FORM = "give mqtt://[user@]host[:port]/topic/prefix (mqtts:// for TLS)"
+MAX_STRING_BYTES = 65535  # MQTT's strings (topics, user, password) have a 16-bit length
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Message(NamedTuple):
@@ -92,36 +92,83 @@ class MqttTarget:
 
 def parse_mqtt_url(text: str) -> MqttTarget:
     """`mqtt://[user@]host[:port]/topic/prefix` or `mqtts://...` -> MqttTarget."""
+    shown = hide_passwords(str(text))  # messages never repeat a password
+    shown = shown if len(shown) <= 120 else shown[:100] + "..."
 
     def bad(problem: str) -> EdgeCnnError:
-        return EdgeCnnError(f"--mqtt {text!r}: {problem}: {URL_FORM}")
+        return EdgeCnnError(f"--mqtt {shown!r}: {problem}: {URL_FORM}")
 
     if "#" in str(text):  # it would read as a #fragment
         raise bad("the topic prefix has a wildcard (+, #)")
-    url = urlsplit(str(text).strip())
+    try:
+        url = urlsplit(str(text).strip())
+        port = url.port
+    except ValueError as exc:  # "Invalid IPv6 URL", a port that is not a number
+        if "port" in str(exc).lower():
+            raise bad("the port must be a number 1..65535") from None
+        raise bad(f"{exc} (an IPv6 address goes in closed brackets: [::1])") from None
     scheme = url.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise bad(f"the scheme must be mqtt or mqtts, not {url.scheme or 'none'!r}")
     if url.password is not None:
         raise EdgeCnnError(
-            f"--mqtt: keep the password out of the URL (ps and the shell history show it): "
-            f"set ${PASSWORD_ENV} or use --mqtt-password-file"
+            f"--mqtt {shown!r}: keep the password out of the URL (ps and the shell history show "
+            f"it): set ${PASSWORD_ENV} or use --mqtt-password-file"
         )
     if not url.hostname:
         raise bad("no host")
-    try:
-        port = url.port or DEFAULT_PORTS[scheme]
-    except ValueError:
-        raise bad("the port must be a number 1..65535") from None
+    if port == 0:
+        raise bad("the port must be a number 1..65535")
     if url.query:
         raise bad("no ?query")
     prefix = unquote(url.path).strip("/")
     if not prefix:
         raise bad("no topic prefix")
-    if any(c in prefix for c in "+#\0") or "" in prefix.split("/"):
-        raise bad(f"the topic prefix {prefix!r} has an empty level or a wildcard (+, #)")
+    problem = topic_problem(prefix)
+    if problem is not None:
+        raise bad(f"the topic prefix {prefix[:40]!r}{'...' if len(prefix) > 40 else ''} {problem}")
     username = unquote(url.username) if url.username else None
-    return MqttTarget(scheme == "mqtts", url.hostname, port, prefix, username)
+    if username is not None:
+        problem = string_problem(username)
+        if problem is None and CONTROL_CHARACTERS.search(username):
+            problem = "has a control character"
+        if problem is not None:
+            raise bad(f"the user name {problem}")
+    return MqttTarget(
+        scheme == "mqtts", url.hostname, port or DEFAULT_PORTS[scheme], prefix, username
+    )
+
+
+def string_problem(text: str) -> str | None:
+    """Why `text` cannot be an MQTT string (a user, a password), or None."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # bytes of another encoding on the command line
+        return "is not valid UTF-8"
+    if size > MAX_STRING_BYTES:
+        return f"is longer than MQTT's {MAX_STRING_BYTES} bytes"
+    return None
+
+
+def topic_problem(topic: str) -> str | None:
+    """Why `topic` cannot be published to, or None: MQTT allows up to 65,535 bytes of UTF-8,
+    no wildcards (+, #), no empty level, no control characters; '$' starts the broker's own
+    topics ($SYS)."""
+    if any(c in topic for c in "+#"):
+        return "has a wildcard (+, #)"
+    if "" in topic.split("/"):
+        return "has an empty level"
+    if CONTROL_CHARACTERS.search(topic):
+        return "has a control character"
+    try:
+        topic.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding on the command line
+        return "is not valid UTF-8"
+    if topic.startswith("$"):
+        return "starts with '$', which brokers keep for themselves"
+    if len(topic.encode("utf-8")) > MAX_STRING_BYTES:
+        return f"is longer than MQTT's {MAX_STRING_BYTES} bytes"
+    return None
 
 
 @dataclass(frozen=True)
@@ -149,6 +196,8 @@ def mqtt_options(
         password = read_secret_file(password_file, "--mqtt-password-file")
     else:
         password = os.environ.get(PASSWORD_ENV) or None
+    if password is not None and (problem := string_problem(password)) is not None:
+        raise EdgeCnnError(f"the MQTT password {problem}")
     if password is not None and target.username is None:
         raise EdgeCnnError(
             f"--mqtt {target.url}: a password is given but no user: put it in the URL "
@@ -161,8 +210,20 @@ def mqtt_options(
             raise EdgeCnnError(f"--mqtt-ca-file {ca_file}: no such file: give the CA's PEM file")
     if discovery_prefix is not None:
         discovery_prefix = discovery_prefix.strip("/")
-        if not discovery_prefix or any(c in discovery_prefix for c in "+#"):
-            raise EdgeCnnError(f"--mqtt-discovery {discovery_prefix!r}: give a topic prefix")
+        problem = topic_problem(discovery_prefix) if discovery_prefix else "is empty"
+        if problem is not None:
+            raise EdgeCnnError(
+                f"--mqtt-discovery {discovery_prefix[:40]!r} {problem}: give a topic prefix such "
+                "as homeassistant"
+            )
+    topics = [target.state_topic, target.availability_topic]
+    topics += discovery_configs(target, discovery_prefix) if discovery_prefix else []
+    longest = max(len(topic.encode("utf-8")) for topic in topics)
+    if longest > MAX_STRING_BYTES:
+        raise EdgeCnnError(
+            f"--mqtt {target.url[:60]}...: a topic would be {longest} bytes long, more than "
+            f"MQTT's {MAX_STRING_BYTES}: shorten the topic prefix"
+        )
     return MqttOptions(
         target, password, interval, discovery_prefix, Path(ca_file) if ca_file else None
     )
@@ -208,51 +269,3 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
             "icon": "mdi:percent",
         },
     }
-
-
-class MqttPresenter(Presenter):
-    """Hands a result to the background publisher when the label changes, and every
-    `interval` seconds while it stays the same; never waits for the network."""
-
-    def __init__(self, options: MqttOptions) -> None:
-        from edgecnn.device.outputs.mqtt_client import (
-            BackgroundPublisher,  # paho-mqtt: only when --mqtt is used
-        )
-
-        self.options = options
-        target = options.target
-        on_connect = [
-            Message(topic, json.dumps(config), QOS, True)
-            for topic, config in (
-                discovery_configs(target, options.discovery_prefix).items()
-                if options.discovery_prefix
-                else ()
-            )
-        ]
-        on_connect.append(Message(target.availability_topic, "online", QOS, True))
-        self.publisher = BackgroundPublisher(
-            options,
-            will=Message(target.availability_topic, "offline", QOS, True),
-            on_connect=on_connect,
-        )
-        self.last_label: str | None = None
-        self.last_sent = 0.0
-
-    def present(self, result: FrameResult) -> None:
-        label = result.prediction.label
-        now = time.monotonic()
-        if label == self.last_label and now - self.last_sent < self.options.interval:
-            return
-        self.last_label, self.last_sent = label, now
-        record = {"frame": result.index, "time": round(result.time, 4)}
-        record.update(prediction_record(result.prediction))
-        message = Message(self.options.target.state_topic, json.dumps(record), QOS, True)
-        self.publisher.submit(message)
-
-    def close(self) -> None:
-        counts = self.publisher.close()
-        echo(
-            f"edgecnn: mqtt: {counts.results} results: {counts.published} published, "
-            f"{counts.dropped} dropped while the broker was away, {counts.unsent} unsent at exit; "
-            f"{counts.outages} outage(s)"
-        )

@@ -48,9 +48,12 @@ class PublishCounts:
 
 class _Client(paho.Client):
     """paho's client, keeping why the last connection attempt failed (paho's
-    on_connect_fail does not say)."""
+    on_connect_fail does not say), and telling `on_network_thread_death` when its network
+    thread dies of an exception (which paho would print as a traceback, and then publish
+    nothing, reconnect never, say nothing more)."""
 
     last_error: BaseException | None = None
+    on_network_thread_death = None
 
     def reconnect(self):
         try:
@@ -58,6 +61,14 @@ class _Client(paho.Client):
         except OSError as exc:
             self.last_error = exc
             raise
+
+    def _thread_main(self, *args, **kwargs) -> None:
+        try:
+            super()._thread_main(*args, **kwargs)
+        except Exception as exc:
+            if self.on_network_thread_death is None:
+                raise
+            self.on_network_thread_death(exc)
 
 
 class BackgroundPublisher:
@@ -79,6 +90,7 @@ class BackgroundPublisher:
         self._dropped_at_outage = 0
         self._closing = False  # close() waits for the queue to drain
         self._stopping = False  # the sender stops
+        self.stopped_by: str | None = None  # why publishing stopped for good
         self._client = self._make_client(will)
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self._sender.start()
@@ -105,6 +117,7 @@ class BackgroundPublisher:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_network_thread_death = self._on_network_thread_death
         return client
 
     # The frame loop's side.
@@ -186,6 +199,19 @@ class BackgroundPublisher:
 
     def _on_disconnect(self, _client, _userdata, _flags, reason, _properties) -> None:
         self._went_down(f"lost the connection ({reason})")
+
+    def _on_network_thread_death(self, exc: BaseException) -> None:
+        with self._cond:
+            self._connected = False
+            self.stopped_by = (
+                f"publishing stopped for good: paho-mqtt's network thread died "
+                f"({type(exc).__name__}: {first_line(exc)})"
+            )
+            self._cond.notify_all()
+        warn(
+            f"mqtt {self.target.url}: {self.stopped_by}; classification goes on, its results "
+            "are no longer published"
+        )
 
     def _went_down(self, why: str) -> None:
         with self._cond:

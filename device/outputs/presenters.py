@@ -20,15 +20,16 @@ import cv2
 from edgecnn.atomic import AtomicFile
 from edgecnn.console import warn
 from edgecnn.device.inference.postprocess import Prediction
-from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.errors import EdgeCnnError
 
 RECORD_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_RECORD_FPS = 10.0
+MIN_FREE_BYTES = 4 << 20  # --record stops below this much free space (or four raw frames)
 
 
 def prediction_record(p: Prediction) -> dict:
-    """A prediction as JSON: label, class id, score and the top-k (--json, --mqtt)."""
+    """A prediction as JSON: label, class id, score and the top-k."""
     return {
         "label": p.label,
         "class_id": p.class_id,
@@ -37,14 +38,14 @@ def prediction_record(p: Prediction) -> dict:
     }
 
 
-def result_record(result: FrameResult) -> dict:
-    """The JSON object printed for one frame by --json."""
-    return {
-        "frame": result.index,
-        "time": round(result.time, 4),
-        **prediction_record(result.prediction),
-        "latency_ms": {k: round(v, 3) for k, v in result.latency_ms.items()},
-    }
+def result_record(result: FrameResult, latency: bool = True) -> dict:
+    """One frame's result as JSON, the one form every output uses: --json prints it (with the
+    per-stage latencies), --mqtt publishes it (without)."""
+    record = {"frame": result.index, "time": round(result.time, 4)}
+    record.update(prediction_record(result.prediction))
+    if latency:
+        record["latency_ms"] = {k: round(v, 3) for k, v in result.latency_ms.items()}
+    return record
 
 
 class JsonLinesPresenter(Presenter):
@@ -98,7 +99,14 @@ class WindowPresenter(Presenter):
 class VideoRecorder(Presenter):
     """The annotated frames as a video file, written under a temporary name and renamed
     into place on close, so the file is whole and playable whenever the run stopped
-    (end of source, --max-frames, SIGINT, SIGTERM)."""
+    (end of source, --max-frames, SIGINT, SIGTERM).
+
+    OpenCV's writer says nothing when a frame cannot be written (only a warning on stderr),
+    so the recorder watches the disk: when less than `min_free_bytes` is left it stops the
+    run with one line, and on close it renames the file into place only if OpenCV can play
+    it back with every frame. Anything else is removed, and the run fails (exit 2)."""
+
+    SPACE_CHECK_EVERY = 10  # frames between looks at the free space
 
     def __init__(self, path: str | Path, fps: float | None = None) -> None:
         self.path = Path(path)
@@ -112,25 +120,68 @@ class VideoRecorder(Presenter):
         self.file = AtomicFile(self.path)
         self.writer: cv2.VideoWriter | None = None
         self.frames = 0
+        self.failed = False
+        self.min_free_bytes = MIN_FREE_BYTES
 
     def present(self, result: FrameResult) -> None:
         image = result.annotated()
         if self.writer is None:
             height, width = image.shape[:2]
+            # Room for a few uncompressed frames and the index written at the end.
+            self.min_free_bytes = max(MIN_FREE_BYTES, 4 * image.nbytes)
+            self._check_space()
             self.writer = cv2.VideoWriter(
                 str(self.file.tmp), self.fourcc, self.fps, (width, height)
             )
             if not self.writer.isOpened():
+                self.failed = True
                 raise EdgeCnnError(f"OpenCV cannot write video {self.path}: try a .avi name")
+        elif self.frames % self.SPACE_CHECK_EVERY == 0:
+            self._check_space()
         self.writer.write(image)
         self.frames += 1
+
+    def _check_space(self) -> None:
+        try:
+            stat = os.statvfs(self.file.tmp.parent)
+        except OSError:
+            return  # no answer (some network file systems): the check on close remains
+        if stat.f_blocks == 0:
+            return  # a file system that tells no sizes (some FUSE ones): the check on close
+        free = stat.f_bavail * stat.f_frsize
+        if free < self.min_free_bytes:
+            self.failed = True
+            raise EdgeCnnError(
+                f"--record {self.path}: the disk is full ({free // 1024} KB free, the video "
+                f"needs more): free some space or record elsewhere; nothing was kept"
+            )
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.release()
             self.writer = None
-        if self.frames:
-            self.file.commit()
-        else:
+        if not self.frames or self.failed:
             self.file.discard()
-            warn(f"no frames were recorded: {self.path} not written")
+            if not self.failed:
+                warn(f"no frames were recorded: {self.path} not written")
+            return
+        if not playable(self.file.tmp, self.frames):
+            self.file.discard()
+            raise EdgeCnnError(
+                f"--record {self.path}: OpenCV could not write a playable video (is the disk "
+                "full?): nothing was kept; free some space or record elsewhere"
+            )
+        self.file.commit()
+
+
+def playable(path: Path, frames: int) -> bool:
+    """Whether OpenCV opens the video at `path`, reads its first frame, and (where the file
+    says) counts at least `frames` frames."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened() or not capture.read()[0]:
+            return False
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        return count <= 0 or count >= frames
+    finally:
+        capture.release()

@@ -25,7 +25,7 @@ import numpy as np
 from edgecnn.console import warn
 from edgecnn.data import IMAGE_SUFFIXES
 from edgecnn.device.sources.picamera import import_picamera2
-from edgecnn.errors import EdgeCnnError, first_line
+from edgecnn.errors import EdgeCnnError, first_line, hide_passwords
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 STREAM_TIMEOUT_MS = 5000
@@ -216,7 +216,9 @@ class CaptureSource(LiveSource):
     def __init__(self, target: int | str) -> None:
         self.target = target
         self.is_url = isinstance(target, str) and target.lower().startswith(URL_SCHEMES)
-        self.description = f"camera {target}" if not self.is_url else f"stream {target}"
+        self.description = (
+            f"camera {target}" if not self.is_url else f"stream {hide_passwords(target)}"
+        )
         self.capture: cv2.VideoCapture | None = None
         quiet_opencv_warnings()
         super().__init__()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_ON_A_DEVICE = {"tensorflow", "tensorflow-cpu", "keras", "tf-keras", "tensorboard"}

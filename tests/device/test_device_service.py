@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -15,9 +16,15 @@ from cli_runner import run_edgecnn
 
 from edgecnn.demo.synthvideo import make_video
 
+SERVICE_USER = "camera"  # any valid name: the unit is checked, never started
 
-def edgecnn(*args: str) -> subprocess.CompletedProcess:
-    return run_edgecnn(*args, timeout=120)
+
+def edgecnn(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`edgecnn service ...` (with --user SERVICE_USER unless the test gives one or leaves
+    the user to be found), as a user does."""
+    if args[0] == "service" and "--user" not in args and env is None:
+        args = ("service", "--user", SERVICE_USER, *args[1:])
+    return run_edgecnn(*args, timeout=120, env=env or {})
 
 
 def read_unit(path: Path) -> configparser.ConfigParser:
@@ -115,3 +122,148 @@ def test_missing_model_and_bad_run_option_fail_before_writing(tmp_path, tiny_tfl
     proc = edgecnn("service", "--model", str(tiny_tflite), "--out", str(out), "--", "--bogus")
     assert proc.returncode == 2 and "--bogus" in proc.stderr
     assert not out.exists()
+
+
+def exposure(unit: Path) -> tuple[float, str]:
+    """systemd's own verdict on the unit's sandbox: (exposure 0..10, level)."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: make system-deps installs Debian's systemd"
+    proc = subprocess.run(
+        [analyze, "security", "--offline=yes", "--no-pager", str(unit)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    found = re.search(r"Overall exposure level for \S+: ([0-9.]+) (\w+)", proc.stdout)
+    assert found, proc.stdout[-2000:] + proc.stderr
+    return float(found.group(1)), found.group(2)
+
+
+def test_systemd_rates_the_sandbox_ok_and_the_camera_model_and_record_folder_stay_reachable(
+    tmp_path, model_with_space
+) -> None:
+    """systemd-analyze security scored the unit 9.6 UNSAFE (root, no sandbox)."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    out = tmp_path / "edgecnn.service"
+    proc = edgecnn("service", "--model", str(model_with_space), "--source", "picamera",
+                   "--out", str(out), "--", "--record", str(videos / "run.mp4"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    score, level = exposure(out)
+    assert level in ("OK", "SAFE", "PERFECT") and score < 5.0, (score, level)
+    service = read_unit(out)["Service"]
+    assert service["User"] == SERVICE_USER and service["NoNewPrivileges"] == "yes"
+    # The camera: V4L2 and the media controller, Picamera2's DMA heaps and the VideoCore.
+    allowed = [line.split()[0] for line in out.read_text().splitlines()
+               if line.startswith("DeviceAllow=")]  # fmt: skip
+    for device in ("char-video4linux", "char-media", "char-dma_heap", "char-vchiq"):
+        assert f"DeviceAllow={device}" in allowed
+    assert service["DevicePolicy"] == "closed" and "PrivateDevices" not in service
+    # The model (in a home folder, say) is read, the videos' folder written, nothing else.
+    assert service["ProtectSystem"] == "strict" and service["ProtectHome"] == "read-only"
+    assert service["ReadWritePaths"] == str(videos)
+    assert "InaccessiblePaths" not in service and "TemporaryFileSystem" not in service
+
+
+def test_a_relative_record_is_written_beside_the_model_and_its_folder_must_exist(
+    tmp_path, tiny_tflite
+) -> None:
+    model = tmp_path / "model.tflite"
+    shutil.copy(tiny_tflite, model)
+    proc = edgecnn("service", "--model", str(model), "--", "--record=run.mp4")
+    assert proc.returncode == 0, proc.stderr
+    assert f"\nReadWritePaths={tmp_path}\n" in proc.stdout
+    assert " --record=run.mp4" in proc.stdout
+    proc = edgecnn("service", "--model", str(model), "--", "--record", "nowhere/run.mp4")
+    assert proc.returncode == 2 and "the folder" in proc.stderr and "create it first" in proc.stderr
+
+
+def test_the_service_never_runs_as_root(tiny_tflite, tmp_path) -> None:
+    """As root without sudo the unit said User=root."""
+    out = tmp_path / "edgecnn.service"
+    as_root = {"USER": "root", "LOGNAME": "root"}
+    for env, args in (
+        ({**as_root, "SUDO_USER": ""}, ()),  # root, no sudo
+        ({**as_root, "SUDO_USER": "root"}, ()),  # sudo by root
+        (as_root, ("--user", "root")),
+    ):
+        proc = edgecnn("service", "--model", str(tiny_tflite), *args, "--out", str(out), env=env)
+        assert proc.returncode == 2, proc.stderr
+        assert "would run as root" in proc.stderr and "--user NAME" in proc.stderr
+        assert not out.exists()
+    proc = edgecnn("service", "--model", str(tiny_tflite), env={**as_root, "SUDO_USER": "pi"})
+    assert proc.returncode == 0 and "\nUser=pi\n" in proc.stdout
+
+
+INJECTIONS = {
+    "--user": ["--user", "pi\nExecStartPre=/bin/sh -c 'id > /tmp/owned'"],
+    "--source": ["--source", "0\nUser=root"],
+    "run option": ["--", "--roi", "0,0,100,100\nUser=root"],
+    "run option value after =": ["--", "--roi=0,0,100,100\rUser=root"],
+}
+
+
+@pytest.mark.parametrize("where", INJECTIONS)
+def test_a_line_break_cannot_add_a_directive(tiny_tflite, tmp_path, where) -> None:
+    out = tmp_path / "edgecnn.service"
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--out", str(out), *INJECTIONS[where])
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "line break or another control character" in proc.stderr
+    assert not out.exists()
+
+
+def test_a_model_path_with_a_line_break_is_refused(tiny_tflite, tmp_path) -> None:
+    folder = tmp_path / "m\nUser=root"
+    folder.mkdir()
+    shutil.copy(tiny_tflite, folder / "model.tflite")
+    proc = edgecnn("service", "--model", str(folder / "model.tflite"))
+    assert proc.returncode == 2 and "control character" in proc.stderr
+    assert "User=root" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "run_options",
+    [
+        ["--serve-token", "k3Jq9-not-a-real-token-0123"],
+        ["--serve-token=k3Jq9-not-a-real-token-0123"],
+        ["--json", "--serve-token", "k3Jq9-not-a-real-token-0123"],
+    ],
+)
+def test_a_token_among_the_run_options_is_refused_not_written(tiny_tflite, tmp_path, run_options):
+    out = tmp_path / "edgecnn.service"
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--out", str(out), "--", *run_options)
+    assert proc.returncode == 2 and "--serve-token-file" in proc.stderr, proc.stderr
+    assert "k3Jq9" not in proc.stderr and not out.exists()
+
+
+def test_a_window_after_the_dashes_is_refused(tiny_tflite):
+    """--display would make the service fail at every start (and restart for ever)."""
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--", "--display")
+    assert proc.returncode == 2 and "a service has no display" in proc.stderr
+
+
+@pytest.mark.parametrize("option", ["--serve", "--serve-token-file", "--model", "--source"])
+def test_the_services_own_options_after_the_dashes_are_refused(tiny_tflite, tmp_path, option):
+    """`-- --serve 0.0.0.0:8080` skipped the check that a page beyond loopback has a token."""
+    value = {"--serve": "0.0.0.0:8080", "--model": str(tiny_tflite)}.get(option, "x")
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--", option, value)
+    assert proc.returncode == 2 and f"{option} after --" in proc.stderr, proc.stderr
+    assert proc.stdout == ""
+
+
+def test_the_mqtt_password_file_is_a_credential_and_a_password_in_the_url_is_refused(
+    tiny_tflite, tmp_path
+) -> None:
+    password = tmp_path / "mqtt-password"
+    password.write_text("s3cret-mqtt-pass\n")
+    password.chmod(0o600)
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--", "--mqtt",
+                   "mqtt://cam@broker.lan/edgecnn/kitchen", "--mqtt-password-file",
+                   str(password))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    unit = proc.stdout
+    assert f"\nLoadCredential=mqtt-password:{password}\n" in unit
+    assert "\nEnvironment=EDGECNN_MQTT_PASSWORD_FILE=%d/mqtt-password\n" in unit
+    assert "--mqtt-password-file" not in unit and "s3cret" not in unit
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--", "--mqtt",
+                   "mqtt://cam:s3cret-mqtt-pass@broker.lan/edgecnn/kitchen")  # fmt: skip
+    assert proc.returncode == 2 and "keep the password out of the URL" in proc.stderr
+    assert "s3cret" not in proc.stderr and proc.stdout == ""

@@ -21,6 +21,7 @@ from small_runs import (
     train_command,
 )
 
+from edgecnn.errors import EdgeCnnError
 from edgecnn.train.resume import STATE_NAME, load_state
 
 
@@ -117,3 +118,60 @@ def test_resume_mistakes_exit_2_with_one_line(tmp_path, args, message):
         capture_output=True, text=True, env=ENV, timeout=120,
     )  # fmt: skip
     assert_one_line_error(proc, message)
+
+
+def resume_state(meta: object, arrays: dict | None = None) -> bytes:
+    """A resume_state.npz holding `meta` (JSON, or raw bytes as they are) and `arrays`."""
+    import io
+    import json
+
+    import numpy as np
+
+    raw = meta if isinstance(meta, bytes) else json.dumps(meta).encode()
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(raw, dtype=np.uint8), **(arrays or {}))
+    return buffer.getvalue()
+
+
+GOOD_META = {
+    "format": 1, "epochs_done": 1, "history": {"loss": [0.5]}, "best_epoch": 1,
+    "best_val_accuracy": 0.5, "train_seconds": 1.0, "stopped_early": False,
+    "model_paths": [], "optimizer_paths": [], "run": {},
+}  # fmt: skip
+DAMAGED_STATES = {
+    "empty file": b"",
+    "a .npy, not a .npz": b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, "
+    b"'shape': (0,), }" + b" " * 57 + b"\n",
+    "no meta": resume_state(b"", {}).replace(b"meta.npy", b"mxta.npy"),
+    "meta a list": resume_state([1, 2, 3]),
+    "meta not UTF-8": resume_state(b"\xff\xfe{}"),
+    "meta nested 100,000 deep": resume_state(b"[" * 100_000 + b"]" * 100_000),
+    "history a list": resume_state({**GOOD_META, "history": [0.5]}),
+    "history of strings": resume_state({**GOOD_META, "history": {"loss": ["x"]}}),
+    "model_paths a number": resume_state({**GOOD_META, "model_paths": 3}),
+    "run a string": resume_state({**GOOD_META, "run": "x"}),
+    "format a list": resume_state({**GOOD_META, "format": [[1]]}),
+    "a variable missing": resume_state({**GOOD_META, "model_paths": ["dense/kernel"]}),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_STATES)
+def test_a_damaged_resume_state_is_one_line_not_interrupted(tmp_path, damage):
+    """An empty file used to print "interrupted" and exit 130 (np.load's EOFError looks like
+    Ctrl-D to click); a meta or history of the wrong type gave a traceback."""
+    (tmp_path / "config.toml").write_text("[[model.conv]]\nfilters = 4\n")
+    (tmp_path / STATE_NAME).write_bytes(DAMAGED_STATES[damage])
+    proc = subprocess.run(
+        train_command("train", "--resume", str(tmp_path)),
+        capture_output=True, text=True, env=ENV, timeout=120,
+    )  # fmt: skip
+    assert_one_line_error(proc, "is not an edgecnn resume state")
+
+
+def test_a_state_of_another_format_says_so(tmp_path):
+    path = tmp_path / STATE_NAME
+    path.write_bytes(resume_state({**GOOD_META, "format": 7}))
+    with pytest.raises(EdgeCnnError, match=r"resume format 7, not 1: start the run again"):
+        load_state(path)
+    path.write_bytes(resume_state(GOOD_META))
+    assert load_state(path).history == {"loss": [0.5]}
