@@ -80,3 +80,26 @@ def test_device_install_extra_runs_on_the_standard_library_alone() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "device"  # this x86-64 machine has no Picamera2
+
+
+def test_device_install_with_no_runtime_needs_the_os_numpy_and_opencv(tmp_path) -> None:
+    """DEVICE_EXTRA=none (32-bit Pi OS 13, ARMv6) keeps the OS's NumPy and OpenCV: a Python
+    without them is told what to install, and no venv is made."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    venv = tmp_path / "device venv"
+    proc = make("device-install", f"PYTHON={bare / 'bin' / 'python'}", f"DEVICE_VENV={venv}",
+                "DEVICE_EXTRA=none")  # fmt: skip
+    assert proc.returncode != 0
+    assert "none uses the OS's NumPy and OpenCV: sudo apt install python3-numpy" in proc.stderr
+    assert not venv.exists()
+
+
+def test_device_install_asks_the_os_python_which_extra(tmp_path) -> None:
+    """Without DEVICE_EXTRA the Makefile asks device/install_extra.py (this x86-64 machine:
+    device, the plain venv); a dry run shows the pip command it would type."""
+    proc = make("-n", "device-install", f"DEVICE_VENV={tmp_path / 'v'}", "DEVICE_FROM=wheel.whl")
+    assert proc.returncode == 0, proc.stderr
+    assert '"wheel.whl[device]"' in proc.stdout
+    proc = make("-n", "device-install", "DEVICE_EXTRA=none", "DEVICE_FROM=wheel.whl")
+    assert '"wheel.whl"' in proc.stdout and "numpy==" in proc.stdout
