@@ -183,15 +183,38 @@ def run_convert(options: ConvertOptions) -> dict:
     return report
 
 
-def golden_vectors(graph, test, int8_model: bytes, input_range: tuple[float, float]) -> dict:
-    """A few test images as the model takes them and the NumPy reference's outputs, for the
-    device's start-up self-check (edgecnn.golden), tied to the model's hash."""
-    from edgecnn.golden import golden_record, make_golden, pick_golden
+def golden_vectors(graph, test, int8_model: bytes, input_range: tuple[float, float]) -> dict | None:
+    """A few test images as the model takes them and the NumPy reference's outputs (TFLite's
+    reference kernels' for an op the NumPy reference lacks, such as a float op kept by
+    --allow-float), for the device's start-up self-check (edgecnn.golden), tied to the
+    model's hash. None when neither can run the model."""
+    from edgecnn.backends import choose_backend
+    from edgecnn.bundle import ModelFile
+    from edgecnn.golden import (
+        TFLITE_REFERENCE_ENGINE,
+        golden_record,
+        make_golden,
+        pick_golden,
+        reference_gap,
+    )
     from edgecnn.quantization import pixels_to_model_input
 
     chosen = pick_golden(test.images, test.labels)
     x = pixels_to_model_input(test.images[chosen], input_range, graph.input_details()[0])
-    return golden_record(make_golden(graph, [x]), sha256_hex(int8_model))
+    try:
+        return golden_record(make_golden(graph, [x]), sha256_hex(int8_model))
+    except EdgeCnnError as exc:
+        numpy_cannot = exc
+    try:
+        kernels = choose_backend("auto", reference_fallback=False).open(
+            ModelFile.from_bytes(int8_model), kernels="reference"
+        )
+        golden = make_golden(graph, [x], interpreter=kernels)
+    except EdgeCnnError:
+        echo(f"convert: no golden vectors for the device's self-check: "
+             f"{reference_gap(graph, numpy_cannot)}, nor TFLite's reference kernels")  # fmt: skip
+        return None
+    return golden_record(golden, sha256_hex(int8_model), TFLITE_REFERENCE_ENGINE)
 
 
 __all__ = ["INSTALL_HINT", "run_convert"]

@@ -27,6 +27,7 @@ from edgecnn.convert.engines import DEFAULT_ENGINES, VerifyModel, build_engines
 from edgecnn.convert.user_inputs import load_user_inputs
 from edgecnn.convert.user_inputs import save_outputs as save_outputs_npz
 from edgecnn.errors import EdgeCnnError, first_line
+from edgecnn.golden import random_inputs
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import debugging, quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
@@ -103,25 +104,6 @@ def test_data(model: Path, data_dir, limit, classes: int):
             "give --inputs random"
         )
     return test, where
-
-
-def random_inputs(ri: ReferenceInterpreter, samples: int, seed: int = 0) -> list[np.ndarray]:
-    """Every input filled with values valid for its type: the whole range of an integer type
-    (raw quantised values), uniform [-1, 1) for floats, 0/1 for bool."""
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for t in ri.input_details():
-        shape = (samples, *t.shape[1:])
-        if t.dtype is None:
-            raise EdgeCnnError(f"input {t.name} is {t.type_name}: verify cannot make values for it")
-        if np.issubdtype(t.dtype, np.floating):
-            arrays.append(rng.uniform(-1, 1, shape).astype(t.dtype))
-        elif t.dtype == np.bool_:
-            arrays.append(rng.integers(0, 2, shape).astype(np.bool_))
-        else:
-            info = np.iinfo(t.dtype)
-            arrays.append(rng.integers(info.min, info.max, shape, endpoint=True).astype(t.dtype))
-    return arrays
 
 
 def to_invocations(ri: ReferenceInterpreter, rows: list[np.ndarray]) -> list[np.ndarray]:
@@ -418,7 +400,7 @@ def verify_model(
     if inputs == "dataset":
         x, labels = dataset_inputs(ri, bundle, data_dir, limit)
     elif inputs == "random":
-        x, labels = random_inputs(ri, samples or DEFAULT_RANDOM_SAMPLES), None
+        x, labels = random_inputs(ri.input_details(), samples or DEFAULT_RANDOM_SAMPLES), None
     else:
         x, labels = load_user_inputs(Path(inputs), ri.input_details()), None
     agreement, outputs = compare_engines(ri, bundle, x, engines)

@@ -105,6 +105,14 @@ verify_hash_option = click.option(
     help="Refuse a .tflite whose SHA-256 is not the one convert wrote into model.json.",
 )
 
+self_check_option = click.option(
+    "--self-check/--no-self-check",
+    default=True,
+    show_default=True,
+    help="Refuse a runtime that computes model.json's golden vectors wrong (checked at "
+    "start-up; a model without them: random inputs against the NumPy reference).",
+)
+
 data_dir_option = click.option(
     "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
 )
@@ -452,6 +460,7 @@ def verify(**values) -> None:
     "--mqtt-ca-file", type=PathArg, default=None, help="CA certificate (PEM) of an mqtts:// broker."
 )
 @verify_hash_option
+@self_check_option
 def run(**values) -> None:
     """Classify live frames from a camera, video, images or stream."""
     from edgecnn.device.command import RunOptions, run_live
@@ -500,6 +509,7 @@ def capture(**values) -> None:
 @interpreter_options(edgetpu="off")
 @json_option("Print one JSON object.")
 @verify_hash_option
+@self_check_option
 def bench(**values) -> None:
     """Per-stage latency of the live loop, and the bare invoke() time for comparison."""
     from edgecnn.device.command import BenchOptions, run_bench

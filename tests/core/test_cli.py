@@ -113,6 +113,7 @@ SHARED = {  # option -> the commands that share its one declaration
     "kernels": ("run", "bench"),
     "threads": ("run", "bench"),
     "verify_hash": ("verify", "run", "bench", "explain"),
+    "self_check": ("run", "bench"),
 }
 
 
