@@ -519,7 +519,8 @@ def disk_rows(findings: Findings, request: Request) -> None:
 def model_rows(findings: Findings, request: Request, backend: str | None) -> None:
     """The model's hash, what input it expects, and one inference on the asked backend."""
     from edgecnn.bundle import open_bundle
-    from edgecnn.device.inference.runtime import load_runtime
+    from edgecnn.device.inference.runtime import check_runtime, load_runtime
+    from edgecnn.golden import PASSED, REFUSED
     from edgecnn.native_output import quiet_native_output
 
     path = Path(request.model)
@@ -576,21 +577,17 @@ def model_rows(findings: Findings, request: Request, backend: str | None) -> Non
             f"invoke {1000 * (invoked - loaded):.1f} ms", needed=True)
     )  # fmt: skip
     findings.summary["model_backend"] = runtime.backend
-    # The start-up self-check of run: the golden vectors convert stored (random inputs against
-    # the NumPy interpreter for a foreign model) through the runtime just loaded.
-    from edgecnn.golden import self_check
-
-    graph = bundle.model_file(runtime.model_path).graph
-    try:
-        checked = self_check(runtime.interpreter, runtime.model_path, graph, runtime.backend,
-                             on_edgetpu=runtime.on_edgetpu)  # fmt: skip
-    except EdgeCnnError as exc:
-        findings.add(Row("self-check", "fail", f"{runtime.backend} computes this model wrong",
-                         str(exc), needed=True))  # fmt: skip
+    # run's start-up self-check: the golden vectors convert stored (random inputs against the
+    # NumPy interpreter for a foreign model) through the runtime just loaded.
+    with quiet_native_output():
+        checked = check_runtime(runtime, bundle)
+    if checked.status == REFUSED:
+        findings.add(Row("self-check", "fail", f"{runtime.backend} refused on {checked.checked}",
+                         checked.reason.removeprefix("self-check: "), needed=True))  # fmt: skip
         return
+    status = "ok" if checked.status == PASSED else "info"  # skipped: nothing to check against
     findings.add(
-        Row("self-check", "ok", f"{runtime.backend} gives {checked} within the contract",
-            needed=True)
+        Row("self-check", status, checked.reason.removeprefix("self-check: "), needed=True)
     )  # fmt: skip
     findings.summary["model_ok"] = True
 

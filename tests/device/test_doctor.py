@@ -197,33 +197,12 @@ def test_without_any_tflite_package_auto_is_the_numpy_backend_and_the_path_works
     assert found["inference"]["status"] == "ok" and "reference" in found["inference"]["found"]
 
 
-WRONG_RUNTIME = """
-import numpy as np
-from ai_edge_litert import interpreter as litert
-
-right = litert.Interpreter.invoke
-
-
-def wrong(self):  # a broken kernel: every output 40 steps off, in the runtime's own memory
-    right(self)
-    for detail in self.get_output_details():
-        values = self.tensor(detail["index"])()
-        info = np.iinfo(values.dtype)
-        values[...] = np.clip(values.astype(np.int64) + 40, info.min, info.max)
-        del values
-
-
-litert.Interpreter.invoke = wrong
-"""
-
-
-def test_a_runtime_that_computes_the_model_wrong_fails_the_self_check(
-    tiny_tflite, tmp_path
-) -> None:
+def test_a_runtime_that_computes_the_model_wrong_fails_the_self_check(tiny_tflite) -> None:
     """LiteRT imports and runs, but its outputs are wrong (as under qemu's default CPU model,
-    or with a bad wheel): the self-check row fails, in one line, with what to do."""
-    (tmp_path / "sitecustomize.py").write_text(WRONG_RUNTIME)
-    proc = doctor("--model", str(tiny_tflite), "--json", env={"PYTHONPATH": str(tmp_path)})
+    or with a bad wheel; planted with edgecnn.fault_injection's hook): the self-check row
+    fails, in one line, with what to do."""
+    wrong = {"EDGECNN_PERTURB_RUNTIME": "40"}
+    proc = doctor("--model", str(tiny_tflite), "--json", env=wrong)
     assert proc.returncode == 1, proc.stdout
     check = rows(proc)["self-check"]
     assert check["status"] == "fail" and check["needed"]
@@ -231,5 +210,4 @@ def test_a_runtime_that_computes_the_model_wrong_fails_the_self_check(
     assert "--backend reference" in check["fix"] and "\n" not in check["fix"]
     assert json.loads(proc.stdout)["summary"]["problems"] == ["self-check"]
     # The NumPy backend is the way out the fix names: it passes.
-    assert doctor("--model", str(tiny_tflite), "--backend", "reference",
-                  env={"PYTHONPATH": str(tmp_path)}).returncode == 0  # fmt: skip
+    assert doctor("--model", str(tiny_tflite), "--backend", "reference", env=wrong).returncode == 0
