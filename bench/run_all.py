@@ -26,6 +26,7 @@ ORDER = [
     "device_memory",
     "serve_load",
     "mqtt_outage",
+    "model_reload",
     "own_objects",
 ]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.golden import random_inputs
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import debugging, quiet_native_output
+from edgecnn.progress import Progress
 from edgecnn.quantization import pixels_to_model_input
 from edgecnn.reference.interpreter import ReferenceInterpreter
 from edgecnn.reference.registry import OpContext
@@ -130,38 +130,6 @@ def rows_of(outputs: np.ndarray, shape: tuple[int, ...], batch: int, samples: in
     return outputs[:samples]
 
 
-class Progress:
-    """Progress of a long verify: a tqdm bar on a terminal, a plain line every 10 s in logs."""
-
-    INTERVAL = 10.0
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label, self.done = total, label, 0
-        self.started = self.last = time.monotonic()
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=label, unit="input", file=sys.stderr,
-                            dynamic_ncols=True, mininterval=0.5, leave=False)  # fmt: skip
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        now = time.monotonic()
-        if now - self.last >= self.INTERVAL and self.done < self.total:
-            self.last = now
-            print(f"{self.label}: {self.done}/{self.total} inputs "
-                  f"({100 * self.done / self.total:.0f}%, {now - self.started:.0f} s)",
-                  file=sys.stderr, flush=True)  # fmt: skip
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def failing_op(ri: ReferenceInterpreter, inputs: list[np.ndarray]) -> str:
     """The NumPy reference's operator that raises on one invocation, and its tensor."""
     values = {t.index: t.data for t in ri.tensors if t.data is not None}
@@ -223,7 +191,7 @@ def compare_engines(
     truth_name = agreement.truth.name
     invocations = to_invocations(ri, inputs)
     outputs: dict[str, list[list[np.ndarray]]] = {e.name: [] for e in built}
-    progress = Progress(samples, f"verify ({', '.join(e.name for e in built)})")
+    progress = Progress(samples, f"verify ({', '.join(e.name for e in built)})", unit="inputs")
     try:
         for start in range(0, len(invocations[0]), CHUNK):
             batch = [x[start : start + CHUNK] for x in invocations]
