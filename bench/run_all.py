@@ -20,6 +20,7 @@ ORDER = [
     "train_default",
     "convert_quality",
     "reference_speed",
+    "reference_live",
     "reference_mobilenet",
     "device_latency",
     "self_check",

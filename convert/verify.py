@@ -31,8 +31,7 @@ from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import debugging, quiet_native_output
 from edgecnn.progress import Progress
 from edgecnn.quantization import pixels_to_model_input
-from edgecnn.reference.interpreter import ReferenceInterpreter
-from edgecnn.reference.registry import OpContext
+from edgecnn.reference.interpreter import OperatorFailed, ReferenceInterpreter
 
 CHUNK = 64  # invocations per pass
 DEFAULT_RANDOM_SAMPLES = 1000
@@ -130,29 +129,7 @@ def rows_of(outputs: np.ndarray, shape: tuple[int, ...], batch: int, samples: in
     return outputs[:samples]
 
 
-def failing_op(ri: ReferenceInterpreter, inputs: list[np.ndarray]) -> str:
-    """The NumPy reference's operator that raises on one invocation, and its tensor."""
-    values = {t.index: t.data for t in ri.tensors if t.data is not None}
-    values.update(zip(ri.input_indices, inputs, strict=True))
-    for op, kernel in zip(ri.operators, ri.kernels, strict=True):
-        ctx = OpContext(
-            inputs=[values[i] if i >= 0 else None for i in op.inputs],
-            input_tensors=[ri.tensors[i] if i >= 0 else None for i in op.inputs],
-            output_tensors=[ri.tensors[i] for i in op.outputs],
-            options=op.options,
-            fc_rounding=ri.fc_rounding,
-        )
-        try:
-            values.update(zip(op.outputs, kernel(ctx), strict=True))
-        except Exception as exc:
-            return (
-                f"{op.name} (operator {op.index}, output tensor {ri.tensors[op.outputs[0]].name})"
-                f": {type(exc).__name__}: {first_line(exc)}"
-            )
-    return "no operator alone (the batch as a whole)"
-
-
-def run_engine(engine, ri: ReferenceInterpreter, batch: list[np.ndarray], truth):
+def run_engine(engine, batch: list[np.ndarray], truth):
     """One engine on one chunk; an unexpected failure becomes one line naming the engine and,
     for the NumPy reference, the operator and its tensor (EDGECNN_DEBUG=1: the traceback)."""
     try:
@@ -162,10 +139,9 @@ def run_engine(engine, ri: ReferenceInterpreter, batch: list[np.ndarray], truth)
         raise
     except Exception as exc:
         if debugging():
-            raise
-        if engine.name == "numpy":
-            where = failing_op(ri, [x[0] for x in batch])
-            raise EdgeCnnError(f"the NumPy reference fails at {where}") from None
+            raise exc.cause if isinstance(exc, OperatorFailed) else exc  # noqa: B904
+        if isinstance(exc, OperatorFailed):
+            raise EdgeCnnError(f"the NumPy reference fails at {exc}") from None
         raise EdgeCnnError(
             f"engine {engine.name} ({engine.title}) fails: {type(exc).__name__}: {first_line(exc)}"
         ) from None
@@ -201,7 +177,7 @@ def compare_engines(
                 if truth_name in results:  # the graph's inputs and every tensor it made
                     truth = dict(zip(ri.input_indices, batch, strict=True))
                     truth.update(results[truth_name].tensors)
-                results[engine.name] = run_engine(engine, ri, batch, truth)
+                results[engine.name] = run_engine(engine, batch, truth)
                 outputs[engine.name].append(results[engine.name].outputs)
             agreement.add(results)
             rows = len(batch[0]) * invocations[0].shape[1] if invocations[0].ndim > 1 else 1
