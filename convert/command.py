@@ -19,6 +19,7 @@ from edgecnn.convert.graph_checks import batch_problems, float_ops, total_macs
 from edgecnn.convert.report import build_report, format_report
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import model_labels
+from edgecnn.output_path import check_output_file
 from edgecnn.sidecar import ModelSidecar, file_sha256, sha256_hex, sidecar_path_for
 from edgecnn.tflite_model import read_model
 
@@ -78,6 +79,7 @@ def run_convert(
     out = Path(out) if out is not None else default_output(model)
     if out.suffix != ".tflite":
         raise EdgeCnnError(f"--out {out}: the output must be a .tflite file")
+    check_output_file(out, "--out")
     input_type, output_type = io_types(activations, input_type, output_type, edgetpu)
     samples = calibration_samples or DEFAULT_CALIBRATION_SAMPLES
     start = time.perf_counter()

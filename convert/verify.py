@@ -29,6 +29,7 @@ from edgecnn.convert.user_inputs import save_outputs as save_outputs_npz
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import debugging, quiet_native_output
+from edgecnn.output_path import check_output_file, check_output_folder
 from edgecnn.quantization import pixels_to_model_input
 from edgecnn.reference.interpreter import ReferenceInterpreter
 from edgecnn.reference.registry import OpContext
@@ -362,6 +363,10 @@ def run_verify(
     names = parse_engines(engines)
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
+    if save_outputs is not None:
+        check_output_file(save_outputs, "--save-outputs")
+    if report_dir is not None:
+        check_output_folder(report_dir, "--report")
     bundle = open_bundle(model, verify_hash)
     try:
         result, failures = verify_model(

@@ -499,6 +499,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("edgecnn: interrupted", err=True)
         return 130
+    except OSError as exc:
+        # A file the system would not read or write (read-only, full, gone) that no check
+        # foresaw: still one line, naming the file. EDGECNN_DEBUG=1 shows the traceback.
+        if os.environ.get("EDGECNN_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc} (EDGECNN_DEBUG=1 shows where)"
+        click.echo(f"edgecnn: error: {hide_passwords(message)}", err=True)
+        return 2
     return 0
 
 

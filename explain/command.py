@@ -28,6 +28,7 @@ from edgecnn.atomic import atomic_path
 from edgecnn.bundle import open_bundle
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import class_labels
+from edgecnn.output_path import check_output_folder
 from edgecnn.sidecar import DEFAULT_SIDECAR, ModelSidecar, find_sidecar
 
 from .maps import ModelMaps, keras_maps, tflite_maps
@@ -143,6 +144,7 @@ def run_explain(
             "explain draws with matplotlib: pip install matplotlib (or edgecnn[train])"
         ) from None
 
+    out = check_output_folder(out, "--out")
     paths = check_models(models)
     # The .tflite's bundle says how inputs are made (and its labels); a .keras alone, the
     # model.json beside it.
@@ -156,7 +158,6 @@ def run_explain(
     if "float" in paths:
         results.append(keras_maps(paths["float"], canvas, sidecar.input_range))
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, figs.SavedFigure] = {}
     figures["input"] = figs.save(figs.input_figure(canvas, caption), out / "input.png")

@@ -26,6 +26,7 @@ from edgecnn.console import echo, warn
 from edgecnn.data import Dataset, load_fashion_mnist, load_image_folder
 from edgecnn.errors import EdgeCnnError
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
+from edgecnn.output_path import check_output_folder
 from edgecnn.train.config import TrainConfig, read_config
 from edgecnn.train.presets import get_preset
 
@@ -251,9 +252,7 @@ def run_train(
         config = resolve_config(
             preset, config_path, epochs, batch_size, seed, augment, base_model, unfreeze_epochs
         )
-    out = Path(out if out is not None else "out")
-    if out.exists() and not out.is_dir():
-        raise EdgeCnnError(f"--out {out} is a file: give a folder")
+    out = check_output_folder(out if out is not None else "out", "--resume" if resume else "--out")
     train, test, data_name = load_data(data_dir, image_dir, limit, config.training.seed)
     height, width = train.images.shape[1:3]
     m = config.model
