@@ -63,7 +63,7 @@ def read_manifest(root: str | Path) -> list[dict]:
             record = json.loads(line)
             if not isinstance(record, dict) or not isinstance(record.get("file"), str):
                 raise ValueError("not an image record")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
             if number == len(lines):
                 continue
             raise EdgeCnnError(

@@ -77,17 +77,17 @@ class ModelSidecar:
                 "convert writes: re-copy it or re-run edgecnn convert"
             )
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8-sig"))  # a BOM: saved by a Windows editor
         except UnicodeDecodeError:
             raise EdgeCnnError(
                 f"model sidecar {path} is not UTF-8 text: re-copy it or re-run edgecnn convert"
             ) from None
         except json.JSONDecodeError as exc:
             raise EdgeCnnError(f"model sidecar {path} is not valid JSON ({exc.msg})") from None
-        except RecursionError:
+        except (ValueError, RecursionError):  # a number of thousands of digits, deep nesting
             raise EdgeCnnError(
-                f"model sidecar {path} is nested too deeply to be a model.json: re-copy it or "
-                "re-run edgecnn convert"
+                f"model sidecar {path} is not a model.json (nested too deeply, or a number "
+                "too long to read): re-copy it or re-run edgecnn convert"
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
             raise EdgeCnnError(f"model sidecar {path} has no 'labels' list: re-run edgecnn convert")

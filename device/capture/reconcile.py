@@ -60,7 +60,7 @@ def capture_record(line: bytes) -> dict | None:
     """The record on one manifest line, or None when it is not one."""
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
         return None
     return record if isinstance(record, dict) and isinstance(record.get("file"), str) else None
 

@@ -31,7 +31,8 @@ def written(tmp_path: Path, content: bytes | str | dict | list) -> Path:
     ("content", "said"),
     [
         (b'\xff\xfe{"labels": []}', "is not UTF-8 text"),
-        ('{"labels": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"labels": ' + "[" * 100_000 + "]" * 100_000 + "}", "not a model.json"),
+        ('{"big": ' + "9" * 5000 + ', "labels": []}', "a number too long to read"),
         ('{"labels": ["a"], "input_range": [NaN, 1]}', "'input_range' must be two finite"),
         ('{"labels": ["a"], "input_range": [0, Infinity]}', "'input_range' must be two finite"),
         ({**GOOD, "input_range": None}, "'input_range' must be two finite numbers"),
