@@ -15,7 +15,7 @@ import click
 from edgecnn import __version__
 from edgecnn.backends import BACKEND_CHOICES, KERNELS
 from edgecnn.console import warn
-from edgecnn.errors import EdgeCnnError, hide_passwords
+from edgecnn.errors import EdgeCnnError, one_line
 
 PathArg = click.Path(path_type=Path)
 
@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="edgecnn", standalone_mode=False)
     except EdgeCnnError as exc:
-        click.echo(f"edgecnn: error: {hide_passwords(str(exc))}", err=True)
+        click.echo(f"edgecnn: error: {one_line(str(exc))}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("edgecnn: interrupted", err=True)
@@ -506,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
         message = f"{where}{exc.strerror or exc} (EDGECNN_DEBUG=1 shows where)"
-        click.echo(f"edgecnn: error: {hide_passwords(message)}", err=True)
+        click.echo(f"edgecnn: error: {one_line(message)}", err=True)
         return 2
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from edgecnn.errors import hide_passwords
+from edgecnn.errors import one_line
 
 
 def echo(message: str = "") -> None:
@@ -14,4 +14,4 @@ def echo(message: str = "") -> None:
 
 def warn(message: str) -> None:
     """A warning that does not stop the command: `edgecnn: warning: ...` on stderr."""
-    echo(f"edgecnn: warning: {hide_passwords(message)}")
+    echo(f"edgecnn: warning: {one_line(message)}")

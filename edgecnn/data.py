@@ -295,7 +295,10 @@ def read_picture(path: Path) -> np.ndarray:
         )
     if width < 1 or height < 1:
         raise EdgeCnnError(f"{path} is {width}x{height} pixels: an empty image; remove it")
-    picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV's own limits and checks (a header its decoder refuses)
+        picture = None
     if picture is None:
         raise EdgeCnnError(f"{path} is not a readable image: remove or replace it")
     return picture

@@ -90,17 +90,15 @@ def load_input(
         label = data.class_names[int(data.labels[test_index])]
         return data.images[test_index].copy(), f"test image {test_index} (true label: {label})"
     if image is not None:
-        import cv2
-
+        from edgecnn.data import read_picture
         from edgecnn.recipe import fashion_canvas
 
         path = Path(image)
-        picture = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
-        if picture is None:
+        if not path.is_file():
             raise EdgeCnnError(
                 f"cannot read image {path}: give a PNG, JPEG or other file OpenCV can open"
             )
-        return fashion_canvas(picture), f"{path.name} through the Fashion-MNIST recipe"
+        return fashion_canvas(read_picture(path)), f"{path.name} through the Fashion-MNIST recipe"
     return video_frame(str(source), frame, sidecar)
 
 

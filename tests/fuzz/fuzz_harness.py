@@ -76,6 +76,7 @@ class Outcome:
 
 
 def run_case(case: Case) -> Outcome:
+    planted = temporary_files(case.workdir)  # part of the damage (a kill's leftovers)
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgecnn.cli", *case.args],
@@ -93,7 +94,8 @@ def run_case(case: Case) -> Outcome:
     if not problems and case.check is not None:
         problems = case.check(case.workdir, proc.returncode)
     if not problems:
-        problems = leftovers(case.workdir)
+        left = sorted(temporary_files(case.workdir) - planted)
+        problems = [f"left behind: {', '.join(left[:5])}"] if left else []
     verdict = "failed" if problems else "accepted" if proc.returncode == 0 else "refused"
     return Outcome(case, proc.returncode, verdict, problems, stderr, time.perf_counter() - start)
 
@@ -114,11 +116,8 @@ def judge(case: Case, code: int, stderr: str) -> list[str]:
     return [f"exit {code}"]
 
 
-def leftovers(folder: Path) -> list[str]:
-    left = [p for p in folder.rglob("*") if LEFTOVER.search(p.name)]
-    return (
-        [f"left behind: {', '.join(str(p.relative_to(folder)) for p in left[:5])}"] if left else []
-    )
+def temporary_files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if LEFTOVER.search(p.name)}
 
 
 def run_cases(cases: Iterable[Case], workers: int = 2) -> list[Outcome]:

@@ -216,8 +216,16 @@ def short(value: object, limit: int = 40) -> str:
 
 
 def hostile_url(rng: random.Random, schemes: list[str]) -> str:
-    """A URL built from parts known to trip parsers. Hosts never leave the machine: IP
-    literals, localhost, or names under .invalid; ports nothing listens on."""
+    """A URL built from parts known to trip parsers; half of them well-formed, so the
+    connection code is reached too. Hosts never leave the machine (IP literals, localhost,
+    names under .invalid), and the ports are ones nothing listens on."""
+    if rng.random() < 0.5:
+        scheme, separator = rng.choice(schemes), "://"
+        user = rng.choice(["", "u@", "u:pw@", "user:p%40ss@"])
+        host = rng.choice(["127.0.0.1", "[::1]", "localhost", "x.invalid"])
+        port = rng.choice(["", ":1", ":9", ":65535"])
+        path = rng.choice(["", "/", "/a/b", "/stream.mjpg", "/edgecnn/cam1", "/ä", "?q=1"])
+        return f"{scheme}{separator}{user}{host}{port}{path}"
     scheme = rng.choice([*schemes, "", "RTSP", "h ttp", "file", "javascript", "a" * 70])
     user = rng.choice(["", "", "u@", "u:pw@", "u:@", ":pw@", "@", "u:p:q@", "%00@", "ü:ö@"])
     host = rng.choice(["127.0.0.1", "[::1]", "::1", "[::1", "localhost", "x.invalid", "",
