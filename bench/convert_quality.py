@@ -65,14 +65,14 @@ def invoke_microseconds(model: bytes) -> float:
 
 def measure(keras_path: Path) -> dict:
     from edgecnn.convert import quantize
-    from edgecnn.convert.command import DEFAULT_CALIBRATION_SAMPLES, run_convert
+    from edgecnn.convert.command import DEFAULT_CALIBRATION_SAMPLES, ConvertOptions, run_convert
     from edgecnn.convert.evaluate import tflite_accuracy
     from edgecnn.data import load_fashion_mnist
     from edgecnn.tflite_model import read_model
 
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # the report table; stdout is for the JSON
-        report = run_convert(keras_path, out=keras_path.with_name("model.tflite"))
+        report = run_convert(ConvertOptions(keras_path, out=keras_path.with_name("model.tflite")))
     loaded = quantize.load_float_model(keras_path)
     test = load_fashion_mnist("test")
     x_test = quantize.to_model_images(test.images, loaded.input_shape)
@@ -153,10 +153,10 @@ def tiny_model() -> Path:
     """out/tiny/model.keras, trained with the tiny preset when it is not there yet."""
     path = ROOT / "out" / "tiny" / "model.keras"
     if not path.is_file():
-        from edgecnn.train.command import run_train
+        from edgecnn.train.command import TrainOptions, run_train
 
         log("training the tiny preset to out/tiny (about a minute)")
-        run_train(preset="tiny", out=path.parent, progress=False)
+        run_train(TrainOptions(preset="tiny", out=path.parent, progress=False))
     return path
 
 

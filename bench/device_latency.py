@@ -36,14 +36,14 @@ def pick_model() -> tuple[str, Path]:
     for name, path in CANDIDATES:
         if path.is_file():
             return name, path
-    from edgecnn.train.command import run_train
+    from edgecnn.train.command import TrainOptions, run_train
 
     print("device bench: no converted model in out/; training the tiny preset", file=sys.stderr)
-    run_train(preset="tiny", out=FALLBACK_DIR, progress=False)
-    from edgecnn.convert.command import run_convert
+    run_train(TrainOptions(preset="tiny", out=FALLBACK_DIR, progress=False))
+    from edgecnn.convert.command import ConvertOptions, run_convert
 
     target = FALLBACK_DIR / "model.tflite"
-    run_convert(model=FALLBACK_DIR / "model.keras", out=target)
+    run_convert(ConvertOptions(FALLBACK_DIR / "model.keras", out=target))
     return CANDIDATES[-1][0], target
 
 

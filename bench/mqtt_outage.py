@@ -128,7 +128,8 @@ def main() -> int:
 
     from bench.device_latency import pick_model
     from edgecnn.demo.synthvideo import make_video
-    from edgecnn.device.outputs.mqtt import MqttPresenter, mqtt_options
+    from edgecnn.device.outputs.mqtt import mqtt_options
+    from edgecnn.device.outputs.mqtt_presenter import MqttPresenter
     from edgecnn.device.outputs.presenters import JsonLinesPresenter
     from edgecnn.device.pipeline import PipelineOptions, build_pipeline
     from edgecnn.device.sources.frames import open_source

@@ -22,6 +22,7 @@ ORDER = [
     "reference_speed",
     "reference_mobilenet",
     "device_latency",
+    "self_check",
     "device_memory",
     "serve_load",
     "mqtt_outage",

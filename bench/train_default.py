@@ -29,10 +29,10 @@ def main() -> int:
     load_before = os.getloadavg()
     from bench.targets import say_missed_targets
     from edgecnn.atomic import atomic_write_text
-    from edgecnn.train.command import run_train
+    from edgecnn.train.command import TrainOptions, run_train
     from edgecnn.train.presets import get_preset
 
-    report = run_train(preset="default", out=OUT, progress=sys.stderr.isatty())
+    report = run_train(TrainOptions(preset="default", out=OUT, progress=sys.stderr.isatty()))
     wall = time.perf_counter() - started
     result = {
         "test_accuracy": report["test_accuracy"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgecnn.atomic import atomic_write_bytes, atomic_write_text
@@ -24,6 +24,25 @@ from edgecnn.sidecar import ModelSidecar, file_sha256, sha256_hex, sidecar_path_
 from edgecnn.tflite_model import read_model
 
 DEFAULT_CALIBRATION_SAMPLES = 500
+ACTIVATIONS = ("int8", "int16")  # int16: TFLite's 16x8 mode
+INPUT_TYPES = ("uint8", "int8", "int16")
+OUTPUT_TYPES = ("int8", "uint8", "int16", "float32")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What `edgecnn convert` is asked for; None takes the default (see `run_convert`)."""
+
+    model: Path
+    out: Path | None = None
+    calibration_samples: int | None = None
+    input_type: str | None = None
+    output_type: str | None = None
+    activations: str = "int8"
+    data_dir: Path | None = None
+    edgetpu: bool = False
+    allow_float: bool = False
+    eval_samples: int | None = None
 
 
 def default_output(model: Path) -> Path:
@@ -55,19 +74,8 @@ def io_types(
     return "int16", output_type or "int16"
 
 
-def run_convert(
-    model: Path,
-    out: Path | None = None,
-    calibration_samples: int | None = None,
-    input_type: str | None = None,
-    output_type: str | None = None,
-    data_dir: Path | None = None,
-    edgetpu: bool = False,
-    allow_float: bool = False,
-    eval_samples: int | None = None,
-    activations: str = "int8",
-) -> dict:
-    """Convert `model` and return the report (also written as convert_report.json).
+def run_convert(options: ConvertOptions) -> dict:
+    """Convert `options.model` and return the report (also written as convert_report.json).
 
     `activations="int16"` makes TFLite's 16x8 model (int16 activations, int8 weights):
     int16 input and output unless --output-type float32."""
@@ -75,17 +83,20 @@ def run_convert(
     from edgecnn.convert.evaluate import tflite_accuracy
     from edgecnn.convert.model_data import model_data
 
-    model = Path(model)
-    out = Path(out) if out is not None else default_output(model)
+    model = Path(options.model)
+    out = Path(options.out) if options.out is not None else default_output(model)
     if out.suffix != ".tflite":
         raise EdgeCnnError(f"--out {out}: the output must be a .tflite file")
     check_output_file(out, "--out")
-    input_type, output_type = io_types(activations, input_type, output_type, edgetpu)
-    samples = calibration_samples or DEFAULT_CALIBRATION_SAMPLES
+    edgetpu, allow_float, activations = options.edgetpu, options.allow_float, options.activations
+    input_type, output_type = io_types(
+        activations, options.input_type, options.output_type, edgetpu
+    )
+    samples = options.calibration_samples or DEFAULT_CALIBRATION_SAMPLES
     start = time.perf_counter()
 
     loaded = quantize.load_float_model(model)
-    data = model_data(model, data_dir, eval_samples)
+    data = model_data(model, options.data_dir, options.eval_samples)
     calibration = quantize.calibration_images(loaded, samples, train=data.train)
     test = data.test
     echo(
@@ -174,15 +185,38 @@ def run_convert(
     return report
 
 
-def golden_vectors(graph, test, int8_model: bytes, input_range: tuple[float, float]) -> dict:
-    """A few test images as the model takes them and the NumPy reference's outputs, for the
-    device's start-up self-check (edgecnn.golden), tied to the model's hash."""
-    from edgecnn.golden import golden_record, make_golden, pick_golden
+def golden_vectors(graph, test, int8_model: bytes, input_range: tuple[float, float]) -> dict | None:
+    """A few test images as the model takes them and the NumPy reference's outputs (TFLite's
+    reference kernels' for an op the NumPy reference lacks, such as a float op kept by
+    --allow-float), for the device's start-up self-check (edgecnn.golden), tied to the
+    model's hash. None when neither can run the model."""
+    from edgecnn.backends import choose_backend
+    from edgecnn.bundle import ModelFile
+    from edgecnn.golden import (
+        TFLITE_REFERENCE_ENGINE,
+        golden_record,
+        make_golden,
+        pick_golden,
+        reference_gap,
+    )
     from edgecnn.quantization import pixels_to_model_input
 
     chosen = pick_golden(test.images, test.labels)
     x = pixels_to_model_input(test.images[chosen], input_range, graph.input_details()[0])
-    return golden_record(make_golden(graph, [x]), sha256_hex(int8_model))
+    try:
+        return golden_record(make_golden(graph, [x]), sha256_hex(int8_model))
+    except EdgeCnnError as exc:
+        numpy_cannot = exc
+    try:
+        kernels = choose_backend("auto", reference_fallback=False).open(
+            ModelFile.from_bytes(int8_model), kernels="reference"
+        )
+        golden = make_golden(graph, [x], interpreter=kernels)
+    except EdgeCnnError:
+        echo(f"convert: no golden vectors for the device's self-check: "
+             f"{reference_gap(graph, numpy_cannot)}, nor TFLite's reference kernels")  # fmt: skip
+        return None
+    return golden_record(golden, sha256_hex(int8_model), TFLITE_REFERENCE_ENGINE)
 
 
 __all__ = ["INSTALL_HINT", "run_convert"]

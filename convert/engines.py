@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.bundle import ModelFile
+from edgecnn.backends import choose_backend
+from edgecnn.bundle import ModelBundle, ModelFile
 from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.native_output import quiet_native_output
 from edgecnn.reference.interpreter import ReferenceInterpreter
@@ -174,9 +175,32 @@ def runtime_engine(
     return Engine(name, TITLES.get(name, name), run, exposes, per_op=True)
 
 
-def reference_engine(model: VerifyModel) -> Engine:
-    from edgecnn.convert.verify import load_interpreters
+def load_interpreters(bundle: ModelBundle | VerifyModel):
+    """TFLite's reference kernels, every tensor kept, and its default optimized kernels as
+    `edgecnn run` opens them (its graph outputs are what a device computes)."""
+    backend = tflite_backend()
+    reference = backend.open(bundle.file, kernels="reference", keep_all_tensors=True)
+    optimized = backend.open(bundle.file, threads=1)
+    return reference, optimized
 
+
+def tflite_backend():
+    """The TFLite runtime verify compares with (never the NumPy reference as a fallback)."""
+    try:
+        return choose_backend("auto", reference_fallback=False)
+    except EdgeCnnError as exc:
+        raise EdgeCnnError(f"verify compares with TFLite's own kernels: {exc}") from None
+
+
+def optimized_interpreter(content: bytes, what: str):
+    """TFLite's default optimized kernels for a model in memory (one operator alone)."""
+    try:
+        return tflite_backend().open(ModelFile.from_bytes(content), threads=1)
+    except EdgeCnnError as exc:
+        raise EdgeCnnError(f"{what}: {exc}") from None
+
+
+def reference_engine(model: VerifyModel) -> Engine:
     reference, _ = load_interpreters(model)
     return kernels_engine(model, reference)
 
@@ -184,10 +208,8 @@ def reference_engine(model: VerifyModel) -> Engine:
 def optimized_engine(model: VerifyModel) -> Engine:
     """The default kernels as `run` opens them for the outputs, and each operator alone in
     the same kind of interpreter. EDGECNN_PERTURB_RUNTIME (edgecnn.fault_injection) plants
-    a fault in both."""
+    a fault in both (edgecnn.backends opens them through it)."""
     from edgecnn.convert.single_op import single_op_models
-    from edgecnn.convert.verify import load_interpreters, optimized_interpreter
-    from edgecnn.fault_injection import perturbed
 
     _, whole = load_interpreters(model)
     try:
@@ -199,8 +221,8 @@ def optimized_engine(model: VerifyModel) -> Engine:
     per_op = []
     for op in operators:
         what = f"{model.ri.operators[op.op_index].name} (operator {op.op_index}) alone"
-        per_op.append((op, Runner(perturbed(optimized_interpreter(op.content, what)))))
-    engine = runtime_engine("optimized", model, Runner(perturbed(whole)), per_op)
+        per_op.append((op, Runner(optimized_interpreter(op.content, what))))
+    engine = runtime_engine("optimized", model, Runner(whole), per_op)
     engine.notes += [note] if note else []
     return engine
 

@@ -14,19 +14,20 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgecnn.atomic import atomic_path, atomic_write_text
-from edgecnn.backends import choose_backend
-from edgecnn.bundle import ModelBundle, ModelFile, open_bundle
+from edgecnn.bundle import ModelBundle, open_bundle
 from edgecnn.contract import FLOAT_RTOL, KERNEL_LSB, MIN_AGREEMENT
 from edgecnn.convert.agreement import Agreement
 from edgecnn.convert.engines import DEFAULT_ENGINES, VerifyModel, build_engines
 from edgecnn.convert.user_inputs import load_user_inputs
 from edgecnn.convert.user_inputs import save_outputs as save_outputs_npz
 from edgecnn.errors import EdgeCnnError, first_line
+from edgecnn.golden import random_inputs
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import debugging, quiet_native_output
 from edgecnn.output_path import check_output_file, check_output_folder
@@ -75,31 +76,6 @@ def refuse_reference_kernel_aborts(ri: ReferenceInterpreter) -> None:
             )
 
 
-def load_interpreters(bundle: ModelBundle | VerifyModel):
-    """TFLite's reference kernels, every tensor kept, and its default optimized kernels as
-    `edgecnn run` opens them (its graph outputs are what a device computes)."""
-    backend = tflite_backend()
-    reference = backend.open(bundle.file, kernels="reference", keep_all_tensors=True)
-    optimized = backend.open(bundle.file, threads=1)
-    return reference, optimized
-
-
-def tflite_backend():
-    """The TFLite runtime verify compares with (never the NumPy reference as a fallback)."""
-    try:
-        return choose_backend("auto", reference_fallback=False)
-    except EdgeCnnError as exc:
-        raise EdgeCnnError(f"verify compares with TFLite's own kernels: {exc}") from None
-
-
-def optimized_interpreter(content: bytes, what: str):
-    """TFLite's default optimized kernels for a model in memory (one operator alone)."""
-    try:
-        return tflite_backend().open(ModelFile.from_bytes(content), threads=1)
-    except EdgeCnnError as exc:
-        raise EdgeCnnError(f"{what}: {exc}") from None
-
-
 def dataset_inputs(
     ri: ReferenceInterpreter, bundle: ModelBundle, data_dir, limit
 ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -129,25 +105,6 @@ def test_data(model: Path, data_dir, limit, classes: int):
             "give --inputs random"
         )
     return test, where
-
-
-def random_inputs(ri: ReferenceInterpreter, samples: int, seed: int = 0) -> list[np.ndarray]:
-    """Every input filled with values valid for its type: the whole range of an integer type
-    (raw quantised values), uniform [-1, 1) for floats, 0/1 for bool."""
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for t in ri.input_details():
-        shape = (samples, *t.shape[1:])
-        if t.dtype is None:
-            raise EdgeCnnError(f"input {t.name} is {t.type_name}: verify cannot make values for it")
-        if np.issubdtype(t.dtype, np.floating):
-            arrays.append(rng.uniform(-1, 1, shape).astype(t.dtype))
-        elif t.dtype == np.bool_:
-            arrays.append(rng.integers(0, 2, shape).astype(np.bool_))
-        else:
-            info = np.iinfo(t.dtype)
-            arrays.append(rng.integers(info.min, info.max, shape, endpoint=True).astype(t.dtype))
-    return arrays
 
 
 def to_invocations(ri: ReferenceInterpreter, rows: list[np.ndarray]) -> list[np.ndarray]:
@@ -333,6 +290,25 @@ def write_confusion_png(path: Path, matrix: np.ndarray, names: list[str], title:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What `edgecnn verify` is asked for (the CLI's options, one field each)."""
+
+    model: Path
+    keras_model: Path | None = None
+    data_dir: Path | None = None
+    limit: int | None = None
+    inputs: str = "dataset"  # "dataset", "random" or a file of raw input values
+    samples: int | None = None  # random inputs
+    save_outputs: Path | None = None
+    max_drop: float = 1.0
+    as_json: bool = False
+    report_dir: Path | None = None
+    verify_hash: bool = True
+    engines: str | None = None  # comma-separated; None: DEFAULT_ENGINES
+    fc_rounding: str | None = None  # FULLY_CONNECTED's rounding (default: the runtime's)
+
+
 def parse_engines(engines: str | None) -> tuple[str, ...]:
     if engines is None:
         return DEFAULT_ENGINES
@@ -345,34 +321,19 @@ def parse_engines(engines: str | None) -> tuple[str, ...]:
     return names
 
 
-def run_verify(
-    model: Path,
-    keras_model: Path | None = None,
-    data_dir: Path | None = None,
-    limit: int | None = None,
-    inputs: str = "dataset",
-    samples: int | None = None,
-    max_drop: float = 1.0,
-    as_json: bool = False,
-    report_dir: Path | None = None,
-    fc_rounding: str | None = None,
-    save_outputs: Path | None = None,
-    verify_hash: bool = True,
-    engines: str | None = None,
-) -> dict:
-    names = parse_engines(engines)
+def run_verify(options: VerifyOptions) -> dict:
+    """Verify the model, print the result (a table, or one JSON object); exit 1 on a failure."""
+    names = parse_engines(options.engines)
+    save_outputs = options.save_outputs
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
     if save_outputs is not None:
         check_output_file(save_outputs, "--save-outputs")
-    if report_dir is not None:
-        check_output_folder(report_dir, "--report")
-    bundle = open_bundle(model, verify_hash)
+    if options.report_dir is not None:
+        check_output_folder(options.report_dir, "--report")
+    bundle = open_bundle(options.model, options.verify_hash)
     try:
-        result, failures = verify_model(
-            bundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
-            fc_rounding, save_outputs, names,
-        )  # fmt: skip
+        result, failures = verify_model(bundle, options, names)
     except (EdgeCnnError, KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
@@ -382,7 +343,7 @@ def run_verify(
             f"verify failed unexpectedly: {type(exc).__name__}: {first_line(exc)} "
             "(EDGECNN_DEBUG=1 shows the traceback)"
         ) from None
-    print(json.dumps(result) if as_json else format_result(result), flush=True)
+    print(json.dumps(result) if options.as_json else format_result(result), flush=True)
     if failures:
         print(f"edgecnn: verify failed: {failures[0]}", file=sys.stderr, flush=True)
         for more in failures[1:]:
@@ -392,16 +353,19 @@ def run_verify(
 
 
 def verify_model(
-    bundle: ModelBundle, keras_model, data_dir, limit, inputs, samples, max_drop, report_dir,
-    fc_rounding, save_outputs=None, engines=DEFAULT_ENGINES,
-):  # fmt: skip
+    bundle: ModelBundle, options: VerifyOptions, engines: tuple[str, ...] = DEFAULT_ENGINES
+) -> tuple[dict, list[str]]:
     """Run the comparison; return the result and the list of failed checks, each one line."""
+    keras_model, inputs = options.keras_model, options.inputs
+    data_dir, limit, samples = options.data_dir, options.limit, options.samples
+    fc_rounding, save_outputs = options.fc_rounding, options.save_outputs
+    max_drop, report_dir = options.max_drop, options.report_dir
     model = bundle.path
     ri = ReferenceInterpreter(bundle.graph, fc_rounding=fc_rounding)
     if inputs == "dataset":
         x, labels = dataset_inputs(ri, bundle, data_dir, limit)
     elif inputs == "random":
-        x, labels = random_inputs(ri, samples or DEFAULT_RANDOM_SAMPLES), None
+        x, labels = random_inputs(ri.input_details(), samples or DEFAULT_RANDOM_SAMPLES), None
     else:
         x, labels = load_user_inputs(Path(inputs), ri.input_details()), None
     agreement, outputs = compare_engines(ri, bundle, x, engines)

@@ -121,6 +121,7 @@ def run_benchmark(options: BenchOptions) -> dict:
         "inference_over_invoke_in_loop": round(
             stages["inference"]["p50"] / max(float(np.median(in_loop)), 1e-9), 3
         ),
+        "self_check": pipeline.self_check.as_json() if pipeline.self_check else None,
     }
 
 
@@ -140,6 +141,12 @@ def format_report(result: dict) -> str:
     lines.append(
         f"inference / bare invoke (p50): {result['inference_over_invoke']:.2f}x "
         f"({result['inference_over_invoke_in_loop']:.2f}x against invoke() timed in the loop)"
+    )
+    check = result.get("self_check")
+    lines.append(
+        f"self-check at start-up: {check['status']} in {check['ms']:.1f} ms ({check['checked']})"
+        if check
+        else "self-check at start-up: off (--no-self-check)"
     )
     if result.get("notice"):  # first, so nobody quotes the figures without it
         lines.insert(0, result["notice"])

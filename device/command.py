@@ -92,7 +92,7 @@ def make_presenters(
     if serving is not None:
         add(start_page_server(serving))
     if publishing is not None:
-        from edgecnn.device.outputs.mqtt import MqttPresenter
+        from edgecnn.device.outputs.mqtt_presenter import MqttPresenter
 
         add(MqttPresenter(publishing))
     if record is not None:

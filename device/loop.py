@@ -1,8 +1,10 @@
-"""The live loop: capture, preprocess, classify, postprocess, present — and nothing else.
+"""The frame loop: capture, preprocess, classify, postprocess, present — and nothing else.
 
-Timing and frame-rate bookkeeping live in `StageClock` and `FrameRate`, stopping on
-SIGINT/SIGTERM in `StopSignals`; the loop body reads top to bottom. Presenters are called
-with a `FrameResult` and never reach back into the loop.
+One loop for `edgecnn run`, `bench` and `capture` (which runs it without a model: frames are
+preprocessed and presented, not classified). Timing and frame-rate bookkeeping live in
+`StageClock` and `FrameRate`, stopping on SIGINT/SIGTERM in `StopSignals`; the loop body reads
+top to bottom. Presenters are called with a `FrameResult` (`outputs/frame_result.py`) and
+never reach back into the loop; one that wants the loop to stop sets its `stop` event.
 """
 
 from __future__ import annotations
@@ -14,49 +16,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from edgecnn.device.inference.postprocess import Postprocessor, Prediction
+from edgecnn.device.inference.postprocess import Postprocessor
 from edgecnn.device.inference.preprocess import Preprocessor
 from edgecnn.device.inference.runtime import Runtime
+from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.device.sources.frames import FrameSource
 
 STAGES = ("capture", "preprocess", "inference", "postprocess")
 FPS_SMOOTHING = 0.9
-
-
-@dataclass
-class FrameResult:
-    """Everything presenters may show about one frame."""
-
-    index: int
-    time: float
-    frame: np.ndarray
-    colour_order: str
-    canvas: np.ndarray
-    roi: tuple[int, int, int, int]
-    prediction: Prediction
-    latency_ms: dict[str, float]
-    fps: float
-    _annotated: np.ndarray | None = field(default=None, repr=False)
-
-    def annotated(self) -> np.ndarray:
-        """The frame with ROI, label, score, FPS and the model's input drawn on (made once)."""
-        if self._annotated is None:
-            from edgecnn.device.outputs.annotate import annotate
-
-            self._annotated = annotate(self)
-        return self._annotated
-
-
-class Presenter:
-    """Shows results somewhere (window, JSON lines, MJPEG, video file)."""
-
-    def present(self, result: FrameResult) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 class StageClock:
@@ -76,7 +43,7 @@ class StageClock:
         self._last = now
 
     def finish(self) -> dict[str, float]:
-        self.latency_ms["total"] = sum(self.latency_ms[s] for s in STAGES)
+        self.latency_ms["total"] = sum(self.latency_ms.values())
         return self.latency_ms
 
 
@@ -160,6 +127,7 @@ def deferred_signals() -> Iterator[None]:
 class LoopStats:
     frames: int = 0
     seconds: float = 0.0
+    source_ended: bool = False
     latency_ms: dict[str, list[float]] = field(
         default_factory=lambda: {s: [] for s in (*STAGES, "total")}
     )
@@ -179,14 +147,17 @@ class LoopStats:
 def run_loop(
     source: FrameSource,
     preprocessor: Preprocessor,
-    runtime: Runtime,
-    postprocessor: Postprocessor,
+    runtime: Runtime | None,
+    postprocessor: Postprocessor | None,
     presenters: Sequence[Presenter] = (),
     max_frames: int | None = None,
     stop: threading.Event | None = None,
     keep_latencies: bool = True,
 ) -> LoopStats:
-    """Classify frames until the source ends, `max_frames` or `stop` is set."""
+    """Classify frames until the source ends, `max_frames` or `stop` is set.
+
+    Without a `runtime` (and `postprocessor`) frames are only preprocessed: the presenters
+    get results without a prediction (`edgecnn capture`)."""
     stop = stop or threading.Event()
     clock, rate = StageClock(), FrameRate()
     stats = LoopStats(keep_latencies=keep_latencies)
@@ -195,18 +166,24 @@ def run_loop(
         clock.start()
         frame = source.read()
         if frame is None:
+            stats.source_ended = True
             break
         clock.lap("capture")
-        # Straight into the interpreter's input tensor (the view is dropped at once).
-        seen = preprocessor.process(frame, source.colour_order, out=runtime.input_tensor())
+        # Straight into the interpreter's input tensor: the view must be dropped at once
+        # (the interpreter refuses to invoke while one is held), so it is never named.
+        seen = preprocessor.process(
+            frame, source.colour_order, out=runtime.input_tensor() if runtime else None
+        )
         clock.lap("preprocess")
-        scores = runtime.run()
-        clock.lap("inference")
-        prediction = postprocessor(scores)
-        clock.lap("postprocess")
+        prediction = None
+        if runtime is not None:
+            scores = runtime.run()
+            clock.lap("inference")
+            prediction = postprocessor(scores)
+            clock.lap("postprocess")
         result = FrameResult(
             stats.frames, time.time(), frame, source.colour_order, seen.canvas, seen.roi,
-            prediction, clock.finish(), rate.tick(),
+            prediction, clock.finish(), rate.tick(), preprocessor.inverted,
         )  # fmt: skip
         for presenter in presenters:
             presenter.present(result)

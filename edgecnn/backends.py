@@ -14,7 +14,8 @@ device's `Runtime`, verify and the converter's accuracy run any of them. `Backen
 takes the kernels ("optimized": the runtime's default, XNNPACK; "reference": TFLite's
 reference kernels, BUILTIN_REF, the ground truth of int8 arithmetic), the thread count,
 delegates (`Backend.edgetpu_delegate()`: the Coral Edge TPU) and `keep_all_tensors` (every
-intermediate tensor readable after invoke, for verify).
+intermediate tensor readable after invoke, for verify). A TFLite runtime's optimized kernels
+come through `edgecnn.fault_injection.perturbed`, the test hook that plants a wrong runtime.
 """
 
 from __future__ import annotations
@@ -143,6 +144,10 @@ class Backend:
             raise EdgeCnnError(
                 f"cannot load {model.source} ({first_line(exc)}): re-run edgecnn convert"
             ) from None
+        if kernels == "optimized":  # the documented test hook (EDGECNN_PERTURB_RUNTIME)
+            from edgecnn.fault_injection import perturbed
+
+            return perturbed(interpreter)
         return interpreter
 
     def edgetpu_delegate(self) -> Any:

@@ -1,13 +1,22 @@
 """The `edgecnn` command: parses options and calls one function per sub-command.
 
 Each command imports its stage lazily, so `edgecnn run` on a Raspberry Pi never loads
-TensorFlow and `edgecnn --help` is instant. Work lives in the stage packages.
+TensorFlow and `edgecnn --help` is instant. Work lives in the stage packages: each command
+builds its stage's options record from click's values and calls one function with it.
+
+An option two commands share is declared once below (an option or a group of options);
+choices and defaults that the code defines (backend names, --invert modes, the server's
+client cap) are read from the stage's own constant when click first needs them, so that
+importing this module imports no stage.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -18,6 +27,76 @@ from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError, one_line
 
 PathArg = click.Path(path_type=Path)
+Decorator = Callable[[Callable], Callable]
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A stage module's constant, read when click first needs it (a command's help or its
+    parsing); as a default, --help shows its value."""
+
+    module: str
+    name: str
+
+    def __call__(self):
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError as exc:  # an extra not installed: one line, not a traceback
+            raise EdgeCnnError(
+                f"{exc.name or exc} is not installed, and this command needs it: "
+                "pip install 'edgecnn[device]' (run, bench, capture) or 'edgecnn[train]'"
+            ) from None
+        return getattr(module, self.name)
+
+    def __str__(self) -> str:
+        return str(self())
+
+
+class ChoiceOf(click.Choice):
+    """A click.Choice among fixed names and the names of `Constant`s, read when first needed."""
+
+    def __init__(self, *parts: str | Constant) -> None:
+        self._parts = parts
+        self._names: tuple[str, ...] | None = None
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        if self._names is None:
+            self._names = tuple(
+                name
+                for part in self._parts
+                for name in (part() if isinstance(part, Constant) else (part,))
+            )
+        return self._names
+
+    @choices.setter
+    def choices(self, _ignored) -> None:  # click.Choice.__init__ assigns them
+        pass
+
+
+INVERT_MODES = Constant("edgecnn.device.inference.preprocess", "INVERT_CHOICES")
+MAX_CLIENTS = Constant("edgecnn.device.outputs.mjpeg", "DEFAULT_MAX_CLIENTS")
+STRATEGIES = Constant("edgecnn.train.strategy", "STRATEGIES")
+CONVERT_INPUT_TYPES = Constant("edgecnn.convert.command", "INPUT_TYPES")
+CONVERT_OUTPUT_TYPES = Constant("edgecnn.convert.command", "OUTPUT_TYPES")
+ACTIVATIONS = Constant("edgecnn.convert.command", "ACTIVATIONS")
+EDGETPU_MODES = ("on", "auto", "off")
+SOURCE_HELP = "Camera index, /dev/videoN, file, folder, URL or 'picamera'."
+
+
+def option_group(*options: Decorator) -> Decorator:
+    """Several options applied as one decorator, in the order --help lists them."""
+
+    def apply(function: Callable) -> Callable:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
+# ---------------------------------------------------------------- options shared by commands
 
 verify_hash_option = click.option(
     "--verify-hash/--no-verify-hash",
@@ -25,6 +104,112 @@ verify_hash_option = click.option(
     show_default=True,
     help="Refuse a .tflite whose SHA-256 is not the one convert wrote into model.json.",
 )
+
+self_check_option = click.option(
+    "--self-check/--no-self-check",
+    default=True,
+    show_default=True,
+    help="Refuse a runtime that computes model.json's golden vectors wrong (checked at "
+    "start-up; a model without them: random inputs against the NumPy reference).",
+)
+
+data_dir_option = click.option(
+    "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
+)
+
+
+def model_option(help: str = "The .tflite model (model.json beside it).") -> Decorator:
+    return click.option("--model", type=PathArg, required=True, help=help)
+
+
+def source_option(default: str | None = "0", help: str = SOURCE_HELP) -> Decorator:
+    return click.option("--source", default=default, show_default=default is not None, help=help)
+
+
+def json_option(help: str) -> Decorator:
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def interpreter_options(edgetpu: str) -> Decorator:
+    """--backend, --kernels, --threads and --edgetpu: how the model runs (`edgetpu`: that
+    option's default)."""
+    return option_group(
+        click.option(
+            "--backend",
+            type=click.Choice(BACKEND_CHOICES),
+            default="auto",
+            show_default=True,
+            help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
+        ),
+        click.option(
+            "--kernels",
+            type=click.Choice(KERNELS),
+            default="optimized",
+            show_default=True,
+            help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
+        ),
+        click.option(
+            "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads."
+        ),
+        click.option(
+            "--edgetpu",
+            type=click.Choice(EDGETPU_MODES),
+            default=edgetpu,
+            show_default=True,
+            help="Coral Edge TPU: on (required), auto (when a *_edgetpu.tflite is beside the "
+            "model), off.",
+        ),
+    )
+
+
+view_options = option_group(
+    click.option(
+        "--roi", default=None, help="Region of interest x,y,w,h in pixels (default: centre square)."
+    ),
+    click.option(
+        "--invert",
+        type=ChoiceOf(INVERT_MODES),
+        default="auto",
+        show_default=True,
+        help="Dark objects on light ground: on, off, or auto (per frame).",
+    ),
+)
+"""--roi and --invert: what part of the frame the model sees, and which way round."""
+
+display_option = click.option(
+    "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
+)
+
+
+def serve_option(help: str) -> Decorator:
+    return click.option("--serve", default=None, metavar="HOST:PORT", help=help)
+
+
+serve_access_options = option_group(
+    click.option(
+        "--serve-token",
+        envvar="EDGECNN_SERVE_TOKEN",
+        show_envvar=True,
+        default=None,
+        help="Token the --serve page and stream ask for (required beyond loopback).",
+    ),
+    click.option(
+        "--serve-token-file",
+        envvar="EDGECNN_SERVE_TOKEN_FILE",
+        show_envvar=True,
+        type=PathArg,
+        default=None,
+        help="File holding the --serve token (instead of --serve-token).",
+    ),
+    click.option(
+        "--serve-max-clients",
+        type=click.IntRange(min=1),
+        default=MAX_CLIENTS,
+        show_default=True,
+        help="Streams at once; more viewers get 503.",
+    ),
+)
+"""--serve-token, --serve-token-file and --serve-max-clients: who may see a --serve page."""
 
 
 def warn_if_token_on_command_line() -> None:
@@ -36,37 +221,6 @@ def warn_if_token_on_command_line() -> None:
             "and stays in your shell's history: put it in a file only you read "
             "(--serve-token-file FILE) or in $EDGECNN_SERVE_TOKEN"
         )
-
-
-def serve_access_options(function):
-    """--serve-token, --serve-token-file and --serve-max-clients: who may see a --serve page."""
-    options = [
-        click.option(
-            "--serve-token",
-            envvar="EDGECNN_SERVE_TOKEN",
-            show_envvar=True,
-            default=None,
-            help="Token the --serve page and stream ask for (required beyond loopback).",
-        ),
-        click.option(
-            "--serve-token-file",
-            envvar="EDGECNN_SERVE_TOKEN_FILE",
-            show_envvar=True,
-            type=PathArg,
-            default=None,
-            help="File holding the --serve token (instead of --serve-token).",
-        ),
-        click.option(
-            "--serve-max-clients",
-            type=click.IntRange(min=1),
-            default=4,
-            show_default=True,
-            help="Streams at once; more viewers get 503.",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,16 +247,14 @@ def cli() -> None:
     help="Use only the first N training images.",
 )
 @click.option("--seed", type=int, default=None, help="Random seed (default from the config).")
-@click.option(
-    "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
-)
+@data_dir_option
 @click.option(
     "--images", "image_dir", type=PathArg, default=None, help="Train on DIR/<class>/*.png instead."
 )
 @click.option("--out", type=PathArg, default=None, help="Output folder.  [default: out]")
 @click.option(
     "--strategy",
-    type=click.Choice(["default", "mirrored", "multiworker"]),
+    type=ChoiceOf(STRATEGIES),
     default="default",
     show_default=True,
     help="tf.distribute strategy (multiworker: the cluster from TF_CONFIG or --workers).",
@@ -142,11 +294,11 @@ def cli() -> None:
     default=None,
     help="With --base: epochs that then train the convolutions too, at a low learning rate.",
 )
-def train(**options) -> None:
+def train(**values) -> None:
     """Train a CNN on Fashion-MNIST or your images: writes model.keras, labels, config, report, plots."""
-    from edgecnn.train.command import run_train
+    from edgecnn.train.command import TrainOptions, run_train
 
-    run_train(**options)
+    run_train(TrainOptions(**values))
 
 
 @cli.command()
@@ -157,27 +309,25 @@ def train(**options) -> None:
 )
 @click.option(
     "--input-type",
-    type=click.Choice(["uint8", "int8", "int16"]),
+    type=ChoiceOf(CONVERT_INPUT_TYPES),
     default=None,
     help="Model input type [default: uint8; int16 with --activations int16].",
 )
 @click.option(
     "--output-type",
-    type=click.Choice(["int8", "uint8", "int16", "float32"]),
+    type=ChoiceOf(CONVERT_OUTPUT_TYPES),
     default=None,
     help="Model output type [default: int8; int16 with --activations int16].",
 )
 @click.option(
     "--activations",
-    type=click.Choice(["int8", "int16"]),
+    type=ChoiceOf(ACTIVATIONS),
     default="int8",
     show_default=True,
     help="int16: TFLite's 16x8 mode (int16 activations, int8 weights): more accurate, "
     "larger activations, no Edge TPU.",
 )
-@click.option(
-    "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
-)
+@data_dir_option
 @click.option(
     "--edgetpu", is_flag=True, help="Convert for the Coral Edge TPU and run edgetpu_compiler."
 )
@@ -188,11 +338,11 @@ def train(**options) -> None:
     default=None,
     help="Measure accuracy on the first N test images (default: all).",
 )
-def convert(**options) -> None:
+def convert(**values) -> None:
     """Quantise MODEL (.keras or SavedModel dir) to a fully-int8 .tflite with its model.json."""
-    from edgecnn.convert.command import run_convert
+    from edgecnn.convert.command import ConvertOptions, run_convert
 
-    run_convert(**options)
+    run_convert(ConvertOptions(**values))
 
 
 @cli.command()
@@ -204,9 +354,7 @@ def convert(**options) -> None:
     default=None,
     help="The float model, for float accuracy.",
 )
-@click.option(
-    "--data-dir", type=PathArg, default=None, help="Folder with the Fashion-MNIST IDX files."
-)
+@data_dir_option
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="Use the first N test images."
 )
@@ -237,55 +385,26 @@ def convert(**options) -> None:
 @click.option(
     "--max-drop", type=float, default=1.0, show_default=True, help="Allowed accuracy drop, points."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("Print one JSON object.")
 @click.option(
     "--report", "report_dir", type=PathArg, default=None, help="Write report JSON and plots here."
 )
 @verify_hash_option
-def verify(**options) -> None:
+def verify(**values) -> None:
     """Prove MODEL.tflite: NumPy reference vs TFLite reference and optimized kernels, accuracy."""
-    from edgecnn.convert.verify import run_verify
+    from edgecnn.convert.verify import VerifyOptions, run_verify
 
-    run_verify(**options)
+    run_verify(VerifyOptions(**values))
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})
-@click.option(
-    "--model", type=PathArg, required=True, help="The .tflite model (model.json beside it)."
-)
-@click.option(
-    "--source",
-    default="0",
-    show_default=True,
-    help="Camera index, /dev/videoN, file, folder, URL or 'picamera'.",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(BACKEND_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
-)
-@click.option(
-    "--kernels",
-    type=click.Choice(KERNELS),
-    default="optimized",
-    show_default=True,
-    help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
-)
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads.")
-@click.option(
-    "--edgetpu", type=click.Choice(["on", "auto", "off"]), default="auto", show_default=True
-)
+@model_option()
+@source_option()
+@interpreter_options(edgetpu="auto")
 @click.option(
     "--labels", "labels_path", type=PathArg, default=None, help="Label file (overrides model.json)."
 )
-@click.option(
-    "--roi", default=None, help="Region of interest x,y,w,h in pixels (default: centre square)."
-)
-@click.option(
-    "--invert", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True
-)
+@view_options
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(
     "--threshold",
@@ -301,17 +420,11 @@ def verify(**options) -> None:
     show_default=True,
     help="EMA factor of past scores.",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON line per frame on stdout.")
-@click.option(
-    "--serve",
-    default=None,
-    help="HOST:PORT for an MJPEG stream and page (host defaults to 127.0.0.1).",
-)
+@json_option("One JSON line per frame on stdout.")
+@serve_option("An MJPEG stream and page (host defaults to 127.0.0.1).")
 @click.option("--record", type=PathArg, default=None, help="Write the annotated video here.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
-)
+@display_option
 @serve_access_options
 @click.option(
     "--mqtt",
@@ -347,24 +460,20 @@ def verify(**options) -> None:
     "--mqtt-ca-file", type=PathArg, default=None, help="CA certificate (PEM) of an mqtts:// broker."
 )
 @verify_hash_option
-def run(**options) -> None:
+@self_check_option
+def run(**values) -> None:
     """Classify live frames from a camera, video, images or stream."""
     from edgecnn.device.command import RunOptions, run_live
 
     warn_if_token_on_command_line()
-    run_live(RunOptions(**options))
+    run_live(RunOptions(**values))
 
 
 @cli.command()
 @click.option(
     "--out", type=PathArg, required=True, help="The data set folder (DATASET/<label>/*.png)."
 )
-@click.option(
-    "--source",
-    default="0",
-    show_default=True,
-    help="Camera index, /dev/videoN, file, folder, URL or 'picamera'.",
-)
+@source_option()
 @click.option("--label", default=None, help="Save every --every'th frame as this class.")
 @click.option(
     "--labels",
@@ -378,69 +487,40 @@ def run(**options) -> None:
 @click.option(
     "--count", type=click.IntRange(min=1), default=None, help="Stop after this many saved."
 )
-@click.option(
-    "--roi", default=None, help="Region of interest x,y,w,h in pixels (default: centre square)."
-)
-@click.option(
-    "--invert", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True
-)
+@view_options
 @click.option(
     "--keep-duplicates", is_flag=True, help="Also save frames that look like the last one saved."
 )
-@click.option(
-    "--serve",
-    default=None,
-    help="HOST:PORT for a page with the live view and a button per class.",
-)
+@serve_option("A page with the live view and a button per class.")
 @serve_access_options
-@click.option(
-    "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
-)
-def capture(**options) -> None:
+@display_option
+def capture(**values) -> None:
     """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
-    from edgecnn.device.capture.session import run_capture
+    from edgecnn.device.capture.command import CaptureOptions, run_capture
 
     warn_if_token_on_command_line()
-    run_capture(**options)
+    run_capture(CaptureOptions(**values))
 
 
 @cli.command()
-@click.option("--model", type=PathArg, required=True)
-@click.option("--source", default=None, help="Frame source (default: generated 640x480 frames).")
+@model_option(help="The .tflite model.")
+@source_option(default=None, help="Frame source (default: generated 640x480 frames).")
 @click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option(
-    "--backend",
-    type=click.Choice(BACKEND_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
-)
-@click.option(
-    "--kernels",
-    type=click.Choice(KERNELS),
-    default="optimized",
-    show_default=True,
-    help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
-)
-@click.option("--threads", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--edgetpu", type=click.Choice(["on", "auto", "off"]), default="off", show_default=True
-)
-@click.option("--json", "as_json", is_flag=True)
+@interpreter_options(edgetpu="off")
+@json_option("Print one JSON object.")
 @verify_hash_option
-def bench(**options) -> None:
+@self_check_option
+def bench(**values) -> None:
     """Per-stage latency of the live loop, and the bare invoke() time for comparison."""
     from edgecnn.device.command import BenchOptions, run_bench
 
-    run_bench(BenchOptions(**options))
+    run_bench(BenchOptions(**values))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
-@click.option("--model", type=PathArg, required=True, help="The .tflite model the service runs.")
-@click.option(
-    "--source", default="0", show_default=True, help="Its --source (e.g. picamera, 0, a URL)."
-)
-@click.option("--serve", default=None, help="HOST:PORT for the MJPEG page (e.g. 0.0.0.0:8080).")
+@model_option(help="The .tflite model the service runs.")
+@source_option(help="Its --source (e.g. picamera, 0, a URL).")
+@serve_option("The MJPEG page (e.g. 0.0.0.0:8080).")
 @click.option("--user", default=None, help="The user it runs as (default: you, or sudo's caller).")
 @click.option("--out", type=PathArg, default=None, help="Write the unit here (default: stdout).")
 @click.option(
@@ -450,13 +530,13 @@ def bench(**options) -> None:
     help="A root-only file holding the --serve token (needed beyond loopback).",
 )
 @click.argument("run_options", nargs=-1, type=click.UNPROCESSED)
-def service(model, source, serve, user, out, serve_token_file, run_options) -> None:
+def service(**values) -> None:
     """A systemd unit running `edgecnn run ... --json` at boot; RUN_OPTIONS go to edgecnn run."""
-    from edgecnn.device.service.unit import render_unit, write_unit
+    from edgecnn.device.service.unit import ServiceOptions, run_service
 
-    run.make_context("run", ["--model", str(model), *run_options])  # bad options: fail now
-    unit = render_unit(model, source, serve, user, tuple(run_options), serve_token_file)
-    write_unit(unit, out)
+    options = ServiceOptions(**values)
+    run.make_context("run", ["--model", str(options.model), *options.run_options])  # fail now
+    run_service(options)
 
 
 @cli.command()
@@ -468,18 +548,20 @@ def service(model, source, serve, user, out, serve_token_file, run_options) -> N
     required=True,
     help=".tflite and/or .keras (repeat for side by side).",
 )
-@click.option("--image", type=PathArg, default=None)
-@click.option("--test-index", type=click.IntRange(min=0), default=None)
-@click.option("--source", default=None)
+@click.option("--image", type=PathArg, default=None, help="An image file as the input.")
+@click.option(
+    "--test-index", type=click.IntRange(min=0), default=None, help="A test image as the input."
+)
+@source_option(default=None, help="A video or camera frame as the input (see --frame).")
 @click.option("--frame", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--data-dir", type=PathArg, default=None)
+@data_dir_option
 @click.option("--out", type=PathArg, default=Path("out/explain"), show_default=True)
 @verify_hash_option
-def explain(**options) -> None:
+def explain(**values) -> None:
     """Pictures of what the CNN sees: input, filters, feature maps, pooling, scores."""
-    from edgecnn.explain.command import run_explain
+    from edgecnn.explain.command import ExplainOptions, run_explain
 
-    run_explain(**options)
+    run_explain(ExplainOptions(**values))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """A documented test hook: a runtime that computes the wrong thing, for real.
 
 `EDGECNN_PERTURB_RUNTIME=N` (an integer) makes every interpreter of TFLite's optimized
-kernels that edgecnn opens, the one `run`, `bench`, `capture` and `doctor` use and the one
-`verify` checks as its `optimized` engine, add N LSB (saturating) to each output after every
+kernels that edgecnn opens (`edgecnn.backends` opens them through `perturbed`): the one
+`run`, `bench` and `doctor` use, and the one `verify` checks as its `optimized` engine, add N LSB (saturating) to each output after every
 `invoke()`, in the interpreter's own memory, as a broken kernel or a bad wheel would. The
 tests use it to prove that verify fails and the start-up self-check refuses such a runtime;
 nothing else sets it. Unset or 0: interpreters are returned untouched.

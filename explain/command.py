@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,17 +125,25 @@ def video_frame(source: str, frame: int, sidecar: ModelSidecar) -> tuple[np.ndar
     )
 
 
-def run_explain(
-    models: tuple[Path, ...],
-    image: Path | None = None,
-    test_index: int | None = None,
-    source: str | None = None,
-    frame: int = 0,
-    data_dir: Path | None = None,
-    out: Path = Path("out/explain"),
-    verify_hash: bool = True,
-) -> dict[str, Path]:
-    """Write the figures, maps.npz, index.html and overview.png into `out`; return the paths."""
+@dataclass(frozen=True)
+class ExplainOptions:
+    """What `edgecnn explain` is asked for: the models, one input (`image`, `test_index` or a
+    `frame` of `source`), and where the pictures go."""
+
+    models: tuple[Path, ...]
+    image: Path | None = None
+    test_index: int | None = None
+    source: str | None = None
+    frame: int = 0
+    data_dir: Path | None = None
+    out: Path = Path("out/explain")
+    verify_hash: bool = True
+
+
+def run_explain(options: ExplainOptions) -> dict[str, Path]:
+    """Write the figures, maps.npz, index.html and overview.png into `options.out`; return the
+    paths."""
+    models, out, verify_hash = options.models, options.out, options.verify_hash
     try:
         from . import figures as figs
     except ImportError:
@@ -149,7 +158,9 @@ def run_explain(
     bundle = open_bundle(paths["int8"], verify_hash) if "int8" in paths else None
     keras_sidecar = find_sidecar(paths["float"]) if bundle is None else None
     sidecar = bundle.sidecar if bundle else keras_sidecar or DEFAULT_SIDECAR
-    canvas, caption = load_input(image, test_index, source, frame, data_dir, sidecar)
+    canvas, caption = load_input(
+        options.image, options.test_index, options.source, options.frame, options.data_dir, sidecar
+    )
     results: list[ModelMaps] = []
     if bundle is not None:
         results.append(tflite_maps(bundle, canvas))

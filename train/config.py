@@ -279,7 +279,7 @@ def validate(config: TrainConfig) -> None:
 
 def check_feature_maps(m: ModelConfig) -> None:
     """Every feature map must keep at least one pixel: say which block shrinks it to nothing."""
-    from edgecnn.train.model import feature_map_plan
+    from edgecnn.train.feature_maps import feature_map_plan
 
     for row in feature_map_plan(m):
         if row.height < 1 or row.width < 1:

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.atomic import atomic_path
 from edgecnn.errors import EdgeCnnError
 from edgecnn.native_output import quiet_native_output
 from edgecnn.quantization import pixels_to_model_input
 from edgecnn.sidecar import DEFAULT_INPUT_RANGE
 from edgecnn.train.config import TrainConfig
+from edgecnn.train.resume import TrainingState, restore_variables, save_state
 
 
 def set_seeds(seed: int) -> None:
@@ -91,6 +93,12 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return pixels_to_model_input(images, DEFAULT_INPUT_RANGE)
 
 
+def pixel_model_inputs() -> np.ndarray:
+    """The model input of every pixel value 0..255 (float32 [256]): the input pipeline looks
+    its images up here, so training sees exactly what `to_model_input` gives for them."""
+    return to_model_input(np.arange(256, dtype=np.uint8).reshape(1, 1, 256)).reshape(256)
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of epoch `epoch`'s shuffling and augmentation: a function of (seed, epoch) only."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
@@ -129,6 +137,7 @@ def make_dataset(
     if shuffle_seed is not None:
         order = np.random.default_rng(seed).permutation(len(y))
         x, y = x[order], y[order]
+    model_inputs = tf.constant(pixel_model_inputs())
     turning = bool(rotation or scale)
     lighting = bool(brightness or contrast)
     augmenting = bool(shift or flip or random_erasing or mixup or turning or lighting)
@@ -137,7 +146,7 @@ def make_dataset(
         from edgecnn.train import augment
 
         pixels, labels = batch
-        images = tf.cast(pixels, tf.float32) / 255.0
+        images = tf.gather(model_inputs, tf.cast(pixels, tf.int32))
         if not augmenting:
             return images, labels
         batch_seed = tf.stack([tf.constant(seed, tf.int64), index])
@@ -302,7 +311,7 @@ def fit_model(
     worker=None,
     checkpoint: Path | None = None,
     state_path: Path | None = None,
-    resume_from=None,
+    resume_from: TrainingState | None = None,
     run_info: dict | None = None,
     progress: bool = True,
     summary=None,
@@ -313,27 +322,24 @@ def fit_model(
 ) -> FitResult:
     """Train `config`'s model on uint8 images [N, H, W]; return it with the best weights.
 
-        A seeded, stratified validation split of `config.training.validation_split` picks the
-        best epoch (the highest validation accuracy; at equal accuracy, the lower validation
-        loss); early stopping ends the run after `early_stopping_patience` epochs without one.
-        Fine-tuning: `initial_weights` (layer name -> weights) start those layers from another
-        model, and `frozen_layers` are not trained (a frozen batch-norm layer also keeps its
-        statistics). `class_weights` weigh each example's loss by its class. `more_training`, given
+    A seeded, stratified validation split of `config.training.validation_split` picks the
+    best epoch (the highest validation accuracy; at equal accuracy, the lower validation
+    loss); early stopping ends the run after `early_stopping_patience` epochs without one.
+    Fine-tuning: `initial_weights` (layer name -> weights) start those layers from another
+    model, and `frozen_layers` are not trained (a frozen batch-norm layer also keeps its
+    statistics). `class_weights` weigh each example's loss by its class. `more_training`, given
     the indices of the images kept for training (not validation), returns more (images, labels)
     to train on: variants of those photos (`photo_variants`), which then carry the camera
     variation the config asks for instead of the canvases.
-        After every epoch the best model so far goes to `checkpoint` (a .keras file) and the
-        training state to `state_path` (see `edgecnn.train.resume`), both when given (the chief's
-        job). `resume_from` (a loaded TrainingState) continues a run after its last saved epoch.
-        KeyboardInterrupt propagates; the files then hold the last finished epoch.
+    After every epoch the best model so far goes to `checkpoint` (a .keras file) and the
+    training state to `state_path` (see `edgecnn.train.resume`), both when given (the chief's
+    job). `resume_from` (a loaded TrainingState) continues a run after its last saved epoch.
+    KeyboardInterrupt propagates; the files then hold the last finished epoch.
     """
     with quiet_native_output():  # keras imports TensorFlow, whose start-up notices we drop
-        import keras
+        import keras  # noqa: F401
 
-    from edgecnn.atomic import atomic_path
-    from edgecnn.train.model import build_model
     from edgecnn.train.progress import EpochBar
-    from edgecnn.train.resume import TrainingState, restore_variables, save_state
     from edgecnn.train.step import TrainingStep
     from edgecnn.train.strategy import Worker, make_strategy
 
@@ -342,127 +348,223 @@ def fit_model(
     num_classes = config.model.num_classes
     dist = make_strategy(strategy)  # first: multi-worker set-up must precede other TF ops
     set_seeds(t.seed)
-    kept, held = validation_indices(train_labels, t.validation_split, t.seed)
-    x_train, y_train = train_images[kept], train_labels[kept]
-    x_val, y_val = train_images[held], train_labels[held]
+    data = split_for_training(train_images, train_labels, t, more_training)
+    val_ds = dist.experimental_distribute_dataset(
+        make_dataset(data.x_val, data.y_val, num_classes, t.batch_size)
+    )
+    steps = math.ceil(len(data.y_train) / t.batch_size)
+    precision = resolve_precision(t.precision)
+    model, optimizer = build_for_training(
+        dist, config, precision, steps, initial_weights, frozen_layers
+    )
+    if summary is not None:
+        summary(model)
+    step = TrainingStep(dist, model, optimizer, training_loss(t, class_weights))
+    so_far = Progress.restored(resume_from, model, optimizer) if resume_from else Progress()
+    resumed_from_epoch = so_far.epochs_done
+    export = FloatExport(config)
+
+    prefix = f"worker {worker.index + 1}: " if worker.count > 1 else ""
+    bar = EpochBar(t.epochs, steps, enabled=progress, prefix=prefix)
+    counts = SessionCounts()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    with cluster_errors(worker), contextlib.closing(bar):
+        for epoch in so_far.remaining(t.epochs):
+            bar.start(epoch)
+            train_ds = dist.experimental_distribute_dataset(
+                epoch_dataset(t, data.x_train, data.y_train, num_classes, epoch,
+                              camera=more_training is None)
+            )  # fmt: skip
+            sums = counts.add(*run_epoch(step, train_ds, bar))
+            logs = epoch_logs(sums, evaluate_batches(step, val_ds))
+            bar.finish(logs)
+            best = so_far.record(epoch, logs, model, t.early_stopping_patience)
+            if best and checkpoint is not None:
+                with atomic_path(checkpoint) as tmp:
+                    export(so_far.best_weights).save(tmp)
+            if state_path is not None:
+                seconds = time.perf_counter() - started
+                save_state(state_path, so_far.state(model, optimizer, seconds, run_info))
+            if so_far.stopped_early:
+                break
+        table = step.worker_table(worker.count, worker.index, [counts.steps, counts.images])
+    session_seconds = time.perf_counter() - started
+    session_cpu_seconds = time.process_time() - cpu_started
+    best_weights = so_far.best_weights
+    final = export(best_weights if best_weights is not None else model.get_weights())
+    return FitResult(
+        model=final,
+        history=so_far.history,
+        best_epoch=so_far.best_epoch,
+        best_val_accuracy=so_far.best_val_accuracy,
+        epochs_run=len(so_far.history.get("loss", [])),
+        stopped_early=so_far.stopped_early,
+        seconds=so_far.seconds_before + session_seconds,
+        session_seconds=session_seconds,
+        session_cpu_seconds=session_cpu_seconds,
+        replicas=int(dist.num_replicas_in_sync),
+        precision=precision,
+        checkpoint=checkpoint,
+        resumed_from_epoch=resumed_from_epoch,
+        images_trained=int(counts.all_images),
+        workers=[
+            {"worker": i, "steps": int(row[0]), "images": int(row[1])}
+            for i, row in enumerate(table)
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSplit:
+    """The images trained on (with any extra ones) and the images held out for validation."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def split_for_training(
+    images: np.ndarray, labels: np.ndarray, t, more_training=None
+) -> TrainingSplit:
+    """The seeded validation split, and `more_training`'s images added to the training side."""
+    kept, held = validation_indices(labels, t.validation_split, t.seed)
+    x_train, y_train = images[kept], labels[kept]
     if more_training is not None:
         x_more, y_more = more_training(kept)
         x_train, y_train = np.concatenate([x_train, x_more]), np.concatenate([y_train, y_more])
-    val_ds = dist.experimental_distribute_dataset(
-        make_dataset(x_val, y_val, num_classes, t.batch_size)
-    )
-    steps = math.ceil(len(y_train) / t.batch_size)
+    return TrainingSplit(x_train, y_train, images[held], labels[held])
 
-    precision = resolve_precision(t.precision)
+
+def build_for_training(
+    dist, config: TrainConfig, precision: str, steps: int, initial_weights, frozen_layers
+):
+    """(model, optimizer) in the strategy's scope, computing in `precision`: layers start from
+    `initial_weights` where given, and `frozen_layers` are not trained."""
+    from edgecnn.train.model import build_model
+
     with dist.scope():
         model = build_model(config, dtype=None if precision == "float32" else precision)
         for name, weights in (initial_weights or {}).items():
             model.get_layer(name).set_weights(weights)
         for name in frozen_layers:
             model.get_layer(name).trainable = False
-        optimizer = make_optimizer(t, steps)
+        optimizer = make_optimizer(config.training, steps)
         optimizer.build(model.trainable_variables)
-    if summary is not None:
-        summary(model)
+    return model, optimizer
+
+
+def training_loss(t, class_weights: np.ndarray | None):
+    """Cross-entropy per example (label smoothing as configured), weighted by class if asked."""
+    import keras
+
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing, reduction=None)
-    if class_weights is not None:
-        loss = weighted_by_class(loss, class_weights)
-    step = TrainingStep(dist, model, optimizer, loss)
+    return loss if class_weights is None else weighted_by_class(loss, class_weights)
 
-    history: dict[str, list[float]] = {}
-    best, best_epoch, best_weights, stopped_early = -math.inf, 0, None, False
-    start_epoch, seconds_before = 0, 0.0
-    if resume_from is not None:
-        s = resume_from
-        restore_variables(model.variables, s.model_variables, s.model_paths, "model")
+
+@dataclass
+class Progress:
+    """How far a run is: its history and best epoch so far (what --resume saves and restores)."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_val_accuracy: float = -math.inf
+    best_epoch: int = 0
+    best_weights: list[np.ndarray] | None = None
+    stopped_early: bool = False
+    epochs_done: int = 0
+    seconds_before: float = 0.0  # training time of the sessions before this one
+
+    @classmethod
+    def restored(cls, state: TrainingState, model, optimizer) -> Progress:
+        """The progress `state` holds; its variables are put back into `model` and `optimizer`."""
+        restore_variables(model.variables, state.model_variables, state.model_paths, "model")
         restore_variables(
-            optimizer.variables, s.optimizer_variables, s.optimizer_paths, "optimizer"
+            optimizer.variables, state.optimizer_variables, state.optimizer_paths, "optimizer"
         )
-        history = {k: list(v) for k, v in s.history.items()}
-        best, best_epoch, best_weights = s.best_val_accuracy, s.best_epoch, s.best_weights
-        start_epoch, seconds_before, stopped_early = s.epochs_done, s.train_seconds, s.stopped_early
+        return cls(
+            history={k: list(v) for k, v in state.history.items()},
+            best_val_accuracy=state.best_val_accuracy,
+            best_epoch=state.best_epoch,
+            best_weights=state.best_weights,
+            stopped_early=state.stopped_early,
+            epochs_done=state.epochs_done,
+            seconds_before=state.train_seconds,
+        )
 
-    exported = []
+    def remaining(self, epochs: int) -> range:
+        return range(0) if self.stopped_early else range(self.epochs_done, epochs)
 
-    def export(weights):
-        """The float32 model with these weights: what is saved, whatever the training dtype."""
-        if not exported:
-            exported.append(build_model(config))  # outside the strategy: a plain model
-        exported[0].set_weights(weights)
-        return exported[0]
+    def record(self, epoch: int, logs: dict[str, float], model, patience: int) -> bool:
+        """Add epoch `epoch`'s logs; True when it is the best so far (its weights are kept).
+        After `patience` epochs (0: never) without a best one, the run stops early."""
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        self.epochs_done = epoch + 1
+        best_loss = self.history["val_loss"][self.best_epoch - 1] if self.best_epoch else None
+        if improves(logs, self.best_val_accuracy, best_loss):
+            self.best_val_accuracy, self.best_epoch = float(logs["val_accuracy"]), epoch + 1
+            self.best_weights = model.get_weights()
+            return True
+        if patience and epoch + 1 - self.best_epoch >= patience:
+            self.stopped_early = True
+        return False
 
-    prefix = f"worker {worker.index + 1}: " if worker.count > 1 else ""
-    bar = EpochBar(t.epochs, steps, enabled=progress, prefix=prefix)
-    my_steps, my_images, all_images = 0, 0.0, 0.0
-    started, cpu_started = time.perf_counter(), time.process_time()
-    with cluster_errors(worker), contextlib.closing(bar):
-        remaining = [] if stopped_early else range(start_epoch, t.epochs)
-        for epoch in remaining:
-            bar.start(epoch)
-            train_ds = dist.experimental_distribute_dataset(
-                epoch_dataset(t, x_train, y_train, num_classes, epoch, camera=more_training is None)
-            )
-            sums, epoch_steps, mine = run_epoch(step, train_ds, bar)
-            my_steps += epoch_steps
-            my_images += mine
-            all_images += sums[2]
-            val = evaluate_batches(step, val_ds)
-            logs = {
-                "loss": sums[0] / sums[2],
-                "accuracy": sums[1] / sums[2],
-                "val_loss": val[0] / val[2],
-                "val_accuracy": val[1] / val[2],
-            }
-            bar.finish(logs)
-            for key, value in logs.items():
-                history.setdefault(key, []).append(float(value))
-            if improves(logs, best, history["val_loss"][best_epoch - 1] if best_epoch else None):
-                best, best_epoch = float(logs["val_accuracy"]), epoch + 1
-                best_weights = model.get_weights()
-                if checkpoint is not None:
-                    with atomic_path(checkpoint) as tmp:
-                        export(best_weights).save(tmp)
-            elif t.early_stopping_patience and epoch + 1 - best_epoch >= t.early_stopping_patience:
-                stopped_early = True
-            if state_path is not None:
-                state = TrainingState(
-                    epochs_done=epoch + 1,
-                    history=history,
-                    best_epoch=best_epoch,
-                    best_val_accuracy=best,
-                    train_seconds=seconds_before + time.perf_counter() - started,
-                    model_variables=[v.numpy() for v in model.variables],
-                    model_paths=[v.path for v in model.variables],
-                    optimizer_variables=[v.numpy() for v in optimizer.variables],
-                    optimizer_paths=[v.path for v in optimizer.variables],
-                    best_weights=best_weights,
-                    stopped_early=stopped_early,
-                    run=run_info or {},
-                )
-                save_state(state_path, state)
-            if stopped_early:
-                break
-        table = step.worker_table(worker.count, worker.index, [my_steps, my_images])
-    session_seconds = time.perf_counter() - started
-    session_cpu_seconds = time.process_time() - cpu_started
-    final = export(best_weights if best_weights is not None else model.get_weights())
-    return FitResult(
-        model=final,
-        history=history,
-        best_epoch=best_epoch,
-        best_val_accuracy=best,
-        epochs_run=len(history.get("loss", [])),
-        stopped_early=stopped_early,
-        seconds=seconds_before + session_seconds,
-        session_seconds=session_seconds,
-        session_cpu_seconds=session_cpu_seconds,
-        replicas=int(dist.num_replicas_in_sync),
-        precision=precision,
-        checkpoint=checkpoint,
-        resumed_from_epoch=start_epoch,
-        images_trained=int(all_images),
-        workers=[
-            {"worker": i, "steps": int(row[0]), "images": int(row[1])}
-            for i, row in enumerate(table)
-        ],
-    )
+    def state(self, model, optimizer, session_seconds: float, run_info) -> TrainingState:
+        """Everything --resume needs to continue after this epoch."""
+        return TrainingState(
+            epochs_done=self.epochs_done,
+            history=self.history,
+            best_epoch=self.best_epoch,
+            best_val_accuracy=self.best_val_accuracy,
+            train_seconds=self.seconds_before + session_seconds,
+            model_variables=[v.numpy() for v in model.variables],
+            model_paths=[v.path for v in model.variables],
+            optimizer_variables=[v.numpy() for v in optimizer.variables],
+            optimizer_paths=[v.path for v in optimizer.variables],
+            best_weights=self.best_weights,
+            stopped_early=self.stopped_early,
+            run=run_info or {},
+        )
+
+
+@dataclass
+class SessionCounts:
+    """What this session trained: this worker's steps and images, and all workers' images."""
+
+    steps: int = 0
+    images: float = 0.0
+    all_images: float = 0.0
+
+    def add(self, sums: np.ndarray, steps: int, mine: float) -> np.ndarray:
+        """Count one epoch (`run_epoch`'s result); return its sums."""
+        self.steps += steps
+        self.images += mine
+        self.all_images += sums[2]
+        return sums
+
+
+def epoch_logs(train_sums: np.ndarray, val_sums: np.ndarray) -> dict[str, float]:
+    """Mean loss and accuracy of an epoch, training and validation, from [loss, right, n]."""
+    return {
+        "loss": train_sums[0] / train_sums[2],
+        "accuracy": train_sums[1] / train_sums[2],
+        "val_loss": val_sums[0] / val_sums[2],
+        "val_accuracy": val_sums[1] / val_sums[2],
+    }
+
+
+class FloatExport:
+    """The float32 model with given weights: what is saved, whatever the training dtype
+    (built once, outside the strategy: a plain model)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.model = None
+
+    def __call__(self, weights: list[np.ndarray]):
+        if self.model is None:
+            from edgecnn.train.model import build_model
+
+            self.model = build_model(self.config)
+        self.model.set_weights(weights)
+        return self.model

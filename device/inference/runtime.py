@@ -15,6 +15,7 @@ from edgecnn.backends import Interpreter, choose_backend
 from edgecnn.bundle import ModelBundle, ModelFile
 from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError, first_line
+from edgecnn.golden import SelfCheck, self_check
 from edgecnn.quantization import dequantize_tensor, value_table
 
 
@@ -22,12 +23,19 @@ class Runtime:
     """One loaded model: its input and output tensors, and `run` for the input in place."""
 
     def __init__(
-        self, interpreter: Interpreter, backend: str, model: ModelFile, on_edgetpu: bool = False
+        self,
+        interpreter: Interpreter,
+        backend: str,
+        model: ModelFile,
+        on_edgetpu: bool = False,
+        kernels: str = "optimized",
     ) -> None:
         self.interpreter = interpreter
         self.backend = backend
+        self.model = model
         self.model_path = model.path
         self.on_edgetpu = on_edgetpu
+        self.kernels = kernels
         where = model.source
         inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
         if len(inputs) != 1:
@@ -135,7 +143,7 @@ def load_runtime(
                     "compile it with edgetpu_compiler (edgecnn convert --edgetpu)"
                 )
             interpreter = chosen.open(model, kernels, threads, [delegate])
-            return Runtime(interpreter, chosen.name, model, on_edgetpu=True)
+            return Runtime(interpreter, chosen.name, model, on_edgetpu=True, kernels=kernels)
     if bundle.cpu_path is None:
         raise EdgeCnnError(
             f"{bundle.path} is compiled for the Edge TPU and the Edge TPU is not in use: pass "
@@ -147,10 +155,18 @@ def load_runtime(
             f"{model.source} is compiled for the Edge TPU: use --edgetpu on, or pass the CPU "
             "model.tflite that edgecnn convert wrote"
         )
-    runtime = Runtime(chosen.open(model, kernels, threads), chosen.name, model)
+    runtime = Runtime(chosen.open(model, kernels, threads), chosen.name, model, kernels=kernels)
     if not runtime.input_spec.is_quantized:
         warn(
             f"{model.source} takes {runtime.input_spec.type_name} input, not int8: it runs, "
             "but slower than the full-int8 model edgecnn convert makes"
         )
     return runtime
+
+
+def check_runtime(runtime: Runtime, bundle: ModelBundle) -> SelfCheck:
+    """The start-up self-check (`edgecnn.golden`) of `runtime`, opened for `bundle`: its golden
+    vectors through the runtime (else random inputs against the NumPy reference). The record
+    says whether it passed, on what, and why, in one line; nothing is raised for a breach."""
+    return self_check(runtime.interpreter, bundle, runtime.model, runtime.backend,
+                      runtime.kernels, runtime.on_edgetpu)  # fmt: skip

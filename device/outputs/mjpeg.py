@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.console import echo
-from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.device.outputs.routes import GetRoute, PageState, PostRoute
 from edgecnn.device.outputs.serve_access import require_token_beyond_loopback, serve_token
 from edgecnn.errors import EdgeCnnError

@@ -21,25 +21,23 @@ after a reconnect (a subscriber may see a message twice: `frame` tells them apar
 The password is never on the command line: `EDGECNN_MQTT_PASSWORD`, or
 `--mqtt-password-file` (`EDGECNN_MQTT_PASSWORD_FILE`).
 
-The frame loop never waits for the broker (`mqtt_client.BackgroundPublisher`).
+This module is the vocabulary (the URL, the options, the messages, Home Assistant discovery)
+and needs no paho-mqtt; `mqtt_client.BackgroundPublisher` is the connection (paho-mqtt), off
+the frame loop, which never waits for the broker; `mqtt_presenter.MqttPresenter` decides what
+to publish and when.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from edgecnn import __version__
-from edgecnn.console import echo
-from edgecnn.device.loop import FrameResult, Presenter
-from edgecnn.device.outputs.presenters import prediction_record
 from edgecnn.device.outputs.secret_file import read_secret_file
 from edgecnn.errors import EdgeCnnError, hide_passwords
 
@@ -271,53 +269,3 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
             "icon": "mdi:percent",
         },
     }
-
-
-class MqttPresenter(Presenter):
-    """Hands a result to the background publisher when the label changes, and every
-    `interval` seconds while it stays the same; never waits for the network."""
-
-    def __init__(self, options: MqttOptions) -> None:
-        from edgecnn.device.outputs.mqtt_client import (
-            BackgroundPublisher,  # paho-mqtt: only when --mqtt is used
-        )
-
-        self.options = options
-        target = options.target
-        on_connect = [
-            Message(topic, json.dumps(config), QOS, True)
-            for topic, config in (
-                discovery_configs(target, options.discovery_prefix).items()
-                if options.discovery_prefix
-                else ()
-            )
-        ]
-        on_connect.append(Message(target.availability_topic, "online", QOS, True))
-        self.publisher = BackgroundPublisher(
-            options,
-            will=Message(target.availability_topic, "offline", QOS, True),
-            on_connect=on_connect,
-        )
-        self.last_label: str | None = None
-        self.last_sent = 0.0
-
-    def present(self, result: FrameResult) -> None:
-        label = result.prediction.label
-        now = time.monotonic()
-        if label == self.last_label and now - self.last_sent < self.options.interval:
-            return
-        self.last_label, self.last_sent = label, now
-        record = {"frame": result.index, "time": round(result.time, 4)}
-        record.update(prediction_record(result.prediction))
-        message = Message(self.options.target.state_topic, json.dumps(record), QOS, True)
-        self.publisher.submit(message)
-
-    def close(self) -> None:
-        counts = self.publisher.close()
-        echo(
-            f"edgecnn: mqtt: {counts.results} results: {counts.published} published, "
-            f"{counts.dropped} dropped while the broker was away, {counts.unsent} unsent at exit; "
-            f"{counts.outages} outage(s)"
-        )
-        if self.publisher.stopped_by is not None:  # the run fails: the results went nowhere
-            raise EdgeCnnError(f"mqtt {self.options.target.url}: {self.publisher.stopped_by}")

@@ -20,7 +20,7 @@ import cv2
 from edgecnn.atomic import AtomicFile
 from edgecnn.console import warn
 from edgecnn.device.inference.postprocess import Prediction
-from edgecnn.device.loop import FrameResult, Presenter
+from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.errors import EdgeCnnError
 from edgecnn.output_path import check_output_file
 
@@ -30,7 +30,7 @@ MIN_FREE_BYTES = 4 << 20  # --record stops below this much free space (or four r
 
 
 def prediction_record(p: Prediction) -> dict:
-    """A prediction as JSON: label, class id, score and the top-k (--json, --mqtt)."""
+    """A prediction as JSON: label, class id, score and the top-k."""
     return {
         "label": p.label,
         "class_id": p.class_id,
@@ -39,14 +39,14 @@ def prediction_record(p: Prediction) -> dict:
     }
 
 
-def result_record(result: FrameResult) -> dict:
-    """The JSON object printed for one frame by --json."""
-    return {
-        "frame": result.index,
-        "time": round(result.time, 4),
-        **prediction_record(result.prediction),
-        "latency_ms": {k: round(v, 3) for k, v in result.latency_ms.items()},
-    }
+def result_record(result: FrameResult, latency: bool = True) -> dict:
+    """One frame's result as JSON, the one form every output uses: --json prints it (with the
+    per-stage latencies), --mqtt publishes it (without)."""
+    record = {"frame": result.index, "time": round(result.time, 4)}
+    record.update(prediction_record(result.prediction))
+    if latency:
+        record["latency_ms"] = {k: round(v, 3) for k, v in result.latency_ms.items()}
+    return record
 
 
 class JsonLinesPresenter(Presenter):

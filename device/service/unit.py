@@ -21,6 +21,7 @@ import getpass
 import os
 import re
 import sys
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -90,31 +91,43 @@ def service_user(user: str | None = None) -> str:
     return name
 
 
-def render_unit(
-    model: Path,
-    source: str = "0",
-    serve: str | None = None,
-    user: str | None = None,
-    run_options: tuple[str, ...] = (),
-    serve_token_file: Path | None = None,
-) -> str:
+@dataclass(frozen=True)
+class ServiceOptions:
+    """What `edgecnn service` is asked for: the run it starts, and where the unit goes."""
+
+    model: Path
+    source: str = "0"
+    serve: str | None = None
+    user: str | None = None
+    out: Path | None = None  # None: stdout
+    serve_token_file: Path | None = None
+    run_options: tuple[str, ...] = ()  # more `edgecnn run` options
+
+
+def run_service(options: ServiceOptions) -> None:
+    """Print the unit, or write it to `options.out`."""
+    write_unit(render_unit(options), options.out)
+
+
+def render_unit(options: ServiceOptions) -> str:
     """The unit's text for `edgecnn run --model MODEL --source SOURCE --json --no-display`."""
-    model = Path(os.path.abspath(unit_value(model, "--model")))
+    source, serve = options.source, options.serve
+    model = Path(os.path.abspath(unit_value(options.model, "--model")))
     if not model.is_file():
         raise EdgeCnnError(f"model {model} does not exist: give the .tflite the service runs")
     unit_value(source, "--source")
     if serve is not None:
         unit_value(serve, "--serve")
-    options, credentials, writable = unit_run_options(run_options, model.parent)
-    credentials = serve_token_lines(serve, serve_token_file) + credentials
+    run_options, credentials, writable = unit_run_options(options.run_options, model.parent)
+    credentials = serve_token_lines(serve, options.serve_token_file) + credentials
     run = [*edgecnn_command(), "run", "--model", str(model), "--source", source]
-    run += ["--json", "--no-display", *options]
+    run += ["--json", "--no-display", *run_options]
     if serve is not None:
         run += ["--serve", serve]
     template = resources.files("edgecnn.device.service").joinpath(UNIT_TEMPLATE).read_text()
     return template.format(
         model_name=model.name.replace("%", "%%"),
-        user=service_user(user),
+        user=service_user(options.user),
         workdir=str(model.parent).replace("%", "%%"),  # the rest of the line: no quotes
         command=" ".join(systemd_quote(word) for word in run),
         credentials=credentials,

@@ -164,6 +164,14 @@ def test_float_op_fails_with_its_name_unless_allowed(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out.parent / "convert_report.json").read_text())
     assert any(op.startswith("ELU") for op in report["float_ops_allowed"])
+    # Neither the NumPy reference nor TFLite's reference kernels run ELU: convert says there
+    # are no golden vectors, and the device's self-check says it checked nothing, once.
+    assert "no golden vectors for the device's self-check" in proc.stderr
+    assert json.loads(out.with_name("model.json").read_text())["golden"] is None
+    proc = edgecnn("bench", "--model", str(out), "--frames", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["self_check"]["status"] == "skipped"
+    assert proc.stderr.count("self-check skipped: ") == 1 and "ELU" in proc.stderr
 
 
 def test_saved_model_directory_converts_the_same_way(tiny_model_dir, tmp_path):

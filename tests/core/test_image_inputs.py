@@ -88,7 +88,8 @@ try:
     error = None
 except EdgeCnnError as exc:
     error = str(exc)
-print(json.dumps({"error": error, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"error": error, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "heavy_modules": sorted(m for m in ("tensorflow", "keras", "torch") if m in sys.modules)}))
 """
 
 

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from device_ip_camera import FakeIpCamera
 
+from edgecnn.demo.objectvideo import instance_rng, render_instance_frames
 from edgecnn.labels import FASHION_MNIST_LABELS
 from edgecnn.sidecar import ModelSidecar, sha256_hex
 
@@ -72,3 +74,14 @@ def wheel(tmp_path_factory) -> Path:
     assert proc.returncode == 0, proc.stderr
     [built] = out.glob("edgecnn-*.whl")
     return built
+
+
+@pytest.fixture()
+def camera():
+    """An IP camera looping 8 different gears: no two frames in a row are alike."""
+    frames = [
+        next(render_instance_frames("gear", instance_rng(7, "gear", i, 0), 1)) for i in range(8)
+    ]
+    camera = FakeIpCamera(frames, fps=25)
+    yield camera
+    camera.close()

@@ -16,12 +16,11 @@ import cv2
 import numpy as np
 import pytest
 from chromium_page import ChromiumPage
-from device_ip_camera import FakeIpCamera
 from live_run import LiveRun
 
 from edgecnn.data import load_image_folder
-from edgecnn.demo.objectvideo import class_video, instance_rng, render_instance_frames
-from edgecnn.device.capture.session import CaptureKeys
+from edgecnn.demo.objectvideo import class_video
+from edgecnn.device.capture.window import CaptureKeys
 from edgecnn.manifest import MANIFEST_NAME, POLARITIES, is_model_input
 from edgecnn.recipe import RECIPE_VERSION, FashionCanvas
 
@@ -49,17 +48,6 @@ def videos(tmp_path_factory) -> dict[str, Path]:
     class_video(paths["gear"], "gear", instances=6, frames_per_instance=2)
     class_video(paths["still"], "key", instances=3, frames_per_instance=4, still=True)
     return paths
-
-
-@pytest.fixture()
-def camera():
-    """An IP camera looping 8 different gears: no two frames in a row are alike."""
-    frames = [
-        next(render_instance_frames("gear", instance_rng(7, "gear", i, 0), 1)) for i in range(8)
-    ]
-    camera = FakeIpCamera(frames, fps=25)
-    yield camera
-    camera.close()
 
 
 def records_of(dataset: Path) -> list[dict]:

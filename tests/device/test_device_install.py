@@ -35,7 +35,7 @@ def test_device_install_brings_runtime_and_opencv_but_no_tensorflow(tmp_path, wh
     model = tmp_path / "model.tflite"
     model.write_bytes(b"")
     unit = subprocess.run(
-        [str(venv / "bin" / "edgecnn"), "service", "--model", str(model)],
+        [str(venv / "bin" / "edgecnn"), "service", "--model", str(model), "--user", "nobody"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert unit.returncode == 0 and "Restart=on-failure" in unit.stdout, unit.stderr

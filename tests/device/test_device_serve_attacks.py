@@ -14,11 +14,9 @@ import time
 
 import numpy as np
 import pytest
-from device_ip_camera import FakeIpCamera
 from live_run import LiveRun
 from mosquitto_broker import wait_for
 
-from edgecnn.demo.objectvideo import instance_rng, render_instance_frames
 from edgecnn.device.outputs.connection_guard import MAX_HEAD_BYTES
 from edgecnn.device.outputs.mjpeg import MjpegServer
 from edgecnn.device.outputs.page_server import WRITE_SECONDS
@@ -289,16 +287,6 @@ def test_a_host_that_does_not_name_this_server_is_refused(page, host):
                                   "127.0.0.2:{port}", "camera.localhost"])  # fmt: skip
 def test_loopback_names_and_addresses_are_this_server(page, host):
     assert ask(page.port, host=host.format(port=page.port))[0] == 200
-
-
-@pytest.fixture()
-def camera():
-    frames = [
-        next(render_instance_frames("gear", instance_rng(7, "gear", i, 0), 1)) for i in range(8)
-    ]
-    camera = FakeIpCamera(frames, fps=25)
-    yield camera
-    camera.close()
 
 
 class LiveCapture(LiveRun):

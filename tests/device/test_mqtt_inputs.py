@@ -14,13 +14,8 @@ from mosquitto_broker import Mosquitto, wait_for
 
 from edgecnn.device.inference.postprocess import ClassScore, Prediction
 from edgecnn.device.loop import FrameResult
-from edgecnn.device.outputs.mqtt import (
-    MqttOptions,
-    MqttPresenter,
-    MqttTarget,
-    mqtt_options,
-    parse_mqtt_url,
-)
+from edgecnn.device.outputs.mqtt import MqttOptions, MqttTarget, mqtt_options, parse_mqtt_url
+from edgecnn.device.outputs.mqtt_presenter import MqttPresenter
 from edgecnn.errors import EdgeCnnError
 
 LONG = "a" * 70_000

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgecnn.cli import main
-from edgecnn.explain.command import run_explain
+from edgecnn.explain.command import ExplainOptions, run_explain
 from edgecnn.quantization import dequantize_tensor
 
 TEST_INDEX = 3
@@ -22,7 +22,7 @@ def both(tiny_tflite, tiny_model_dir, tmp_path_factory) -> Path:
     """explain with the int8 and the float model side by side, on one test image."""
     out = tmp_path_factory.mktemp("explain_both")
     models = (tiny_tflite, tiny_model_dir / "model.keras")
-    run_explain(models=models, test_index=TEST_INDEX, out=out)
+    run_explain(ExplainOptions(models=models, test_index=TEST_INDEX, out=out))
     return out
 
 
@@ -166,7 +166,7 @@ def test_image_file_through_the_recipe(tiny_tflite, tmp_path):
     photo = cv2.resize(255 - item, (200, 200), interpolation=cv2.INTER_CUBIC)  # dark on light
     cv2.imwrite(str(tmp_path / "item.png"), photo)
     out = tmp_path / "out"
-    run_explain(models=(tiny_tflite,), image=tmp_path / "item.png", out=out)
+    run_explain(ExplainOptions(models=(tiny_tflite,), image=tmp_path / "item.png", out=out))
     maps = np.load(out / "maps.npz")
     assert maps["input"].shape == (28, 28) and maps["input"].max() > 100
     assert (out / "int8-conv2-pool.png").is_file() and not list(out.glob("float-*"))
@@ -215,7 +215,7 @@ def test_bad_inputs_exit_2(tiny_tflite, video, tmp_path, capsys):
 def test_out_dir_rewritten_cleanly(tiny_tflite, both, tmp_path):
     out = tmp_path / "again"
     shutil.copytree(both, out)
-    run_explain(models=(tiny_tflite,), test_index=0, out=out)
+    run_explain(ExplainOptions(models=(tiny_tflite,), test_index=0, out=out))
     maps = np.load(out / "maps.npz")
     assert "float.conv1.relu" not in maps.files  # maps.npz describes this run only
     page = (out / "index.html").read_text()
@@ -227,7 +227,7 @@ def test_out_dir_rewritten_cleanly(tiny_tflite, both, tmp_path):
 def test_no_pool_avg_and_sum_pooling(pool_kinds_model, tmp_path):
     out = tmp_path / "out"
     models = (pool_kinds_model / "model.tflite", pool_kinds_model / "model.keras")
-    run_explain(models=models, test_index=5, out=out)
+    run_explain(ExplainOptions(models=models, test_index=5, out=out))
     names = {p.name for p in out.glob("*.png")}
     for engine in ("int8", "float"):
         assert {f"{engine}-conv1-{s}.png" for s in STAGES[:3]} <= names

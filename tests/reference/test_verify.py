@@ -71,7 +71,7 @@ def test_random_inputs_need_no_data_set(tiny_tflite):
 
 def test_not_bit_exact_exits_1(tiny_tflite, monkeypatch, capsys):
     """A fault injected into one NumPy op (max pooling off by one) must fail verification."""
-    from edgecnn.convert.verify import run_verify
+    from edgecnn.convert.verify import VerifyOptions, run_verify
     from edgecnn.reference import registry
 
     right = registry.REGISTRY["MAX_POOL_2D"]
@@ -82,7 +82,7 @@ def test_not_bit_exact_exits_1(tiny_tflite, monkeypatch, capsys):
 
     monkeypatch.setitem(registry.REGISTRY, "MAX_POOL_2D", off_by_one)
     with pytest.raises(SystemExit) as stop:
-        run_verify(tiny_tflite, inputs="random", samples=20, as_json=True)
+        run_verify(VerifyOptions(tiny_tflite, inputs="random", samples=20, as_json=True))
     assert stop.value.code == 1
     captured = capsys.readouterr()
     assert "verify failed" in captured.err

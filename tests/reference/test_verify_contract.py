@@ -139,7 +139,7 @@ def test_near_ties_count_as_agreement():
 def test_an_exception_inside_an_op_is_one_line_naming_op_and_tensor(tiny_tflite, monkeypatch):
     """A kernel that raises (here MAX_POOL_2D, replaced through the registry) reaches the
     user as one EdgeCnnError naming the op and its tensor; EDGECNN_DEBUG=1 lets it through."""
-    from edgecnn.convert.verify import run_verify
+    from edgecnn.convert.verify import VerifyOptions, run_verify
     from edgecnn.errors import EdgeCnnError
     from edgecnn.reference import registry
 
@@ -149,14 +149,14 @@ def test_an_exception_inside_an_op_is_one_line_naming_op_and_tensor(tiny_tflite,
     monkeypatch.setitem(registry.REGISTRY, "MAX_POOL_2D", broken)
     monkeypatch.delenv("EDGECNN_DEBUG", raising=False)
     with pytest.raises(EdgeCnnError) as caught:
-        run_verify(tiny_tflite, inputs="random", samples=4, as_json=True)
+        run_verify(VerifyOptions(tiny_tflite, inputs="random", samples=4, as_json=True))
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("the NumPy reference fails at MAX_POOL_2D (operator 2, output tensor")
     assert "ValueError: operands could not be broadcast together" in message
     monkeypatch.setenv("EDGECNN_DEBUG", "1")
     with pytest.raises(ValueError, match="could not be broadcast"):
-        run_verify(tiny_tflite, inputs="random", samples=4, as_json=True)
+        run_verify(VerifyOptions(tiny_tflite, inputs="random", samples=4, as_json=True))
 
 
 def test_without_a_schema_the_optimized_kernels_are_held_to_their_outputs(tiny_tflite, monkeypatch):
@@ -164,14 +164,13 @@ def test_without_a_schema_the_optimized_kernels_are_held_to_their_outputs(tiny_t
     verify still runs the optimized kernels end to end, and says so."""
     from edgecnn.bundle import open_bundle
     from edgecnn.convert import single_op
-    from edgecnn.convert.verify import verify_model
+    from edgecnn.convert.verify import VerifyOptions, verify_model
 
     monkeypatch.setattr(single_op, "SCHEMA_MODULES", ("no_such_schema_module",))
     single_op.schema.cache_clear()
     try:
-        result, failures = verify_model(
-            open_bundle(tiny_tflite), None, None, None, "random", 8, 1.0, None, None
-        )
+        options = VerifyOptions(tiny_tflite, inputs="random", samples=8)
+        result, failures = verify_model(open_bundle(tiny_tflite), options)
     finally:
         single_op.schema.cache_clear()
     assert failures == [] and result["passed"]

@@ -9,7 +9,8 @@ import pytest
 
 from edgecnn.errors import EdgeCnnError
 from edgecnn.train.config import ConvBlock, ModelConfig, TrainConfig
-from edgecnn.train.model import build_model, feature_map_plan, feature_map_side, padding_amount
+from edgecnn.train.feature_maps import feature_map_plan, feature_map_side, padding_amount
+from edgecnn.train.model import build_model
 
 
 @pytest.mark.parametrize(
