@@ -189,6 +189,12 @@ def open_bundle(
     sidecar = find_sidecar(path)
     sidecar_path = sidecar_path_for(path) if sidecar is not None else None
     file = read_model_file(path, sidecar or DEFAULT_SIDECAR, verify_hash, sidecar_path)
+    for what, tensors in (("inputs", file.graph.inputs), ("outputs", file.graph.outputs)):
+        if len(tensors) == 0:
+            raise EdgeCnnError(
+                f"{path} has no {what}: a model takes an input and gives an output; re-copy it "
+                "or re-run edgecnn convert"
+            )
     if sidecar is not None and sidecar_path is not None:
         check_input_range(file.graph, sidecar, sidecar_path)
     if sidecar is None:

@@ -87,6 +87,13 @@ class Runtime:
         except RuntimeError as exc:  # what an interpreter raises when the graph fails
             raise self._failed(exc) from None
         raw = self._output_view()  # a view: dropped before the next invoke()
+        if raw.shape != self._scores_shaped.shape or raw.dtype != self.output_spec.dtype:
+            raise EdgeCnnError(  # a damaged graph the interpreter reshaped as it ran
+                f"the {self.backend} interpreter gives {where_of(self)}'s output as {raw.dtype} "
+                f"{list(raw.shape)}, not the {self.output_spec.type_name} "
+                f"{list(self.output_spec.shape)} the file declares: re-copy it or re-run "
+                "edgecnn convert"
+            )
         if self._table is not None:  # 8-bit output: one table lookup per score
             self._table.take(raw.view(np.uint8), out=self._scores_shaped, mode="wrap")
         else:
@@ -96,16 +103,19 @@ class Runtime:
     def _failed(self, exc: RuntimeError) -> EdgeCnnError:
         """An interpreter that loaded the model but cannot run it (a damaged or hand-made
         model whose ops do not fit their tensors): one line, never a traceback."""
-        where = self.model_path or "the model"
         return EdgeCnnError(
-            f"the {self.backend} interpreter cannot run {where}: {first_line(exc)}: re-copy it "
-            "or re-run edgecnn convert"
+            f"the {self.backend} interpreter cannot run {where_of(self)}: {first_line(exc)}: "
+            "re-copy it or re-run edgecnn convert"
         )
 
     def classify(self, model_input: np.ndarray) -> np.ndarray:
         """Scores (float32, dequantised) of the first output for one model input."""
         self.interpreter.set_tensor(self._input_index, model_input)
         return self.run()
+
+
+def where_of(runtime: Runtime) -> str:
+    return str(runtime.model_path or "the model")
 
 
 def load_runtime(

@@ -1,0 +1,153 @@
+"""What the fuzz suite found, kept as plain tests: each gave a traceback before its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_runner import run_edgecnn
+from fuzz_cases import make_picture
+from fuzz_inputs import png_with_size
+from model_damage import set_operator_input, set_subgraph_io_count
+
+from edgecnn.errors import EdgeCnnError
+from edgecnn.tflite_model import read_model
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+def assert_one_line_refusal(proc, *said: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("edgecnn: error:")]
+    assert len(errors) == 1, proc.stderr
+    for words in said:
+        assert words in errors[0], errors[0]
+
+
+@pytest.fixture(scope="module")
+def picture(tmp_path_factory) -> Path:
+    return make_picture(tmp_path_factory.mktemp("picture") / "frame.png")
+
+
+def damaged_copy(tiny_tflite: Path, folder: Path, damage) -> Path:
+    """The tiny model with `damage(bytes, graph)` applied, alone (no model.json: no hash)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "model.tflite"
+    model.write_bytes(damage(tiny_tflite.read_bytes(), read_model(tiny_tflite)))
+    return model
+
+
+def op_index(graph, name: str) -> int:
+    return next(op.index for op in graph.operators if op.name == name)
+
+
+def test_an_op_fed_a_tensor_of_a_type_it_cannot_take_is_one_line(tiny_tflite, tmp_path, picture):
+    """SOFTMAX fed an int32 tensor: LiteRT loads the model, then invoke() raises
+    RuntimeError ("Only float32, uint8_t, Int8_t, Int16_t are supported")."""
+
+    def damage(model: bytes, graph) -> bytes:
+        int32 = next(t.index for t in graph.tensors if t.type_name == "int32")
+        return set_operator_input(model, op_index(graph, "SOFTMAX"), 0, int32)
+
+    model = damaged_copy(tiny_tflite, tmp_path, damage)
+    for command in (("run", "--model", str(model), "--source", str(picture), "--no-display"),
+                    ("bench", "--model", str(model), "--frames", "2")):  # fmt: skip
+        assert_one_line_refusal(run_edgecnn(*command, "--no-self-check"), "cannot run", "SOFTMAX")
+
+
+def test_an_output_the_interpreter_reshapes_is_one_line(tiny_tflite, tmp_path, picture):
+    """SOFTMAX fed a [1, 7, 7, 32] tensor: LiteRT resizes the output it declares [1, 10],
+    and the scores no longer fit (ValueError in ndarray.take)."""
+
+    def damage(model: bytes, graph) -> bytes:
+        conv = next(t.index for t in graph.tensors if len(t.shape) == 4 and t.shape[1] == 7)
+        return set_operator_input(model, op_index(graph, "SOFTMAX"), 0, conv)
+
+    model = damaged_copy(tiny_tflite, tmp_path, damage)
+    proc = run_edgecnn("run", "--model", str(model), "--source", str(picture), "--no-display",
+                       "--no-self-check")  # fmt: skip
+    assert_one_line_refusal(proc, "output as", "not the int8 [1, 10] the file declares")
+
+
+def test_an_absent_required_input_on_the_numpy_backend_is_one_line(tiny_tflite, tmp_path, picture):
+    """RESHAPE's input set to -1 (TFLite's "no tensor"): the NumPy reference's op raised
+    AttributeError from inside run --backend reference."""
+
+    def damage(model: bytes, graph) -> bytes:
+        return set_operator_input(model, op_index(graph, "RESHAPE"), 0, -1)
+
+    model = damaged_copy(tiny_tflite, tmp_path, damage)
+    proc = run_edgecnn("run", "--model", str(model), "--source", str(picture), "--no-display",
+                       "--backend", "reference", "--no-self-check")  # fmt: skip
+    assert_one_line_refusal(proc, "the reference interpreter cannot run")
+
+
+@pytest.mark.parametrize("outputs", [False, True], ids=["no inputs", "no outputs"])
+def test_a_model_without_inputs_or_outputs_is_refused(tiny_tflite, tmp_path, outputs) -> None:
+    """explain took input_details()[0] of a model with none: IndexError."""
+    from edgecnn.bundle import open_bundle
+
+    model = damaged_copy(tiny_tflite, tmp_path, lambda b, _: set_subgraph_io_count(b, outputs, 0))
+    with pytest.raises(EdgeCnnError, match=f"has no {'outputs' if outputs else 'inputs'}"):
+        open_bundle(model)
+
+
+def test_a_picture_whose_header_claims_a_huge_size_is_skipped_in_a_folder(tmp_path, tiny_tflite):
+    """run --source FOLDER read each file with cv2.imread, and OpenCV's own pixel limit
+    raised cv2.error; now the size is read from the header first, as train does."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    make_picture(folder / "a.png")
+    huge = png_with_size((folder / "a.png").read_bytes(), 65535, 65535)
+    (folder / "b.png").write_bytes(huge)
+    proc = run_edgecnn("run", "--model", str(tiny_tflite), "--source", str(folder),
+                       "--no-display", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "skipping" in proc.stderr and "65535x65535 pixels" in proc.stderr
+
+
+def test_json_nested_thousands_deep_in_a_manifest_line(tmp_path) -> None:
+    from edgecnn.device.capture.reconcile import capture_record
+    from edgecnn.manifest import read_manifest
+
+    record = json.dumps({"file": "a/000001.png"}).encode()
+    (tmp_path / "manifest.jsonl").write_bytes(NESTED + b"\n" + record + b"\n")
+    with pytest.raises(EdgeCnnError, match="line 1 is not a capture record"):
+        read_manifest(tmp_path)
+    assert capture_record(NESTED) is None
+
+
+def test_a_train_report_with_a_number_too_long_to_read(tmp_path) -> None:
+    from edgecnn.convert.model_data import train_report_for
+
+    (tmp_path / "train_report.json").write_text('{"n": ' + "9" * 5000 + "}")
+    with pytest.raises(EdgeCnnError, match="cannot read"):
+        train_report_for(tmp_path / "model.keras")
+
+
+def test_tf_config_nested_thousands_deep() -> None:
+    from edgecnn.train.strategy import worker_from_tf_config
+
+    with pytest.raises(EdgeCnnError, match="TF_CONFIG is not"):
+        worker_from_tf_config(NESTED.decode())
+
+
+def test_error_lines_stay_one_short_line(tiny_tflite, tmp_path) -> None:
+    """A 70,000-character URL was echoed whole; a line break in a name split the line."""
+    from edgecnn.errors import one_line
+
+    long_url = "rtsp://u:secret@127.0.0.1:9/" + "t" * 70_000
+    assert one_line("a\nb\tc\x00") == "a\\nb\\tc\\x00"
+    shortened = one_line(f"cannot open stream {long_url}: check the URL")
+    assert len(shortened) < 400 and "secret" not in shortened and shortened.endswith("the URL")
+    proc = run_edgecnn("run", "--model", str(tiny_tflite), "--source", "no\nsuch", "--no-display")
+    assert_one_line_refusal(proc, "source no\\nsuch does not exist")
+
+
+def test_a_source_path_too_long_for_the_file_system(tiny_tflite, tmp_path) -> None:
+    """Path.exists() raises OSError (ENAMETOOLONG) rather than answering False."""
+    proc = run_edgecnn("run", "--model", str(tiny_tflite), "--source", "x" * 5000, "--no-display")
+    assert_one_line_refusal(proc, "File name too long")
