@@ -34,6 +34,7 @@ from edgecnn.output_path import check_output_file, check_output_folder
 from edgecnn.quantization import pixels_to_model_input
 from edgecnn.reference.interpreter import ReferenceInterpreter
 from edgecnn.reference.registry import OpContext
+from edgecnn.tflite_model import is_keras_model
 
 CHUNK = 64  # invocations per pass
 DEFAULT_RANDOM_SAMPLES = 1000
@@ -321,6 +322,20 @@ def parse_engines(engines: str | None) -> tuple[str, ...]:
     return names
 
 
+def refuse_keras_model(model: Path) -> None:
+    """verify proves a converted model against the NumPy reference; the float model it
+    came from goes with --keras (it used to be read as a .tflite that had "changed since it
+    was converted", inviting --no-verify-hash)."""
+    if not is_keras_model(model):
+        return
+    converted = model.with_suffix(".tflite") if model.is_file() else model / "model.tflite"
+    give = converted if converted.is_file() else f"the .tflite that edgecnn convert {model} writes"
+    raise EdgeCnnError(
+        f"{model} is a Keras model, not a TensorFlow Lite one: verify checks a converted model; "
+        f"give {give}, and --keras {model} for its float accuracy"
+    )
+
+
 def run_verify(options: VerifyOptions) -> dict:
     """Verify the model, print the result (a table, or one JSON object); exit 1 on a failure."""
     names = parse_engines(options.engines)
@@ -331,6 +346,7 @@ def run_verify(options: VerifyOptions) -> dict:
         check_output_file(save_outputs, "--save-outputs")
     if options.report_dir is not None:
         check_output_folder(options.report_dir, "--report")
+    refuse_keras_model(Path(options.model))
     bundle = open_bundle(options.model, options.verify_hash)
     try:
         result, failures = verify_model(bundle, options, names)

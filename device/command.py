@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgecnn.console import counted
 from edgecnn.device.benchmark import BenchOptions, format_report, run_benchmark
 from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
 from edgecnn.device.outputs.mjpeg import (
@@ -135,7 +136,8 @@ def run_live(options: RunOptions) -> None:
         )  # fmt: skip
     how = f"stopped by {signals.signal_name}" if signals.signal_name else "done"
     print(
-        f"edgecnn: {how}: {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS), "
+        f"edgecnn: {how}: {counted(stats.frames, 'frame')} in {stats.seconds:.1f} s "
+        f"({stats.fps:.1f} FPS), "
         f"{runtime.backend}{' + Edge TPU' if runtime.on_edgetpu else ''}",
         file=sys.stderr,
         flush=True,

@@ -218,6 +218,10 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
     not read, and each photo gets the polarity its manifest records.
     """
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise EdgeCnnError(
+            f"image folder {root} is a file, not a folder: give DIR with DIR/<class name>/*.png"
+        )
     if not root.is_dir():
         raise EdgeCnnError(
             f"image folder {root} does not exist: give DIR with DIR/<class name>/*.png"

@@ -317,6 +317,11 @@ def model_bytes(model: str | Path | bytes) -> tuple[bytes, str]:
             raise EdgeCnnError(
                 f"model {path} does not exist: run edgecnn convert or check the path"
             )
+        if is_keras_model(path):
+            raise EdgeCnnError(
+                f"{path} is a Keras model, not a TensorFlow Lite one: convert it first "
+                f"(edgecnn convert {path}) and give the .tflite it writes"
+            )
         if not path.is_file():
             raise EdgeCnnError(f"model {path} is not a file: give the .tflite file")
         try:
@@ -330,6 +335,19 @@ def model_bytes(model: str | Path | bytes) -> tuple[bytes, str]:
             "such as the one edgecnn convert writes"
         )
     return buf, where
+
+
+def is_keras_model(path: Path) -> bool:
+    """A float model rather than a .tflite: a .keras or .h5 file (a zip, an HDF5 file, by
+    their first bytes) or a SavedModel folder."""
+    if path.is_dir():
+        return (path / "saved_model.pb").is_file()
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+    except OSError:
+        return False
+    return head.startswith((b"PK\x03\x04", b"\x89HDF\r\n\x1a\n"))
 
 
 def read_tensors(model, subgraph, where: str) -> tuple[TensorInfo, ...]:

@@ -137,6 +137,7 @@ class VideoFileSource(FrameSource):
     def __init__(self, path: Path, loop: bool = False) -> None:
         super().__init__()
         self.path, self.loop = path, loop
+        quiet_opencv_warnings()  # a file FFmpeg cannot read: our line says so, not its WARN
         self.capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not self.capture.isOpened():
             raise EdgeCnnError(f"cannot decode video {path}: is it a video file FFmpeg reads?")

@@ -23,7 +23,7 @@ CONFIG_LABEL = "homeassistant/sensor/edgecnn_test-cam/label/config"
 CONFIG_SCORE = "homeassistant/sensor/edgecnn_test-cam/score/config"
 INTERVAL = 0.3
 SUMMARY = (
-    r"mqtt: (?P<results>\d+) results: (?P<published>\d+) published, (?P<dropped>\d+) dropped "
+    r"mqtt: (?P<results>\d+) results?: (?P<published>\d+) published, (?P<dropped>\d+) dropped "
     r"while the broker was away, (?P<unsent>\d+) unsent at exit; (?P<outages>\d+) outage"
 )
 
