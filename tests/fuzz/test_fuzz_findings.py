@@ -151,3 +151,32 @@ def test_a_source_path_too_long_for_the_file_system(tiny_tflite, tmp_path) -> No
     """Path.exists() raises OSError (ENAMETOOLONG) rather than answering False."""
     proc = run_edgecnn("run", "--model", str(tiny_tflite), "--source", "x" * 5000, "--no-display")
     assert_one_line_refusal(proc, "File name too long")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tiff", ".webp", ".pgm", ".ppm"])
+def test_every_cut_of_a_picture_is_measured_or_refused(suffix) -> None:
+    """A PNG cut between its "IHDR" and its size gave struct.error (a traceback in capture
+    and train): each prefix of a real file, and each with a few bits flipped, is measured
+    or refused as UnknownPicture."""
+    import io
+    import random
+
+    import cv2
+    import numpy as np
+
+    from edgecnn.picture_size import UnknownPicture, picture_size
+
+    channels = 1 if suffix == ".pgm" else 3
+    pixels = np.random.default_rng(0).integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    data = cv2.imencode(suffix, pixels)[1].tobytes()
+    rng = random.Random(suffix)
+    for cut in range(min(len(data), 300)):
+        flipped = bytearray(data[: max(cut, 40)])
+        for _ in range(3):
+            flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
+        for variant in (data[:cut], bytes(flipped)):
+            try:
+                width, height = picture_size(io.BytesIO(variant))
+            except UnknownPicture:
+                continue
+            assert width >= 0 and height >= 0
