@@ -27,6 +27,7 @@ ORDER = [
     "serve_load",
     "mqtt_outage",
     "own_objects",
+    "fuzz",
 ]
 
 
