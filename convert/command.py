@@ -129,6 +129,8 @@ def run_convert(options: ConvertOptions) -> dict:
     float_accuracy = tflite_accuracy(float_model, x_test, test.labels)
     int8_accuracy = tflite_accuracy(int8_model, x_test, test.labels)
     extra: dict = {"float_ops_allowed": leftover, "seconds": None, "activations": activations}
+    if model.is_file():  # which float model this came from (verify finds it beside by it)
+        extra["source_sha256"] = file_sha256(model)
     if edgetpu:
         per_channel = quantize.convert_int8(loaded, calibration, input_type, output_type)
         extra["edgetpu_per_tensor_fc"] = {

@@ -253,6 +253,24 @@ def compare_engines(
     }
 
 
+def float_model_beside(model: Path) -> Path | None:
+    """The Keras model `model` was converted from, when it lies beside it as convert leaves
+    it: named by the convert_report.json beside, the same file (its SHA-256 as convert
+    recorded it), and TensorFlow here to run it. None otherwise: --keras gives it."""
+    import importlib.util
+
+    from edgecnn.sidecar import file_sha256
+
+    try:
+        report = json.loads(model.with_name("convert_report.json").read_text(encoding="utf-8"))
+        keras = model.with_name(Path(report["source"]).name)
+        found = keras.suffix in (".keras", ".h5") and keras.is_file()
+        found = found and file_sha256(keras) == report["source_sha256"]
+    except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError):
+        return None
+    return keras if found and importlib.util.find_spec("tensorflow") is not None else None
+
+
 def float_accuracy(
     keras_model: Path, input_range: tuple[float, float], data_dir, limit
 ) -> tuple[float, np.ndarray]:
@@ -339,6 +357,11 @@ def refuse_keras_model(model: Path) -> None:
 def run_verify(options: VerifyOptions) -> dict:
     """Verify the model, print the result (a table, or one JSON object); exit 1 on a failure."""
     names = parse_engines(options.engines)
+    if options.samples is not None and options.inputs != "random":
+        raise EdgeCnnError(
+            f"--samples {options.samples} counts random inputs: give --inputs random too "
+            "(of the test images, --limit N takes the first N)"
+        )
     save_outputs = options.save_outputs
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
@@ -378,6 +401,9 @@ def verify_model(
     max_drop, report_dir = options.max_drop, options.report_dir
     model = bundle.path
     ri = ReferenceInterpreter(bundle.graph, fc_rounding=fc_rounding)
+    keras_found = keras_model is None and inputs == "dataset"
+    if keras_found:
+        keras_model = float_model_beside(model)
     if inputs == "dataset":
         x, labels = dataset_inputs(ri, bundle, data_dir, limit)
     elif inputs == "random":
@@ -414,6 +440,8 @@ def verify_model(
         "engines": [e.name for e in agreement.engines],
         "fc_rounding": ri.fc_rounding,
         "float_accuracy": None,
+        "float_model": str(keras_model) if keras_model is not None else None,
+        "float_model_found_beside": keras_found and keras_model is not None,
         "int8_accuracy": float(np.mean(theirs == labels)) if labels is not None else None,
         "reference_accuracy": float(np.mean(ours == labels)) if labels is not None else None,
         "agreement": float(np.mean(ours == theirs)),
@@ -534,6 +562,34 @@ def format_matrix(matrix: dict) -> list[str]:
     return lines
 
 
+def float_model_note(r: dict) -> str:
+    if r["float_accuracy"] is not None and r.get("float_model_found_beside"):
+        return f"  ({Path(r['float_model']).name} beside the model; --keras FILE for another)"
+    if r["float_accuracy"] is None and r["inputs"] == "dataset":
+        return "  (give --keras MODEL.keras, the float model it was converted from)"
+    return ""
+
+
+def tensor_labels(names: list[str], width: int = 40) -> list[str]:
+    """Each tensor's name as one column of `width`: the first of TFLite's fused names
+    ("a;b;c"), its middle left out when too long (a path's end names the layer), and a
+    number added to any two that would still look the same."""
+    labels = []
+    for name in names:
+        label = name.split(";")[0]
+        if len(label) > width:
+            head = width // 3
+            label = f"{label[:head]}...{label[-(width - head - 3) :]}"
+        labels.append(label)
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if labels.count(label) > 1:
+            seen[label] = seen.get(label, 0) + 1
+            suffix = f" #{seen[label]}"
+            labels[i] = label[: width - len(suffix)] + suffix
+    return labels
+
+
 def format_result(r: dict) -> str:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
@@ -557,7 +613,7 @@ def format_result(r: dict) -> str:
         )
     lines = [
         f"verify {r['model']} ({kind}) on {r['samples']} {source}; engines {', '.join(r['engines'])}",
-        f"  float accuracy        {pct(r['float_accuracy'])}",
+        f"  float accuracy        {pct(r['float_accuracy'])}{float_model_note(r)}",
         f"  int8 accuracy         {pct(r['int8_accuracy'])}  (TFLite optimized kernels)",
         f"  reference accuracy    {pct(r['reference_accuracy'])}  (NumPy reference)",
         f"  argmax agreement      {pct(r['agreement'])}",
@@ -585,8 +641,9 @@ def format_result(r: dict) -> str:
     lines.append(
         "  tensor                                   op                 max|d| ref  differing ref"
     )
-    for t in r["tensors"]["reference_kernels"]:
+    tensors = r["tensors"]["reference_kernels"]
+    for t, label in zip(tensors, tensor_labels([t["name"] for t in tensors]), strict=True):
         lines.append(
-            f"  {t['name'][:40]:<40} {t['op']:<18} {t['max_abs_diff']:>10g}  {100 * t['fraction_differing']:>12.3f}%"
+            f"  {label:<40} {t['op']:<18} {t['max_abs_diff']:>10g}  {100 * t['fraction_differing']:>12.3f}%"
         )
     return "\n".join(lines)

@@ -130,36 +130,34 @@ def json_option(help: str) -> Decorator:
     return click.option("--json", "as_json", is_flag=True, help=help)
 
 
-def interpreter_options(edgetpu: str) -> Decorator:
-    """--backend, --kernels, --threads and --edgetpu: how the model runs (`edgetpu`: that
-    option's default)."""
-    return option_group(
-        click.option(
-            "--backend",
-            type=click.Choice(BACKEND_CHOICES),
-            default="auto",
-            show_default=True,
-            help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
-        ),
-        click.option(
-            "--kernels",
-            type=click.Choice(KERNELS),
-            default="optimized",
-            show_default=True,
-            help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
-        ),
-        click.option(
-            "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads."
-        ),
-        click.option(
-            "--edgetpu",
-            type=click.Choice(EDGETPU_MODES),
-            default=edgetpu,
-            show_default=True,
-            help="Coral Edge TPU: on (required), auto (when a *_edgetpu.tflite is beside the "
-            "model), off.",
-        ),
-    )
+interpreter_options = option_group(
+    click.option(
+        "--backend",
+        type=click.Choice(BACKEND_CHOICES),
+        default="auto",
+        show_default=True,
+        help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
+    ),
+    click.option(
+        "--kernels",
+        type=click.Choice(KERNELS),
+        default="optimized",
+        show_default=True,
+        help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
+    ),
+    click.option(
+        "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads."
+    ),
+    click.option(
+        "--edgetpu",
+        type=click.Choice(EDGETPU_MODES),
+        default="auto",
+        show_default=True,
+        help="Coral Edge TPU: on (required), auto (when a *_edgetpu.tflite is beside the "
+        "model), off.",
+    ),
+)
+"""--backend, --kernels, --threads and --edgetpu: how the model runs (run and bench alike)."""
 
 
 view_options = option_group(
@@ -223,13 +221,30 @@ def warn_if_token_on_command_line() -> None:
         )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The commands in the order they are used: your images, the model, its proof, the device.
+PIPELINE_ORDER = ("capture", "train", "convert", "verify", "explain", "run", "bench", "service")
+
+
+class PipelineGroup(click.Group):
+    """`edgecnn --help` lists the commands in PIPELINE_ORDER, not A to Z (others after)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        ordered = [name for name in PIPELINE_ORDER if name in self.commands]
+        return ordered + sorted(name for name in self.commands if name not in PIPELINE_ORDER)
+
+
+@click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecnn")
 def cli() -> None:
-    """Train a small CNN, quantise it to full int8 TFLite, prove it right, run it on a camera."""
+    """Train a small CNN, quantise it to full int8 TFLite, prove it right, run it on a camera.
+
+    The usual path: edgecnn train, edgecnn convert out/model.keras, edgecnn verify
+    out/model.tflite, edgecnn run --model out/model.tflite. For your own objects, edgecnn
+    capture first, then train --images. `edgecnn COMMAND --help` tells more.
+    """
 
 
-@cli.command()
+@cli.command(short_help="Train a CNN on Fashion-MNIST or on your own images.")
 @click.option(
     "--preset", default=None, help="Model preset: tiny (about a minute) or default (accuracy)."
 )
@@ -279,7 +294,10 @@ def cli() -> None:
     help="Continue the interrupted run in OUT from its last finished epoch.",
 )
 @click.option(
-    "--augment/--no-augment", default=None, help="Small shifts and flips (default from config)."
+    "--augment/--no-augment",
+    default=None,
+    help="The config's augmentation on or off (both presets: off). On: shifts of 2 pixels and "
+    "horizontal flips, and the erasing, mixup or camera variation a --config sets.",
 )
 @click.option(
     "--base",
@@ -301,7 +319,7 @@ def train(**values) -> None:
     run_train(TrainOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Quantise a Keras model to a full-int8 .tflite and its model.json.")
 @click.argument("model", type=PathArg)
 @click.option("--out", type=PathArg, default=None, help="Output .tflite (default: beside MODEL).")
 @click.option(
@@ -345,14 +363,15 @@ def convert(**values) -> None:
     run_convert(ConvertOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Prove a .tflite against the NumPy reference; measure its accuracy.")
 @click.argument("model", type=PathArg)
 @click.option(
     "--keras",
     "keras_model",
     type=PathArg,
     default=None,
-    help="The float model, for float accuracy.",
+    help="The float model, for float accuracy (default: the one convert made MODEL from, "
+    "when it is beside it).",
 )
 @data_dir_option
 @click.option(
@@ -367,7 +386,10 @@ def convert(**values) -> None:
     "FILE.npy/.npz/.csv with your own raw input values, one array per model input.",
 )
 @click.option(
-    "--samples", type=click.IntRange(min=1), default=None, help="Number of random inputs."
+    "--samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --inputs random: how many (default 1000). For test images, --limit.",
 )
 @click.option(
     "--save-outputs",
@@ -397,15 +419,24 @@ def verify(**values) -> None:
     run_verify(VerifyOptions(**values))
 
 
-@cli.command(context_settings={"ignore_unknown_options": False})
+@cli.command(
+    short_help="Classify live frames from a camera, a video, images or a stream.",
+    context_settings={"ignore_unknown_options": False},
+)
 @model_option()
 @source_option()
-@interpreter_options(edgetpu="auto")
+@interpreter_options
 @click.option(
     "--labels", "labels_path", type=PathArg, default=None, help="Label file (overrides model.json)."
 )
 @view_options
-@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Classes listed per frame, best first (--json's 'top', the window).",
+)
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
@@ -423,7 +454,12 @@ def verify(**values) -> None:
 @json_option("One JSON line per frame on stdout.")
 @serve_option("An MJPEG stream and page (host defaults to 127.0.0.1).")
 @click.option("--record", type=PathArg, default=None, help="Write the annotated video here.")
-@click.option("--max-frames", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many frames (default: at the end of the source, or Ctrl-C).",
+)
 @display_option
 @serve_access_options
 @click.option(
@@ -469,7 +505,7 @@ def run(**values) -> None:
     run_live(RunOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Save labelled images from a camera, as the model will see them.")
 @click.option(
     "--out", type=PathArg, required=True, help="The data set folder (DATASET/<label>/*.png)."
 )
@@ -502,11 +538,17 @@ def capture(**values) -> None:
     run_capture(CaptureOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Time each stage of the live loop, and the bare inference.")
 @model_option(help="The .tflite model.")
 @source_option(default=None, help="Frame source (default: generated 640x480 frames).")
-@click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
-@interpreter_options(edgetpu="off")
+@click.option(
+    "--frames",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Frames to time (after a warm-up).",
+)
+@interpreter_options
 @json_option("Print one JSON object.")
 @verify_hash_option
 @self_check_option
@@ -517,7 +559,10 @@ def bench(**values) -> None:
     run_bench(BenchOptions(**values))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@cli.command(
+    short_help="Write a systemd unit that runs edgecnn run at boot.",
+    context_settings={"ignore_unknown_options": True},
+)
 @model_option(help="The .tflite model the service runs.")
 @source_option(help="Its --source (e.g. picamera, 0, a URL).")
 @serve_option("The MJPEG page (e.g. 0.0.0.0:8080).")
@@ -539,7 +584,7 @@ def service(**values) -> None:
     run_service(options)
 
 
-@cli.command()
+@cli.command(short_help="Draw what the CNN sees: filters, feature maps, pooling, scores.")
 @click.option(
     "--model",
     "models",
@@ -553,9 +598,21 @@ def service(**values) -> None:
     "--test-index", type=click.IntRange(min=0), default=None, help="A test image as the input."
 )
 @source_option(default=None, help="A video or camera frame as the input (see --frame).")
-@click.option("--frame", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--frame",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --source: which frame (0 is the first).",
+)
 @data_dir_option
-@click.option("--out", type=PathArg, default=Path("out/explain"), show_default=True)
+@click.option(
+    "--out",
+    type=PathArg,
+    default=Path("out/explain"),
+    show_default=True,
+    help="Folder for the pictures, maps.npz and index.html.",
+)
 @verify_hash_option
 def explain(**values) -> None:
     """Pictures of what the CNN sees: input, filters, feature maps, pooling, scores."""
