@@ -10,7 +10,7 @@ APT    := $(shell command -v apt-get 2>/dev/null)
 ROOT   := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 IS_PI  ?= $(shell grep -qs "Raspberry Pi" /proc/device-tree/model && echo yes)
 
-.PHONY: install data system-deps demo demo-own docs test test-fast lint format bench clean wheel device-install pi-check
+.PHONY: install data system-deps demo demo-page demo-own docs test test-fast lint format bench clean wheel device-install pi-check
 
 install: $(VENV)/.installed
 
@@ -99,6 +99,14 @@ demo: data
 		--record $(OUT)/annotated.mp4 > $(OUT)/predictions.jsonl
 	@echo "demo: $$(wc -l < $(OUT)/predictions.jsonl) frames classified -> $(OUT)/predictions.jsonl, $(OUT)/annotated.mp4"
 	$(BIN)/edgecnn explain --model $(OUT)/model.tflite --model $(OUT)/model.keras --test-index 0 --out $(OUT)/explain
+
+# The page on the demo video (README "What make demo does"): played at its own pace, looped,
+# served on PAGE until Ctrl-C. Made by make demo first when it is not there.
+PAGE ?= 127.0.0.1:8000
+
+demo-page:
+	@[ -f $(OUT)/model.tflite ] && [ -f $(OUT)/items.mp4 ] || $(MAKE) demo
+	$(BIN)/edgecnn run --model $(OUT)/model.tflite --source $(OUT)/items.mp4 --loop --serve $(PAGE)
 
 # Your own objects (README "Your own objects"), on generated videos of five classes that are
 # not garments: capture about 30 images per class from a video per class, fine-tune the tiny

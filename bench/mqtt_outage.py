@@ -135,7 +135,8 @@ def main() -> int:
     from edgecnn.device.sources.frames import open_source
 
     name, model = pick_model()
-    pipeline = build_pipeline(PipelineOptions(model, edgetpu="off"))
+    # --stable 1: every label change is news, as in the outage this measures
+    pipeline = build_pipeline(PipelineOptions(model, edgetpu="off", stable=1))
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
         video = Path(tmp) / "items.mp4"
         make_video(video, "light-on-dark", items=40, frames_per_item=3, seed=7)

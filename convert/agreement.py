@@ -337,5 +337,5 @@ def fully_connected(
         options=op.options,
         fc_rounding=fc_rounding,
     )
-    (out,) = lookup(op.name)(ctx)
+    (out,) = lookup(op.name).function(ctx)
     return out.reshape(n, *ri.tensors[op.outputs[0]].shape)

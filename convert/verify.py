@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +30,9 @@ from edgecnn.golden import random_inputs
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import debugging, quiet_native_output
 from edgecnn.output_path import check_output_file, check_output_folder
+from edgecnn.progress import Progress
 from edgecnn.quantization import pixels_to_model_input
-from edgecnn.reference.interpreter import ReferenceInterpreter
-from edgecnn.reference.registry import OpContext
+from edgecnn.reference.interpreter import OperatorFailed, ReferenceInterpreter
 from edgecnn.tflite_model import is_keras_model
 
 CHUNK = 64  # invocations per pass
@@ -132,61 +131,7 @@ def rows_of(outputs: np.ndarray, shape: tuple[int, ...], batch: int, samples: in
     return outputs[:samples]
 
 
-class Progress:
-    """Progress of a long verify: a tqdm bar on a terminal, a plain line every 10 s in logs."""
-
-    INTERVAL = 10.0
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label, self.done = total, label, 0
-        self.started = self.last = time.monotonic()
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=label, unit="input", file=sys.stderr,
-                            dynamic_ncols=True, mininterval=0.5, leave=False)  # fmt: skip
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        now = time.monotonic()
-        if now - self.last >= self.INTERVAL and self.done < self.total:
-            self.last = now
-            print(f"{self.label}: {self.done}/{self.total} inputs "
-                  f"({100 * self.done / self.total:.0f}%, {now - self.started:.0f} s)",
-                  file=sys.stderr, flush=True)  # fmt: skip
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def failing_op(ri: ReferenceInterpreter, inputs: list[np.ndarray]) -> str:
-    """The NumPy reference's operator that raises on one invocation, and its tensor."""
-    values = {t.index: t.data for t in ri.tensors if t.data is not None}
-    values.update(zip(ri.input_indices, inputs, strict=True))
-    for op, kernel in zip(ri.operators, ri.kernels, strict=True):
-        ctx = OpContext(
-            inputs=[values[i] if i >= 0 else None for i in op.inputs],
-            input_tensors=[ri.tensors[i] if i >= 0 else None for i in op.inputs],
-            output_tensors=[ri.tensors[i] for i in op.outputs],
-            options=op.options,
-            fc_rounding=ri.fc_rounding,
-        )
-        try:
-            values.update(zip(op.outputs, kernel(ctx), strict=True))
-        except Exception as exc:
-            return (
-                f"{op.name} (operator {op.index}, output tensor {ri.tensors[op.outputs[0]].name})"
-                f": {type(exc).__name__}: {first_line(exc)}"
-            )
-    return "no operator alone (the batch as a whole)"
-
-
-def run_engine(engine, ri: ReferenceInterpreter, batch: list[np.ndarray], truth):
+def run_engine(engine, batch: list[np.ndarray], truth):
     """One engine on one chunk; an unexpected failure becomes one line naming the engine and,
     for the NumPy reference, the operator and its tensor (EDGECNN_DEBUG=1: the traceback)."""
     try:
@@ -196,10 +141,9 @@ def run_engine(engine, ri: ReferenceInterpreter, batch: list[np.ndarray], truth)
         raise
     except Exception as exc:
         if debugging():
-            raise
-        if engine.name == "numpy":
-            where = failing_op(ri, [x[0] for x in batch])
-            raise EdgeCnnError(f"the NumPy reference fails at {where}") from None
+            raise exc.cause if isinstance(exc, OperatorFailed) else exc  # noqa: B904
+        if isinstance(exc, OperatorFailed):
+            raise EdgeCnnError(f"the NumPy reference fails at {exc}") from None
         raise EdgeCnnError(
             f"engine {engine.name} ({engine.title}) fails: {type(exc).__name__}: {first_line(exc)}"
         ) from None
@@ -225,7 +169,7 @@ def compare_engines(
     truth_name = agreement.truth.name
     invocations = to_invocations(ri, inputs)
     outputs: dict[str, list[list[np.ndarray]]] = {e.name: [] for e in built}
-    progress = Progress(samples, f"verify ({', '.join(e.name for e in built)})")
+    progress = Progress(samples, f"verify ({', '.join(e.name for e in built)})", unit="inputs")
     try:
         for start in range(0, len(invocations[0]), CHUNK):
             batch = [x[start : start + CHUNK] for x in invocations]
@@ -235,7 +179,7 @@ def compare_engines(
                 if truth_name in results:  # the graph's inputs and every tensor it made
                     truth = dict(zip(ri.input_indices, batch, strict=True))
                     truth.update(results[truth_name].tensors)
-                results[engine.name] = run_engine(engine, ri, batch, truth)
+                results[engine.name] = run_engine(engine, batch, truth)
                 outputs[engine.name].append(results[engine.name].outputs)
             agreement.add(results)
             rows = len(batch[0]) * invocations[0].shape[1] if invocations[0].ndim > 1 else 1

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgecnn.console import counted
+from edgecnn.console import counted, echo
 from edgecnn.device.benchmark import BenchOptions, format_report, run_benchmark
 from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
 from edgecnn.device.outputs.mjpeg import (
@@ -18,8 +18,13 @@ from edgecnn.device.outputs.mjpeg import (
     start_page_server,
 )
 from edgecnn.device.outputs.mqtt import DEFAULT_INTERVAL, MqttOptions, mqtt_options
+from edgecnn.device.outputs.run_status import RunStatus
+from edgecnn.device.outputs.unsure import DEFAULT_UNSURE_EVERY
 from edgecnn.device.pipeline import PipelineOptions, build_pipeline
+from edgecnn.device.reload import ModelReloader, ReloadStatus, files_state, watched_paths
 from edgecnn.device.sources.frames import open_source
+from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
+from edgecnn.device.store.unlabelled import UnlabelledQueue
 from edgecnn.errors import EdgeCnnError
 
 
@@ -29,6 +34,8 @@ class RunOptions(PipelineOptions):
     where results go."""
 
     source: str = "0"
+    pace: str = "auto"
+    loop: bool = False
     as_json: bool = False
     serve: str | None = None
     record: Path | None = None
@@ -42,6 +49,9 @@ class RunOptions(PipelineOptions):
     mqtt_password_file: Path | None = None
     mqtt_discovery: str | None = None
     mqtt_ca_file: Path | None = None
+    save_unsure: Path | None = None
+    reload: bool = True
+    unsure_every: float = DEFAULT_UNSURE_EVERY
 
 
 class LabelChangePresenter(Presenter):
@@ -67,8 +77,10 @@ def make_presenters(
     fps: float | None,
     on_quit,
     publishing: MqttOptions | None = None,
+    status: RunStatus | None = None,
 ) -> list[Presenter]:
-    """The presenters asked for; each is closed by `stack` however the run ends."""
+    """The presenters asked for; each is closed by `stack` however the run ends. `status` is
+    what the page says about the run (and learns of the MQTT connection here)."""
     from edgecnn.device.outputs.presenters import (
         JsonLinesPresenter,
         VideoRecorder,
@@ -91,11 +103,17 @@ def make_presenters(
     if as_json:
         add(JsonLinesPresenter())
     if serving is not None:
-        add(start_page_server(serving))
+        server = start_page_server(serving)
+        add(server)
+        if status is not None:
+            server.state.add("run", status.as_json)
     if publishing is not None:
         from edgecnn.device.outputs.mqtt_presenter import MqttPresenter
 
-        add(MqttPresenter(publishing))
+        mqtt = MqttPresenter(publishing)
+        add(mqtt)
+        if status is not None:
+            status.mqtt = mqtt.publisher.connection
     if record is not None:
         add(VideoRecorder(record, fps))
     if not presenters:
@@ -119,29 +137,79 @@ def run_live(options: RunOptions) -> None:
         if o.mqtt is not None
         else None
     )
+    pace = parse_pace(o.pace)
+    if o.save_unsure is not None:
+        UnlabelledQueue(o.save_unsure)  # a file where the data set should be: one line now
+    model_files = files_state(watched_paths(o))  # before the model is opened from them
     pipeline = build_pipeline(o)
     runtime = pipeline.runtime
-    with (
-        open_source(o.source) as frames,
-        StopSignals(on_stop=frames.stop) as signals,
-        contextlib.ExitStack() as stack,
-    ):
+    with contextlib.ExitStack() as stack:
+        opened = stack.enter_context(open_source(o.source, o.loop))
+        check_loop(opened, o.loop)
+        frames = pace_source(opened, pace, watched=person_watches(o.display, serving))
+        signals = stack.enter_context(StopSignals(on_stop=frames.stop))
+        reloader = (
+            stack.enter_context(ModelReloader(o, pipeline, model_files)) if o.reload else None
+        )
+
+        def model_status() -> dict:
+            running = reloader.current if reloader is not None else pipeline
+            reloads = reloader.status.as_json() if reloader is not None else {}
+            return {**running.describe(), **reloads}
+
+        status = RunStatus(frames, model_status)
         presenters = make_presenters(
             stack, o.as_json, serving, o.record, o.display, frames.fps, signals.event.set,
-            publishing,
+            publishing, status,
         )  # fmt: skip
+        if o.save_unsure is not None:
+            from edgecnn.device.outputs.unsure import UnsureSaver
+
+            saver = UnsureSaver(o.save_unsure, o.unsure_every, frames.description, o.invert)
+            stack.callback(saver.close)
+            presenters.append(saver)
         stats = run_loop(
             frames, pipeline.preprocessor, runtime, pipeline.postprocessor, presenters,
             o.max_frames, stop=signals.event, keep_latencies=False,
+            swaps=reloader.take if reloader is not None else None,
         )  # fmt: skip
+        ended = not signals.event.is_set() and (o.max_frames is None or stats.frames < o.max_frames)
+        if ended and serving is not None:
+            status.source_state = "ended"
+            echo(f"edgecnn: {frames.description} has ended; the page stays up and says so "
+                 "(Ctrl-C or SIGTERM stops)")  # fmt: skip
+            while not signals.event.wait(0.5):
+                pass
+    if reloader is not None:
+        runtime = reloader.current.runtime
     how = f"stopped by {signals.signal_name}" if signals.signal_name else "done"
+    skipped = getattr(frames, "skipped", 0)
     print(
         f"edgecnn: {how}: {counted(stats.frames, 'frame')} in {stats.seconds:.1f} s "
         f"({stats.fps:.1f} FPS), "
-        f"{runtime.backend}{' + Edge TPU' if runtime.on_edgetpu else ''}",
+        f"{runtime.backend}{' + Edge TPU' if runtime.on_edgetpu else ''}"
+        + (f"; {counted(skipped, 'frame')} skipped to keep pace" if skipped else "")
+        + (reload_summary(reloader.status) if reloader is not None else ""),
         file=sys.stderr,
         flush=True,
     )
+
+
+def reload_summary(status: ReloadStatus) -> str:
+    if not status.reloads and not status.refused:
+        return ""
+    return f"; model reloaded {status.reloads} time(s), {status.refused} refused"
+
+
+def person_watches(display: bool | None, serving: ServeOptions | None) -> bool:
+    """True when frames are shown to a person: the --serve page, or a window."""
+    if serving is not None:
+        return True
+    if display is False:
+        return False
+    from edgecnn.device.outputs.presenters import display_available
+
+    return display_available()[0]
 
 
 def run_bench(options: BenchOptions) -> dict:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edgecnn.device.inference.postprocess import Postprocessor
 from edgecnn.device.inference.preprocess import Preprocessor
@@ -22,8 +23,10 @@ from edgecnn.device.inference.runtime import Runtime
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.device.sources.frames import FrameSource
 
+if TYPE_CHECKING:
+    from edgecnn.device.pipeline import Pipeline
+
 STAGES = ("capture", "preprocess", "inference", "postprocess")
-FPS_SMOOTHING = 0.9
 
 
 class StageClock:
@@ -48,21 +51,29 @@ class StageClock:
 
 
 class FrameRate:
-    """Smoothed frames per second from the time between frames."""
+    """Frames per second, the one figure every output shows (the overlay, the page, JSON):
+    frames counted over a window of `WINDOW_S`, the figure renewed once per window, so the
+    page's header and a frame drawn a moment before or after say the same number (a figure
+    from each frame's own interval jitters by tens of percent). 0 until the first window is
+    full: not measured yet."""
+
+    WINDOW_S = 1.0
 
     def __init__(self) -> None:
         self.fps = 0.0
-        self._last: float | None = None
+        self._window_start: float | None = None
+        self._frames = 0
 
     def tick(self) -> float:
         now = time.perf_counter()
-        if self._last is not None and now > self._last:
-            current = 1.0 / (now - self._last)
-            if self.fps == 0:
-                self.fps = current
-            else:
-                self.fps = FPS_SMOOTHING * self.fps + (1 - FPS_SMOOTHING) * current
-        self._last = now
+        if self._window_start is None:
+            self._window_start = now
+            return self.fps
+        self._frames += 1
+        elapsed = now - self._window_start
+        if elapsed >= self.WINDOW_S:
+            self.fps = self._frames / elapsed
+            self._window_start, self._frames = now, 0
         return self.fps
 
 
@@ -153,16 +164,21 @@ def run_loop(
     max_frames: int | None = None,
     stop: threading.Event | None = None,
     keep_latencies: bool = True,
+    swaps: Callable[[], Pipeline | None] | None = None,
 ) -> LoopStats:
     """Classify frames until the source ends, `max_frames` or `stop` is set.
 
     Without a `runtime` (and `postprocessor`) frames are only preprocessed: the presenters
-    get results without a prediction (`edgecnn capture`)."""
+    get results without a prediction (`edgecnn capture`). `swaps()`, asked before each
+    frame, gives a new model's pieces when one is ready (model hot reload,
+    `device/reload.py`): they are taken between two frames."""
     stop = stop or threading.Event()
     clock, rate = StageClock(), FrameRate()
     stats = LoopStats(keep_latencies=keep_latencies)
     started = time.perf_counter()
     while not stop.is_set() and (max_frames is None or stats.frames < max_frames):
+        if swaps is not None and (new := swaps()) is not None:
+            preprocessor, runtime, postprocessor = new.preprocessor, new.runtime, new.postprocessor
         clock.start()
         frame = source.read()
         if frame is None:

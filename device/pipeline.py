@@ -17,9 +17,10 @@ from pathlib import Path
 from edgecnn.backends import REFERENCE
 from edgecnn.bundle import ModelBundle, open_bundle
 from edgecnn.console import warn
-from edgecnn.device.inference.postprocess import Postprocessor
+from edgecnn.device.inference.postprocess import ModelId, Postprocessor
 from edgecnn.device.inference.preprocess import Preprocessor, keep_opencv_on_one_thread
 from edgecnn.device.inference.runtime import Runtime, check_runtime, load_runtime
+from edgecnn.device.inference.stable import DEFAULT_STABLE_FRAMES
 from edgecnn.golden import SKIPPED, SelfCheck
 
 
@@ -27,7 +28,7 @@ from edgecnn.golden import SKIPPED, SelfCheck
 class PipelineOptions:
     """How a model is opened and run on frames; the fields are named like the CLI's options
     (--model, --backend, --kernels, --threads, --edgetpu, --labels, --roi, --invert,
-    --top-k, --threshold, --smooth, --verify-hash, --self-check)."""
+    --top-k, --threshold, --smooth, --stable, --verify-hash, --self-check)."""
 
     model: Path
     backend: str = "auto"
@@ -40,6 +41,7 @@ class PipelineOptions:
     top_k: int = 3
     threshold: float = 0.5
     smooth: float = 0.0
+    stable: int = DEFAULT_STABLE_FRAMES
     verify_hash: bool = True
     self_check: bool = True
 
@@ -54,6 +56,14 @@ class Pipeline:
     preprocessor: Preprocessor
     postprocessor: Postprocessor
     self_check: SelfCheck | None = None
+
+    def describe(self) -> dict:
+        """The model as the page shows it: its id, labels and file, and where it runs."""
+        model = self.postprocessor.model
+        where = self.runtime.backend + (" + Edge TPU" if self.runtime.on_edgetpu else "")
+        checked = self.self_check.as_json() if self.self_check is not None else None
+        return {**(model.as_json() if model is not None else {}), "backend": where,
+                "self_check": checked}  # fmt: skip
 
 
 def open_runtime(bundle: ModelBundle, options: PipelineOptions) -> tuple[Runtime, SelfCheck | None]:
@@ -80,10 +90,9 @@ def build_pipeline(options: PipelineOptions) -> Pipeline:
     bundle = open_bundle(options.model, options.verify_hash, options.labels_path)
     runtime, check = open_runtime(bundle, options)
     keep_opencv_on_one_thread()
-    return Pipeline(
-        bundle,
-        runtime,
-        Preprocessor(runtime.input_spec, bundle.sidecar, options.roi, options.invert),
-        Postprocessor(list(bundle.labels), options.top_k, options.threshold, options.smooth),
-        check,
+    model = ModelId(runtime.model.sha256, bundle.labels, str(runtime.model_path))
+    postprocessor = Postprocessor(
+        list(bundle.labels), options.top_k, options.threshold, options.smooth, options.stable, model
     )
+    preprocessor = Preprocessor(runtime.input_spec, bundle.sidecar, options.roi, options.invert)
+    return Pipeline(bundle, runtime, preprocessor, postprocessor, check)

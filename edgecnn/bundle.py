@@ -14,6 +14,7 @@ to open (one small file and one JSON read), so opening it again is how a model i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from edgecnn.sidecar import (
     check_sha256,
     find_sidecar,
     is_edgetpu_name,
+    sha256_hex,
     sidecar_path_for,
 )
 from edgecnn.tflite_model import TensorInfo, TfliteModel, model_bytes, read_model
@@ -51,6 +53,11 @@ class ModelFile:
     @property
     def compiled_for_edgetpu(self) -> bool:
         return is_edgetpu_model(self.graph)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The SHA-256 of the bytes read (what an interpreter of this file runs): its id."""
+        return sha256_hex(self.content)
 
     @classmethod
     def from_bytes(cls, content: bytes) -> ModelFile:

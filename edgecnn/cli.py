@@ -81,6 +81,8 @@ STRATEGIES = Constant("edgecnn.train.strategy", "STRATEGIES")
 CONVERT_INPUT_TYPES = Constant("edgecnn.convert.command", "INPUT_TYPES")
 CONVERT_OUTPUT_TYPES = Constant("edgecnn.convert.command", "OUTPUT_TYPES")
 ACTIVATIONS = Constant("edgecnn.convert.command", "ACTIVATIONS")
+STABLE_FRAMES = Constant("edgecnn.device.inference.stable", "DEFAULT_STABLE_FRAMES")
+UNSURE_EVERY = Constant("edgecnn.device.outputs.unsure", "DEFAULT_UNSURE_EVERY")
 EDGETPU_MODES = ("on", "auto", "off")
 SOURCE_HELP = "Camera index, /dev/videoN, file, folder, URL or 'picamera'."
 
@@ -173,6 +175,19 @@ view_options = option_group(
     ),
 )
 """--roi and --invert: what part of the frame the model sees, and which way round."""
+
+pace_options = option_group(
+    click.option(
+        "--pace",
+        default="auto",
+        show_default=True,
+        metavar="auto|realtime|fast|FPS",
+        help="A file's pace: realtime (its own frame rate; auto: when a window or --serve "
+        "shows it), fast, or frames per second.",
+    ),
+    click.option("--loop", is_flag=True, help="Play a file source again and again."),
+)
+"""--pace and --loop: how a file source plays (run and capture)."""
 
 display_option = click.option(
     "--display/--no-display", default=None, help="Show a window (default: when a display exists)."
@@ -425,6 +440,7 @@ def verify(**values) -> None:
 )
 @model_option()
 @source_option()
+@pace_options
 @interpreter_options
 @click.option(
     "--labels", "labels_path", type=PathArg, default=None, help="Label file (overrides model.json)."
@@ -450,6 +466,14 @@ def verify(**values) -> None:
     default=0.0,
     show_default=True,
     help="EMA factor of past scores.",
+)
+@click.option(
+    "--stable",
+    type=click.IntRange(min=1),
+    default=STABLE_FRAMES,
+    show_default=True,
+    help="Frames in a row that must agree before the stable state (MQTT, the page) changes; "
+    "1 follows every frame.",
 )
 @json_option("One JSON line per frame on stdout.")
 @serve_option("An MJPEG stream and page (host defaults to 127.0.0.1).")
@@ -495,6 +519,28 @@ def verify(**values) -> None:
 @click.option(
     "--mqtt-ca-file", type=PathArg, default=None, help="CA certificate (PEM) of an mqtts:// broker."
 )
+@click.option(
+    "--save-unsure",
+    type=PathArg,
+    default=None,
+    metavar="DATASET",
+    help="Save frames scored below --threshold into DATASET/.unlabelled/, with the model's "
+    "guess, to label on the capture page (edgecnn capture --review).",
+)
+@click.option(
+    "--unsure-every",
+    type=click.FloatRange(min=0),
+    default=UNSURE_EVERY,
+    show_default=True,
+    help="Seconds between two unsure frames saved.",
+)
+@click.option(
+    "--reload/--no-reload",
+    default=True,
+    show_default=True,
+    help="Take a new model (its files changed, or SIGHUP) between two frames, once it passes "
+    "the start-up checks.",
+)
 @verify_hash_option
 @self_check_option
 def run(**values) -> None:
@@ -510,6 +556,7 @@ def run(**values) -> None:
     "--out", type=PathArg, required=True, help="The data set folder (DATASET/<label>/*.png)."
 )
 @source_option()
+@pace_options
 @click.option("--label", default=None, help="Save every --every'th frame as this class.")
 @click.option(
     "--labels",
@@ -530,6 +577,11 @@ def run(**values) -> None:
 @serve_option("A page with the live view and a button per class.")
 @serve_access_options
 @display_option
+@click.option(
+    "--review",
+    is_flag=True,
+    help="No camera: a --serve page to label the frames run --save-unsure kept in --out.",
+)
 def capture(**values) -> None:
     """Save labelled images from a camera as the model will see them: DATASET/<label>/."""
     from edgecnn.device.capture.command import CaptureOptions, run_capture
@@ -540,7 +592,9 @@ def capture(**values) -> None:
 
 @cli.command(short_help="Time each stage of the live loop, and the bare inference.")
 @model_option(help="The .tflite model.")
-@source_option(default=None, help="Frame source (default: generated 640x480 frames).")
+@source_option(
+    default=None, help="Frame source (default: generated 640x480, 1280x720 and 1920x1080 frames)."
+)
 @click.option(
     "--frames",
     type=click.IntRange(min=1),

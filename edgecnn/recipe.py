@@ -10,9 +10,14 @@ border is left out), which follows a lamp's gradient across a table and a lens's
 Polarity comes from which way the object departs from that surface (darker: a dark garment
 on a light table, which is negated). A dark object is measured as the fraction of light it
 takes away from the background ((bg - pixel) / bg), so uneven lighting does not make one
-side of it fainter. The object's box is found on a small copy (about DETECT_SIDE pixels a
-side), then cut from the full picture, resized with INTER_AREA, lightly sharpened (as the
-data set's own recipe does), scaled so its brightest pixel is 255 and centred.
+side of it fainter.
+
+The cost follows the canvas, not the picture. Everything happens on a working image of
+about WORK_SCALE times the canvas's side: the centre pixel of every step x step block of
+the picture (only those rows are read, and only those pixels made grey). The background
+fit, the polarity and the object's box are found there, and the canvas is drawn from the
+box with INTER_AREA, lightly sharpened (as the data set's own recipe does), scaled so its
+brightest pixel is 255 and centred. A 1920x1080 frame costs what a 640x480 one does.
 
 `FashionCanvas` keeps its buffers between calls, for a camera loop; `fashion_canvas` is the
 one-shot function.
@@ -20,22 +25,32 @@ one-shot function.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
-# Bumped whenever a change makes the recipe draw a different canvas from the same picture:
-# `edgecnn capture` records it beside every image it saves.
-RECIPE_VERSION = 1
+from edgecnn.errors import EdgeCnnError
 
-DETECT_SIDE = 112  # side of the copy the object is found on: 4x the canvas, cheap to scan
-BORDER = 2  # width of the border band the background plane is fitted to
+# Bumped whenever a change makes the recipe draw a different canvas from the same picture:
+# `edgecnn capture` records it beside every image it saves. 2: drawn from the working image.
+RECIPE_VERSION = 2
+
+WORK_SCALE = 4  # the working image's longest side: about this many times the canvas's
+BORDER = 2  # width, in working pixels, of the border band the background is fitted to
 MIN_CONTRAST = 24.0  # below this (grey levels, or 255ths of the light) nothing is there
 TRIM_FRACTION = 0.1  # object pixels differ from the background by this much of the maximum
 NOISE_SIGMAS = 3.0
-AREA_FIRST_STEP_LEFT = 4  # the integer step leaves 4x the target size for the exact step
+MAD_TO_SIGMA = 1.4826  # a normal distribution's sigma from its median absolute deviation
+REFIT_SHARE = 0.01  # the residuals leave out this much more of the band: fit it again
 SHARPEN = 0.5  # unsharp-mask amount on the canvas
 SHARPEN_SIGMA = 1.0
 
+
+# The kernel cv2.GaussianBlur makes for a float image (radius 4 sigma), made once.
+SHARPEN_GAUSSIAN = cv2.getGaussianKernel(
+    2 * round(4 * SHARPEN_SIGMA) + 1, SHARPEN_SIGMA, cv2.CV_32F
+)
 GREY_CODES = {"BGR": cv2.COLOR_BGR2GRAY, "RGB": cv2.COLOR_RGB2GRAY}
 
 
@@ -62,28 +77,90 @@ def background_basis(xs: np.ndarray, ys: np.ndarray, height: int, width: int) ->
     return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v]).astype(np.float32)
 
 
-class _Geometry:
-    """Buffers and the background-fit matrix for one picture size."""
+@functools.lru_cache(maxsize=1024)
+def area_weights(source: int, target: int) -> np.ndarray:
+    """[target, source] weights that shrink a line of `source` pixels to `target` as
+    INTER_AREA does: each output pixel is the mean of the input it covers, edge pixels
+    weighted by the part covered. Made once per pair of sizes."""
+    scale = source / target
+    starts = np.arange(target)[:, None] * scale
+    pixels = np.arange(source)[None, :]
+    covered = np.minimum(starts + scale, pixels + 1) - np.maximum(starts, pixels)
+    weights = (np.clip(covered, 0.0, None) / scale).astype(np.float32)
+    weights.setflags(write=False)  # shared by every call with these sizes
+    return weights
 
-    def __init__(self, height: int, width: int, factor: int, channels: int) -> None:
-        self.factor = factor
-        self.grey = np.empty((height, width), np.uint8)
-        small_h, small_w = height // factor, width // factor
-        self.small = np.empty((small_h, small_w), np.uint8)
-        self.sample = np.empty((small_h, small_w, channels), np.uint8)
-        self.sample_pixels = self.sample.view(f"V{channels}")  # the same memory, one item a pixel
-        self.centre_offset = factor / 2  # a small pixel's centre, in image pixels
-        self.values = np.empty((small_h, small_w), np.float32)
-        self.background = np.empty((small_h, small_w), np.float32)
-        self.work = np.empty((small_h, small_w), np.float32)
-        self.positive = np.empty((small_h, small_w), np.float32)
-        ys, xs = np.mgrid[0:small_h, 0:small_w].astype(np.float32)
-        self.basis = background_basis(xs.ravel(), ys.ravel(), small_h, small_w)
-        band = np.zeros((small_h, small_w), bool)
+
+def sampling_step(height: int, width: int, canvas_side: int) -> int:
+    """Every how many pixels the working image samples a height x width picture: its longest
+    side becomes WORK_SCALE x `canvas_side` or a little more, and its shorter one keeps a
+    band and an inside."""
+    step = max(height, width) // (WORK_SCALE * canvas_side)
+    return max(1, min(step, min(height, width) // (2 * BORDER + 3)))
+
+
+def block_centres(
+    height: int, width: int, step: int
+) -> tuple[tuple[slice, slice], tuple[int, int]]:
+    """(view, size): `cv2.resize(image[view], size, interpolation=cv2.INTER_NEAREST)` is the
+    centre pixel of every step x step block of a height x width image, and reads only those
+    rows. The view starts at the first centre and spans whole blocks, so the scale is exactly
+    `step` (not INTER_NEAREST_EXACT: before OpenCV 4.7, Debian Bookworm's 4.6, that picks
+    another pixel for even steps)."""
+    first = step // 2
+    rows, cols = (height - first) // step, (width - first) // step
+    return (slice(first, first + rows * step), slice(first, first + cols * step)), (cols, rows)
+
+
+class _Geometry:
+    """The working image's sampling, buffers and background-fit matrices, for one picture
+    size: made once, reused for every frame of that size."""
+
+    def __init__(self, height: int, width: int, canvas_side: int, channels: int) -> None:
+        self.view, self.size = block_centres(
+            height, width, sampling_step(height, width, canvas_side)
+        )
+        work_w, work_h = self.size
+        self.usable = min(work_h, work_w) >= 2 * BORDER + 2
+        self.sample = np.empty((work_h, work_w, channels), np.uint8) if channels > 1 else None
+        self.grey = np.empty((work_h, work_w), np.uint8)
+        self.object_map = np.empty((work_h, work_w), np.float32)
+        self.light = np.empty((work_h, work_w), np.float32)
+
+        ys, xs = np.mgrid[0:work_h, 0:work_w].astype(np.float32)
+        self.basis = basis = background_basis(xs.ravel(), ys.ravel(), work_h, work_w)
+        self.basis_sums = basis.sum(axis=1, dtype=np.float64)
+        band = np.zeros((work_h, work_w), bool)
         band[:BORDER], band[-BORDER:], band[:, :BORDER], band[:, -BORDER:] = True, True, True, True
         self.border_index = np.flatnonzero(band)
-        self.border_design = np.ascontiguousarray(self.basis[:, self.border_index].T)
-        self.border_solver = np.linalg.pinv(self.border_design).astype(np.float32)
+        design = np.ascontiguousarray(basis[:, self.border_index].T)
+        self.border_design = design
+        self.border_design_t = np.ascontiguousarray(design.T)
+        # Each band pixel's share of the normal equations: weights @ this = D^T diag(w) D.
+        self.border_products = np.einsum("ni,nj->nij", design, design).reshape(-1, 36)
+        self.border_solver = np.linalg.pinv(design).astype(np.float32)
+        self.band_mean_terms = design.mean(axis=0)
+        self.band_grey = np.empty(self.border_index.size, np.uint8)
+        self.band = np.empty(self.border_index.size, np.float32)
+        self.weights = np.empty(self.border_index.size, np.float32)
+
+    def working_image(self, image: np.ndarray, colour_order: str) -> np.ndarray:
+        """The picture's working image in grey (the buffer `grey`). Only the sampled rows are
+        read, so a large frame never streams through the cache as a whole, and only the
+        samples are made grey."""
+        view = image[self.view]
+        if self.sample is None:
+            grey = view if view.ndim == 2 else view[:, :, 0]
+            cv2.resize(grey, self.size, dst=self.grey, interpolation=cv2.INTER_NEAREST)
+        else:
+            cv2.resize(view, self.size, dst=self.sample, interpolation=cv2.INTER_NEAREST)
+            to_grey(self.sample, colour_order, dst=self.grey)
+        return self.grey
+
+    def background(self, coeffs: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The fitted surface at every working pixel, in `out`."""
+        np.dot(coeffs, self.basis, out=out.reshape(-1))
+        return out
 
 
 class FashionCanvas:
@@ -91,16 +168,16 @@ class FashionCanvas:
 
     def __init__(self, height: int = 28, width: int = 28) -> None:
         self.canvas = np.zeros((height, width), np.uint8)
-        self._geometries: dict[tuple[int, int], _Geometry] = {}
+        self._geometries: dict[tuple[int, int, int], _Geometry] = {}
         self.inverted = False
 
-    def _geometry(self, height: int, width: int) -> _Geometry:
-        geo = self._geometries.get((height, width))
+    def _geometry(self, image: np.ndarray) -> _Geometry:
+        channels = image.shape[2] if image.ndim == 3 else 1
+        key = (image.shape[0], image.shape[1], channels)
+        geo = self._geometries.get(key)
         if geo is None:
-            # An integer factor keeps OpenCV's INTER_AREA on its fast path; a thin picture
-            # (a 640x4 region) keeps at least one row and one column.
-            factor = max(1, min(max(height, width) // DETECT_SIDE, min(height, width)))
-            geo = self._geometries[(height, width)] = _Geometry(height, width, factor, 3)
+            geo = _Geometry(image.shape[0], image.shape[1], max(self.canvas.shape), channels)
+            self._geometries[key] = geo
         return geo
 
     def __call__(
@@ -110,144 +187,92 @@ class FashionCanvas:
 
         `invert=None` decides the polarity from the picture; True/False force it.
         """
-        height, width = image.shape[:2]
-        geo = self._geometry(height, width)
-        factor = geo.factor
-        small_h, small_w = geo.small.shape
-        grey = None
-        if image.ndim == 3 and image.shape[2] > 1 and factor > 1:
-            # Every factor-th pixel of the colour frame: reads a quarter of the rows, so the
-            # frame never streams through the cache as a whole (the interpreter's working set
-            # stays warm). Only the object's box is converted to grey at full resolution.
-            # Pixel j * factor + factor // 2 is picked by slicing, not INTER_NEAREST_EXACT: before
-            # OpenCV 4.7 (Debian Bookworm's 4.6) that picks another pixel for even factors. The
-            # pixels are copied as 3-byte items, twice as fast as channel by channel.
-            offset = factor // 2
-            rows = slice(offset, small_h * factor, factor)
-            cols = slice(offset, small_w * factor, factor)
-            colour = image[:, :, :3]
-            if colour.strides[2] != 1:  # channels not adjacent (e.g. a reversed view)
-                colour = np.ascontiguousarray(colour)
-            np.copyto(geo.sample_pixels, colour.view("V3")[rows, cols])
-            to_grey(geo.sample, colour_order, dst=geo.small)
-            np.copyto(geo.values, geo.small, casting="unsafe")
-            geo.centre_offset = offset + 0.5
+        if image.dtype != np.uint8:
+            raise EdgeCnnError(
+                f"the Fashion-MNIST recipe takes 8-bit pictures, not {image.dtype}: convert "
+                "them first (e.g. cv2.convertScaleAbs, or read files with cv2.IMREAD_COLOR)"
+            )
+        geo = self._geometry(image)
+        self.canvas.fill(0)
+        if not geo.usable:  # a sliver of a picture: nothing to fit a background to
+            self.inverted = bool(invert)
+            return self.canvas
+        grey = geo.working_image(image, colour_order)
+        coeffs, noise, level = _fit_background(geo, grey)
+        if invert is None:  # more light taken away than added: darker than the background
+            self.inverted = cv2.sumElems(grey)[0] < float(coeffs @ geo.basis_sums)
         else:
-            grey = to_grey(image, colour_order, dst=None if image.ndim == 2 else geo.grey)
-            region = grey[: small_h * factor, : small_w * factor]
-            if factor > 1:
-                cv2.resize(region, (small_w, small_h), dst=geo.small, interpolation=cv2.INTER_AREA)
-                region = geo.small
-            np.copyto(geo.values, region, casting="unsafe")
-            geo.centre_offset = factor / 2
-        coeffs, noise = self._fit_background(geo)
-        np.dot(coeffs, geo.basis, out=geo.background.reshape(-1))
-
-        diff = np.subtract(geo.values, geo.background, out=geo.work)
-        lighter = float(np.maximum(diff, 0.0, out=geo.positive).sum())
-        darker = lighter - float(diff.sum())
-        self.inverted = darker > lighter if invert is None else bool(invert)
-        object_map = self._object_map(geo.values, geo.background, self.inverted, out=geo.work)
-
-        self.canvas[:] = 0
+            self.inverted = bool(invert)
+        object_map = geo.background(coeffs, out=geo.object_map)
+        if self.inverted:  # the share of the light taken away, in 255ths
+            light = cv2.max(object_map, 1.0, dst=geo.light)
+            np.subtract(object_map, grey, out=object_map)
+            cv2.divide(object_map, light, dst=object_map, scale=255.0)
+        else:
+            np.subtract(grey, object_map, out=object_map)
         peak = float(object_map.max())
-        level = _median(geo.values.ravel()[geo.border_index])
         floor = NOISE_SIGMAS * noise * (255.0 / max(level, 1.0) if self.inverted else 1.0)
         if peak < max(MIN_CONTRAST, 2 * floor):
             return self.canvas
-        mask = object_map > max(floor, TRIM_FRACTION * peak)
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        box = (
-            rows[0] * factor,
-            min(height, (rows[-1] + 1) * factor),
-            cols[0] * factor,
-            min(width, (cols[-1] + 1) * factor),
-        )
-        if grey is None:
-            grey, box, origin = self._grey_around(image, colour_order, box, geo)
-        else:
-            origin = (0, 0)
-        self._draw(grey, box, origin, coeffs, floor, geo)
+        mask = cv2.compare(object_map, max(floor, TRIM_FRACTION * peak), cv2.CMP_GT)
+        left, top, width, height = cv2.boundingRect(mask)
+        self._draw(object_map[top : top + height, left : left + width], floor)
         return self.canvas
 
-    @staticmethod
-    def _grey_around(image, colour_order, box, geo):
-        """Grey of the box (with a margin for area_resize) in a reused buffer.
-
-        Returns (grey, box relative to it, its origin in the image)."""
-        top, bottom, left, right = box
-        height, width = image.shape[:2]
-        margin = max(bottom - top, right - left) // (28 * AREA_FIRST_STEP_LEFT) + 1
-        top, left = max(0, top - margin), max(0, left - margin)
-        bottom, right = min(height, bottom + margin), min(width, right + margin)
-        size = (bottom - top) * (right - left)
-        grey = geo.grey.reshape(-1)[:size].reshape(bottom - top, right - left)
-        to_grey(image[top:bottom, left:right], colour_order, dst=grey)
-        relative = (box[0] - top, box[1] - top, box[2] - left, box[3] - left)
-        return grey, relative, (top, left)
-
-    @staticmethod
-    def _fit_background(geo: _Geometry) -> tuple[np.ndarray, float]:
-        """Least-squares background surface through the border band, robust to an object
-        that touches the border: such pixels are left out (far from the band's median
-        first, then far from the fitted surface), and the fit is repeated without them."""
-        values = geo.values.ravel()[geo.border_index]
-        design = geo.border_design
-        deviation = np.abs(values - _median(values))
-        keep = deviation <= max(3 * 1.4826 * _median(deviation), 6.0)
-        coeffs = _solve(geo, values, keep)
-        residual = np.abs(values - design @ coeffs)
-        spread = _median(residual[keep]) * 1.4826
-        keep = residual <= max(3 * spread, 2.0)
-        coeffs = _solve(geo, values, keep)
-        spread = _median(np.abs(values[keep] - design[keep] @ coeffs)) * 1.4826
-        return coeffs.astype(np.float32), max(spread, 0.5)
-
-    @staticmethod
-    def _object_map(
-        values: np.ndarray, background: np.ndarray, inverted: bool, out: np.ndarray
-    ) -> np.ndarray:
-        """How much each pixel is object: grey above background, or share of light taken."""
-        if inverted:
-            np.subtract(background, values, out=out)
-            out /= np.maximum(background, 1.0)
-            out *= 255.0
-        else:
-            np.subtract(values, background, out=out)
-        return np.maximum(out, 0.0, out=out)
-
-    def _draw(self, grey, box, origin, coeffs, floor, geo) -> None:
-        top, bottom, left, right = (int(v) for v in box)
-        crop_h, crop_w = bottom - top, right - left
+    def _draw(self, box: np.ndarray, floor: float) -> None:
+        """The object's box of the object map, its longest side fitted to the canvas, centred.
+        The map is signed: averaged first, then cut at 0, so noise averages out."""
+        crop_h, crop_w = box.shape
         size_h, size_w = self.canvas.shape
         fit = min(size_h / crop_h, size_w / crop_w)
         new_h, new_w = max(1, round(crop_h * fit)), max(1, round(crop_w * fit))
-        values = area_resize(grey, (top, bottom, left, right), (new_h, new_w))
-        # The background plane (fitted in small-image pixels) at the resized pixels' centres.
-        factor, offset = geo.factor, geo.centre_offset
-        top_in_image, left_in_image = top + origin[0], left + origin[1]
-        xs = left_in_image + (np.arange(new_w, dtype=np.float32) + 0.5) * crop_w / new_w - offset
-        ys = top_in_image + (np.arange(new_h, dtype=np.float32) + 0.5) * crop_h / new_h - offset
-        xs /= factor
-        ys /= factor
-        grid_x, grid_y = np.meshgrid(xs, ys)
-        small_h, small_w = geo.small.shape
-        basis = background_basis(grid_x.ravel(), grid_y.ravel(), small_h, small_w)
-        background = (coeffs @ basis).reshape(new_h, new_w)
-        object_map = self._object_map(values, background, self.inverted, out=values)
-        if SHARPEN > 0:  # the data set's recipe sharpens too (Gaussian, sigma 1)
-            blurred = cv2.GaussianBlur(object_map, (0, 0), SHARPEN_SIGMA)
-            object_map *= 1.0 + SHARPEN
-            object_map -= SHARPEN * blurred
-        object_map -= floor
-        peak = float(object_map.max())
+        if crop_h >= new_h and crop_w >= new_w:  # INTER_AREA's averages, as two products
+            drawn = area_weights(crop_h, new_h) @ box @ area_weights(crop_w, new_w).T
+        else:  # a box smaller than the canvas: INTER_AREA enlarges it as it does
+            drawn = cv2.resize(box, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        cv2.threshold(drawn, 0.0, 0.0, cv2.THRESH_TOZERO, dst=drawn)
+        # Sharpened as the data set's recipe does (an unsharp mask, Gaussian sigma 1), and the
+        # noise floor taken off.
+        blurred = cv2.sepFilter2D(drawn, -1, SHARPEN_GAUSSIAN, SHARPEN_GAUSSIAN)
+        drawn = cv2.addWeighted(drawn, 1.0 + SHARPEN, blurred, -SHARPEN, -floor)
+        peak = float(drawn.max())
         if peak <= 0:
             return
-        np.maximum(object_map, 0.0, out=object_map)
-        object_map *= 255.0 / peak
-        object_map += 0.5  # round, not truncate, when cast to uint8
         row, col = (size_h - new_h) // 2, (size_w - new_w) // 2
-        np.copyto(self.canvas[row : row + new_h, col : col + new_w], object_map, casting="unsafe")
+        # Scaled so the peak is 255, rounded, and negatives cut to 0 by the cast to uint8.
+        target = self.canvas[row : row + new_h, col : col + new_w]
+        cv2.multiply(drawn, 255.0 / peak, dst=target, dtype=cv2.CV_8U)
+
+
+def _fit_background(geo: _Geometry, grey: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Least-squares background surface through the border band, robust to an object that
+    touches the border.
+
+    A plain fit through the whole band holds when its residuals leave out no more than the
+    noise's own tail. Otherwise something lies on the band, and such pixels are left out:
+    far from the band's median first, then far from the fitted surface, each time fitted
+    again. Returns the surface's coefficients, the band's noise (sigma, grey levels) and
+    its median.
+    """
+    band_grey = grey.reshape(-1).take(geo.border_index, out=geo.band_grey)
+    band = geo.band
+    np.copyto(band, band_grey)
+    coeffs = geo.border_solver @ band
+    residual = np.abs(band - geo.border_design @ coeffs)
+    spread = _median(residual) * MAD_TO_SIGMA
+    outside = band.size - np.count_nonzero(residual <= max(3 * spread, 2.0))
+    if outside <= band.size * REFIT_SHARE:  # a clean band: its level is the surface's mean
+        return coeffs, max(spread, 0.5), float(geo.band_mean_terms @ coeffs)
+    level = _median(band_grey)
+    deviation = cv2.absdiff(band_grey, level)
+    keep = deviation <= max(3 * MAD_TO_SIGMA * _median(deviation), 6.0)
+    coeffs = _solve(geo, band, keep)
+    residual = np.abs(band - geo.border_design @ coeffs)
+    spread = _median(residual[keep]) * MAD_TO_SIGMA
+    again = residual <= max(3 * spread, 2.0)
+    if np.count_nonzero(keep) - np.count_nonzero(again) > band.size * REFIT_SHARE:
+        coeffs = _solve(geo, band, again)
+    return coeffs, max(spread, 0.5), level
 
 
 def _median(values: np.ndarray) -> float:
@@ -256,44 +281,17 @@ def _median(values: np.ndarray) -> float:
     return float(np.partition(values, middle)[middle])
 
 
-def _solve(geo: _Geometry, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def _solve(geo: _Geometry, band: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Least squares over the kept border pixels (all of them: the precomputed solver)."""
-    if keep.all() or keep.sum() < 4 * geo.border_design.shape[1]:
-        return geo.border_solver @ values
-    kept = geo.border_design[keep]
-    try:
-        return np.linalg.solve(kept.T @ kept, kept.T @ values[keep])
-    except np.linalg.LinAlgError:  # the kept pixels do not span a surface (a row of them)
-        return np.linalg.lstsq(kept, values[keep], rcond=None)[0]
-
-
-def area_resize(
-    grey: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]
-) -> np.ndarray:
-    """INTER_AREA of grey[box] to `size` (h, w) as float32, in two cheap steps.
-
-    OpenCV's INTER_AREA is fast for integer factors and slow otherwise, so the box is first
-    averaged down by the largest integer factor (its edges moved by less than that factor to
-    fit), then the small remainder is area-resized. Both steps average boxes of pixels.
-    """
-    top, bottom, left, right = box
-    factor = min((bottom - top) // size[0], (right - left) // size[1]) // AREA_FIRST_STEP_LEFT
-    if factor >= 2:
-        height, width = grey.shape
-        crop_h = -(-(bottom - top) // factor) * factor
-        crop_w = -(-(right - left) // factor) * factor
-        top = max(0, min(top - (crop_h - (bottom - top)) // 2, height - crop_h))
-        left = max(0, min(left - (crop_w - (right - left)) // 2, width - crop_w))
-        crop_h, crop_w = min(crop_h, height - top), min(crop_w, width - left)
-        crop_h, crop_w = crop_h - crop_h % factor, crop_w - crop_w % factor
-        region = grey[top : top + crop_h, left : left + crop_w]
-        region = cv2.resize(
-            region, (crop_w // factor, crop_h // factor), interpolation=cv2.INTER_AREA
-        )
-    else:
-        region = grey[top:bottom, left:right]
-    resized = cv2.resize(region, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    return resized.astype(np.float32)
+    kept = np.count_nonzero(keep)
+    if kept == keep.size or kept < 4 * geo.border_design.shape[1]:
+        return geo.border_solver @ band
+    weights = geo.weights
+    np.copyto(weights, keep)
+    normal = (weights @ geo.border_products).reshape(6, 6)
+    moments = (geo.border_design_t @ (band * weights)).reshape(6, 1)
+    solved, coeffs = cv2.solve(normal, moments, flags=cv2.DECOMP_CHOLESKY)
+    return coeffs.reshape(-1) if solved else geo.border_solver @ band
 
 
 def needs_inversion(grey: np.ndarray) -> bool:

@@ -2,7 +2,7 @@
 
 Frames from any source `run` accepts go through `run`'s frame loop (`device/loop.py`) and
 its `Preprocessor` (region of interest, the Fashion-MNIST recipe, --invert), without a model.
-What is saved, into DATASET/<label>/ (`dataset.py`), is the region of interest at full
+What is saved, into DATASET/<label>/ (`store/dataset.py`), is the region of interest at full
 resolution and the 28x28 canvas the model would see, with a line in DATASET/manifest.jsonl.
 
 Three ways to say when to save, each a presenter on the loop (`session.py` does the saving):
@@ -13,6 +13,11 @@ Three ways to say when to save, each a presenter on the loop (`session.py` does 
   the class, space saves the current frame, and holding space saves a burst;
 * the `--serve` page (`page.py`): a button per class saves the current frame, and the
   per-class counts update live.
+
+A file source plays at its own pace when a window or the page shows it (`--pace`, `--loop`:
+`sources/pacing.py`), so the page's buttons have frames to save. A capture nobody watches
+says how far it has got (`progress.py`). `--review` serves the review view of the data set's
+unlabelled images instead, with no camera (`review.py`; the capture page has it too).
 
 SIGINT/SIGTERM stop the loop between frames, so the data set and its manifest always agree.
 """
@@ -27,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.console import counted, echo
-from edgecnn.device.capture.dataset import CaptureDataset, check_label, parse_labels
+from edgecnn.device.capture.progress import CaptureProgress
 from edgecnn.device.capture.session import SKIP_REASONS, CaptureSession, PageRequests
 from edgecnn.device.capture.window import CaptureWindow, capture_view
 from edgecnn.device.inference.preprocess import (
@@ -45,6 +50,8 @@ from edgecnn.device.outputs.mjpeg import (
     start_page_server,
 )
 from edgecnn.device.sources.frames import open_source
+from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
+from edgecnn.device.store.dataset import CaptureDataset, check_label, parse_labels
 from edgecnn.errors import EdgeCnnError
 
 
@@ -66,6 +73,9 @@ class CaptureOptions:
     serve_token_file: Path | None = None
     serve_max_clients: int = DEFAULT_MAX_CLIENTS
     display: bool | None = None
+    pace: str = "auto"
+    loop: bool = False
+    review: bool = False
 
 
 class CaptureEnd:
@@ -119,7 +129,10 @@ class FrameCount(Presenter):
 
 
 def run_capture(options: CaptureOptions) -> dict:
-    """Capture labelled images into `options.out`; return the session's status at the end."""
+    """Capture labelled images into `options.out`; return the session's status at the end.
+    With `review`, serve the review view of `out`'s unlabelled images instead (no camera)."""
+    if options.review:
+        return review_only(options)
     auto_label, classes = capture_classes(options.label, options.labels)
     if options.every < 1 or (options.count is not None and options.count < 1):
         raise EdgeCnnError("--every and --count take 1 or more")
@@ -145,6 +158,7 @@ def run_capture(options: CaptureOptions) -> dict:
             "a window or on a page, and there is neither: leave out --labels (--label "
             f"{auto_label} alone saves every --every'th frame), or give --serve HOST:PORT"
         )
+    pace = parse_pace(options.pace)
     keep_opencv_on_one_thread()
     preprocessor = Preprocessor(
         fashion_mnist_input(), roi=parse_roi(options.roi), invert=options.invert
@@ -154,7 +168,9 @@ def run_capture(options: CaptureOptions) -> dict:
     with contextlib.ExitStack() as stack:
         stack.callback(dataset.close)
         stack.callback(requests.close)
-        frames = stack.enter_context(open_source(options.source))
+        opened = stack.enter_context(open_source(options.source, options.loop))
+        check_loop(opened, options.loop)
+        frames = pace_source(opened, pace, watched=window or serving is not None)
         signals = stack.enter_context(StopSignals(on_stop=frames.stop))
         end = CaptureEnd(signals.event.set)
         session = CaptureSession(
@@ -162,6 +178,11 @@ def run_capture(options: CaptureOptions) -> dict:
             options.keep_duplicates,
         )  # fmt: skip
         presenters: list[Presenter] = [Saves(session, requests, auto_label, options.every)]
+        if auto_label is not None:
+            headless = not window and serving is None
+            progress = CaptureProgress(session, auto_label, options.count, headless)
+            stack.callback(progress.close)
+            presenters.append(progress)
         if window:
             presenters.append(CaptureWindow(session, on_quit=lambda: end("q")))
             stack.callback(presenters[-1].close)
@@ -178,6 +199,19 @@ def run_capture(options: CaptureOptions) -> dict:
     status = session.status()
     _summary(options.out, status, why, stats.seconds)
     return status
+
+
+def review_only(options: CaptureOptions) -> dict:
+    """`--review`: the review view of `options.out` alone, on the --serve page."""
+    from edgecnn.device.capture.review import serve_review
+
+    if options.serve is None:
+        raise EdgeCnnError("--review is a page: give --serve HOST:PORT (e.g. 127.0.0.1:8000)")
+    classes = parse_labels(options.labels) if options.labels is not None else None
+    serving = serve_options(
+        options.serve, options.serve_token, options.serve_token_file, options.serve_max_clients
+    )
+    return serve_review(options.out, classes, serving)
 
 
 def capture_classes(label: str | None, labels: str | None) -> tuple[str | None, list[str]]:
@@ -213,8 +247,14 @@ def _serve(
     requests: PageRequests,
 ) -> Callable[[np.ndarray, dict], None]:
     from edgecnn.device.capture.page import capture_routes
+    from edgecnn.device.capture.review import ReviewSession, review_routes
 
-    server = start_page_server(serving, *capture_routes(session, requests))
+    get_routes, post_routes = capture_routes(session, requests)
+    # The review view of the same data set, beside the capture page.
+    review_get, review_post = review_routes(ReviewSession(session.dataset.root, session.labels))
+    get_routes.update(review_get)
+    post_routes.update(review_post)
+    server = start_page_server(serving, get_routes, post_routes)
     stack.callback(server.close)
     return server.show
 

@@ -3,7 +3,8 @@
 Routes added to the --serve server (device/outputs/mjpeg.py), behind its checks (Host,
 Origin, token) like every other:
 
-    /              this page (replaces run's page)
+    /              this page (replaces run's page); it links to the review view
+    /review ...    the review view of the same data set (review.py)
     /capture.json  the counts: per class in the data set and saved by this run, skips
     POST /capture  {"label": NAME}: save the current frame as NAME; answers the outcome
                    ({"label", "saved": "<label>/000007.png" or null, "skipped": reason or
@@ -34,6 +35,8 @@ img { max-width: 100%; border: 1px solid #444; background: #000; }
 </style></head>
 <body>
 <h1>edgecnn capture into __DATASET__</h1>
+<p><a href="/review" style="color: #9fd3aa">Label the frames a model was unsure of</a>
+(edgecnn run --save-unsure)</p>
 <div id="buttons">__BUTTONS__</div>
 <p id="last"></p>
 <img id="stream" alt="live view" width="640" height="480">

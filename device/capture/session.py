@@ -3,7 +3,7 @@
 Every save goes through `CaptureSession.offer`, on the frame loop's thread only: the automatic
 every-n-th frame, the window's space key and the `--serve` page's buttons (whose requests
 `PageRequests` hands to the loop). A frame too like the last one saved for its class (a
-still scene, `duplicates`) is skipped and counted, unless --keep-duplicates. Ctrl-C is held
+still scene, `store/duplicates.py`) is skipped and counted, unless --keep-duplicates. Ctrl-C is held
 back while a save is written, so the data set and its manifest always agree.
 """
 
@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 
 import cv2
 
-from edgecnn.device.capture.dataset import CaptureDataset, SavedImage
-from edgecnn.device.capture.duplicates import NearDuplicates, signature
 from edgecnn.device.loop import deferred_signals
 from edgecnn.device.outputs.frame_result import FrameResult
+from edgecnn.device.store.dataset import CaptureDataset, SavedImage
+from edgecnn.device.store.duplicates import NearDuplicates, signature
 from edgecnn.manifest import POLARITIES
 from edgecnn.recipe import RECIPE_VERSION
 

@@ -1,9 +1,11 @@
-"""From the model's scores to a `Prediction`: probabilities, smoothing, top-k, "unsure".
+"""From the model's scores to a `Prediction`: probabilities, smoothing, top-k, "unsure", and
+the stable state.
 
 Scores that are not already a probability distribution (a model that outputs logits) go
 through a softmax. `--smooth a` keeps an exponential moving average of the probabilities
 (p = a * p_before + (1 - a) * p_now) so the label does not flicker between frames;
-`--threshold t` names the answer "unsure" when the best probability is below t.
+`--threshold t` names the answer "unsure" when the best probability is below t; `--stable N`
+keeps a state that changes only when N frames in a row agree (`stable.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from edgecnn.device.inference.stable import DEFAULT_STABLE_FRAMES, StableFilter, StableState
 
 UNSURE = "unsure"
 PROBABILITY_TOLERANCE = 0.05  # int8 outputs sum to 1 within a few quantisation steps
@@ -24,13 +28,34 @@ class ClassScore:
 
 
 @dataclass(frozen=True)
+class ModelId:
+    """Which model answers: the SHA-256 of the file its interpreter runs, and its labels."""
+
+    sha256: str
+    labels: tuple[str, ...]
+    file: str = ""
+
+    @property
+    def short(self) -> str:
+        """The first 12 hex digits: enough to tell models apart in a log."""
+        return self.sha256[:12]
+
+    def as_json(self) -> dict:
+        return {"sha256": self.sha256, "labels": list(self.labels), "file": self.file}
+
+
+@dataclass(frozen=True)
 class Prediction:
-    """The answer for one frame. `class_id` is None when the best score is below threshold."""
+    """The answer for one frame. `class_id` is None when the best score is below threshold;
+    `stable` is the answer that has held --stable frames (None until one has); `model` is
+    the model that answered."""
 
     class_id: int | None
     label: str
     score: float
     top: tuple[ClassScore, ...]
+    stable: StableState | None = None
+    model: ModelId | None = None
 
     @property
     def unsure(self) -> bool:
@@ -56,15 +81,28 @@ class Postprocessor:
     """Scores of one frame -> Prediction, remembering the smoothed probabilities."""
 
     def __init__(
-        self, labels: list[str], top_k: int = 3, threshold: float = 0.5, smooth: float = 0.0
+        self,
+        labels: list[str],
+        top_k: int = 3,
+        threshold: float = 0.5,
+        smooth: float = 0.0,
+        stable: int = DEFAULT_STABLE_FRAMES,
+        model: ModelId | None = None,
     ) -> None:
         self.labels = labels
+        self.model = model
         self.top_k = max(1, min(top_k, len(labels)))
         self.threshold = threshold
         self.smooth = smooth
         self.probabilities = np.zeros(len(labels), np.float32)
         self.smoothed = np.zeros(len(labels), np.float32)
         self.frames = 0
+        self.stable = StableFilter(stable)
+
+    def carry_over(self, before: Postprocessor) -> None:
+        """Go on from `before` (the postprocessor of the model this one replaces): the stable
+        state holds across a model swap until N frames of the new model agree."""
+        self.stable = before.stable
 
     def reset(self) -> None:
         self.frames = 0
@@ -83,5 +121,7 @@ class Postprocessor:
         )
         first = top[0]
         if first.score < self.threshold:
-            return Prediction(None, UNSURE, first.score, top)
-        return Prediction(first.class_id, first.label, first.score, top)
+            stable = self.stable.update(UNSURE, None)
+            return Prediction(None, UNSURE, first.score, top, stable, self.model)
+        stable = self.stable.update(first.label, first.class_id)
+        return Prediction(first.class_id, first.label, first.score, top, stable, self.model)

@@ -21,7 +21,7 @@ import numpy as np
 
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import pixel_table
-from edgecnn.recipe import FashionCanvas, to_grey
+from edgecnn.recipe import FashionCanvas, block_centres, sampling_step, to_grey
 from edgecnn.sidecar import DEFAULT_SIDECAR, ModelSidecar
 from edgecnn.tflite_model import TensorInfo, tensor_info
 
@@ -94,6 +94,7 @@ class Preprocessor:
         self._canvas = self.recipe.canvas if self.recipe else np.zeros(canvas_shape, np.uint8)
         self._roi: tuple[int, int, int, int] = (0, 0, 0, 0)
         self._checked_shape: tuple[int, ...] | None = None
+        self._samples: tuple[tuple[slice, slice], tuple[int, int]] | None = None
 
     def roi_for(self, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         """The region of interest (x, y, w, h) for frames of this shape."""
@@ -118,6 +119,7 @@ class Preprocessor:
         if frame.shape != self._checked_shape:
             self._roi = self.roi_for(frame.shape)
             self._checked_shape = frame.shape
+            self._samples = self._sampling(self._roi)
         x, y, w, h = self._roi
         region = frame[y : y + h, x : x + w]
         if self.recipe is not None:
@@ -138,9 +140,24 @@ class Preprocessor:
         """A zeroed buffer shaped and typed like the model's input, for `process(out=...)`."""
         return np.zeros(self.spec.shape, self.spec.dtype)
 
+    def _sampling(
+        self, roi: tuple[int, int, int, int]
+    ) -> tuple[tuple[slice, slice], tuple[int, int]] | None:
+        """Any other image model: a region much larger than the input is first sampled (the
+        centre of every block, as the recipe does) to a few times the input, so INTER_AREA
+        has only that left to average."""
+        if self.recipe is not None:
+            return None
+        _, _, w, h = roi
+        step = sampling_step(h, w, max(self.spec.height, self.spec.width))
+        return block_centres(h, w, step) if step > 1 else None
+
     def _resize_region(self, region: np.ndarray, order: str) -> None:
         """Any other image model: the region resized to the input, grey or RGB."""
         size = (self.spec.width, self.spec.height)
+        if self._samples is not None:
+            view, sampled = self._samples
+            region = cv2.resize(region[view], sampled, interpolation=cv2.INTER_NEAREST)
         if self.spec.channels == 1:
             grey = to_grey(region, order)
             cv2.resize(grey, size, dst=self._canvas, interpolation=cv2.INTER_AREA)

@@ -1,4 +1,5 @@
-"""The live view: the frame with the ROI box, label, score, FPS and the model's exact input."""
+"""The live view: the frame with the ROI box, the frame's label and score, the stable state,
+FPS and the model's exact input."""
 
 from __future__ import annotations
 
@@ -69,6 +70,12 @@ def annotate(result) -> np.ndarray:
     draw_text(
         image, f"{prediction.label}  {prediction.score:.0%}", (10, int(34 * scale)), colour, scale
     )
-    draw_text(image, f"{result.fps:5.1f} FPS", (10, int(64 * scale)), TEXT_COLOUR, scale * 0.7)
+    small = scale * 0.7
+    stable = prediction.stable
+    held = f"stable: {stable.label}" if stable is not None else "stable: (not yet)"
+    draw_text(image, held, (10, int(34 * scale + 32 * small)), TEXT_COLOUR, small)
+    # The page and --json show this same figure (the loop's FPS, one decimal).
+    fps = f"{result.fps:.1f} FPS" if result.fps else "- FPS"
+    draw_text(image, fps, (10, int(34 * scale + 64 * small)), TEXT_COLOUR, small)
     draw_inset(image, result.canvas)
     return image

@@ -127,8 +127,7 @@ class MjpegServer(Presenter):
     def present(self, result: FrameResult) -> None:
         from edgecnn.device.outputs.presenters import result_record
 
-        record = {**result_record(result), "fps": round(result.fps, 2)}
-        self.show(result.annotated(), record)
+        self.show(result.annotated(), result_record(result))
 
     def show(self, image: np.ndarray, record: dict) -> None:
         """Serve `image` (BGR) as the newest frame, `record` as the state's frame fields."""

@@ -3,14 +3,21 @@ a dashboard listens. `mqtts://` uses TLS (port 8883 unless given).
 
 Topics, for a PREFIX of `edgecnn/kitchen`:
 
-    PREFIX/state         {"frame", "time", "label", "class_id", "score", "top": [...]}
-                         QoS 1, retained (a new subscriber gets the current label at once):
-                         sent when the label changes, and every --mqtt-interval seconds while
-                         it stays the same
+    PREFIX/state         {"frame", "time", "label", "class_id", "score", "top": [...],
+                          "stable": {"label", "class_id", "changed"}, "model", "fps"}: the
+                         frame's result as --json prints it (without the latencies): its own answer
+                         and the stable state (--stable N: the answer N frames in a row
+                         agreed on; null until one has). QoS 1, retained (a new subscriber
+                         gets the current state at once): sent when the stable state changes
+                         ("changed": true), and every --mqtt-interval seconds
+    PREFIX/model         {"sha256", "labels", "file", "frame"}: the model that answers (its
+                         file's SHA-256 and its classes) from `frame` on; QoS 1, retained: sent
+                         with the first result, whenever a new model is taken (hot reload), and
+                         on every connect
     PREFIX/availability  "online", QoS 1, retained, on every connect; "offline", QoS 1,
                          retained, as the last will (the broker sends it when the run dies or
                          its connection does) and on a clean exit
-    homeassistant/sensor/NODE/{label,score}/config
+    homeassistant/sensor/NODE/{label,score,model}/config
                          with --mqtt-discovery: Home Assistant MQTT discovery, QoS 1, retained,
                          sent on every connect, so the sensors appear with no YAML
                          (NODE: the prefix with / as _, e.g. edgecnn_kitchen)
@@ -48,6 +55,7 @@ DEFAULT_INTERVAL = 5.0
 DEFAULT_DISCOVERY_PREFIX = "homeassistant"
 QUEUE_SIZE = 100
 QOS = 1
+STABLE_LABEL_TEMPLATE = "{{ value_json.stable.label if value_json.stable else 'unknown' }}"
 URL_FORM = "give mqtt://[user@]host[:port]/topic/prefix (mqtts:// for TLS)"
 MAX_STRING_BYTES = 65535  # MQTT's strings (topics, user, password) have a 16-bit length
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -79,6 +87,10 @@ class MqttTarget:
     @property
     def state_topic(self) -> str:
         return f"{self.prefix}/state"
+
+    @property
+    def model_topic(self) -> str:
+        return f"{self.prefix}/model"
 
     @property
     def availability_topic(self) -> str:
@@ -251,10 +263,13 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
             **common,
             "name": "Label",
             "unique_id": f"edgecnn_{node}_label",
-            "value_template": "{{ value_json.label }}",
+            # The stable state: what automations should act on; the frame's own answer is
+            # an attribute.
+            "value_template": STABLE_LABEL_TEMPLATE,
             "json_attributes_topic": target.state_topic,
             "json_attributes_template": (
-                "{{ {'class_id': value_json.class_id, 'score': value_json.score, "
+                "{{ {'class_id': value_json.stable.class_id if value_json.stable else none, "
+                "'frame_label': value_json.label, 'score': value_json.score, "
                 "'top': value_json.top, 'frame': value_json.frame} | tojson }}"
             ),
             "icon": "mdi:tshirt-crew",
@@ -267,5 +282,15 @@ def discovery_configs(target: MqttTarget, discovery_prefix: str) -> dict[str, di
             "unit_of_measurement": "%",
             "state_class": "measurement",
             "icon": "mdi:percent",
+        },
+        f"{discovery_prefix}/sensor/{node}/model/config": {
+            **common,
+            "state_topic": target.model_topic,
+            "name": "Model",
+            "unique_id": f"edgecnn_{node}_model",
+            "value_template": "{{ value_json.sha256[:12] }}",
+            "json_attributes_topic": target.model_topic,
+            "entity_category": "diagnostic",
+            "icon": "mdi:brain",
         },
     }

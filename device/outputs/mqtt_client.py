@@ -131,6 +131,29 @@ class BackgroundPublisher:
             self._queue.append(message)
             self._cond.notify_all()
 
+    def announce(self, message: Message) -> None:
+        """Retained state that is not a result (the model's id): sent now when connected and
+        again on every connect (in place of the last one for its topic), never dropped, not
+        counted among the results."""
+        with self._cond:
+            self._on_connect_messages = [
+                m for m in self._on_connect_messages if m.topic != message.topic
+            ] + [message]
+            if self._connected:
+                self._control.append(message)
+            self._cond.notify_all()
+
+    def connection(self) -> dict:
+        """The connection as the page shows it."""
+        with self._cond:
+            return {
+                "url": self.target.url,
+                "connected": self._connected,
+                "outages": self.counts.outages,
+                "published": self.counts.published,
+                "dropped": self.counts.dropped,
+            }
+
     # The sender thread.
 
     def _can_send(self) -> bool:

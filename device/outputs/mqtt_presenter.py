@@ -1,6 +1,6 @@
-"""`--mqtt`'s presenter: a result goes to the broker when the label changes, and every
---mqtt-interval seconds while it stays the same (topics and payloads: `mqtt.py`). Imported
-only when --mqtt is used: it needs paho-mqtt (through `mqtt_client`)."""
+"""`--mqtt`'s presenter: a result goes to the broker when the stable state changes, and
+every --mqtt-interval seconds; the model's id when it is new (topics and payloads:
+`mqtt.py`). Imported only when --mqtt is used: it needs paho-mqtt (through `mqtt_client`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import time
 
 from edgecnn.console import counted, echo
+from edgecnn.device.inference.postprocess import ModelId
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.device.outputs.mqtt import QOS, Message, MqttOptions, discovery_configs
 from edgecnn.device.outputs.mqtt_client import BackgroundPublisher
@@ -16,8 +17,8 @@ from edgecnn.errors import EdgeCnnError
 
 
 class MqttPresenter(Presenter):
-    """Hands a result to the background publisher when the label changes, and every
-    `interval` seconds while it stays the same; never waits for the network."""
+    """Hands a result to the background publisher when the stable state changes, and every
+    `interval` seconds; never waits for the network."""
 
     def __init__(self, options: MqttOptions) -> None:
         self.options = options
@@ -36,15 +37,23 @@ class MqttPresenter(Presenter):
             will=Message(target.availability_topic, "offline", QOS, True),
             on_connect=on_connect,
         )
-        self.last_label: str | None = None
-        self.last_sent = 0.0
+        self.last_sent: float | None = None
+        self.model: ModelId | None = None
 
     def present(self, result: FrameResult) -> None:
-        label = result.prediction.label
+        model = result.prediction.model
+        if model is not None and model != self.model:  # the first result, or a new model
+            self.model = model
+            record = {**model.as_json(), "frame": result.index}
+            self.publisher.announce(
+                Message(self.options.target.model_topic, json.dumps(record), QOS, True)
+            )
+        stable = result.prediction.stable
         now = time.monotonic()
-        if label == self.last_label and now - self.last_sent < self.options.interval:
+        news = self.last_sent is None or (stable is not None and stable.changed)
+        if not news and now - self.last_sent < self.options.interval:
             return
-        self.last_label, self.last_sent = label, now
+        self.last_sent = now
         record = result_record(result, latency=False)
         message = Message(self.options.target.state_topic, json.dumps(record), QOS, True)
         self.publisher.submit(message)

@@ -30,20 +30,32 @@ MIN_FREE_BYTES = 4 << 20  # --record stops below this much free space (or four r
 
 
 def prediction_record(p: Prediction) -> dict:
-    """A prediction as JSON: label, class id, score and the top-k."""
+    """A prediction as JSON (--json, --mqtt): this frame's label, class id, score and top-k,
+    the stable state beside them (null until an answer has held --stable frames), and the
+    model's id (the first 12 hex digits of its SHA-256)."""
+    stable = p.stable
     return {
         "label": p.label,
         "class_id": p.class_id,
         "score": round(p.score, 4),
         "top": [{"class_id": c.class_id, "label": c.label, "score": c.score} for c in p.top],
+        "stable": None
+        if stable is None
+        else {"label": stable.label, "class_id": stable.class_id, "changed": stable.changed},
+        "model": p.model.short if p.model is not None else None,
     }
 
 
 def result_record(result: FrameResult, latency: bool = True) -> dict:
-    """One frame's result as JSON, the one form every output uses: --json prints it (with the
-    per-stage latencies), --mqtt publishes it (without)."""
-    record = {"frame": result.index, "time": round(result.time, 4)}
-    record.update(prediction_record(result.prediction))
+    """One frame's result as JSON, the one form every output uses: --json prints it and the
+    --serve page serves it (with the per-stage latencies), --mqtt publishes it (without).
+    `fps` is the loop's frame rate, the figure the overlay draws (null in the first second)."""
+    record = {
+        "frame": result.index,
+        "time": round(result.time, 4),
+        **prediction_record(result.prediction),
+        "fps": round(result.fps, 1) if result.fps else None,  # None: not measured yet (1 s)
+    }
     if latency:
         record["latency_ms"] = {k: round(v, 3) for k, v in result.latency_ms.items()}
     return record

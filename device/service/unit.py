@@ -169,7 +169,8 @@ def unit_run_options(
     while index < len(words):
         word = unit_value(words[index], "run option")
         name, has_value, value = word.partition("=")
-        takes_value = name in (*SERVICE_OPTIONS, "--serve-token", "--record", "--mqtt")
+        takes_value = name in (*SERVICE_OPTIONS, "--serve-token", "--record", "--mqtt",
+                               "--save-unsure")  # fmt: skip
         takes_value = takes_value or name in CREDENTIAL_OPTIONS
         if takes_value and not has_value and index + 1 < len(words):
             index += 1
@@ -195,6 +196,8 @@ def unit_run_options(
             continue
         if name == "--record":
             writable.append(record_folder(Path(value), workdir))
+        if name == "--save-unsure":
+            writable.append(existing_folder(Path(value), workdir, name))
         if name == "--mqtt":
             parse_mqtt_url(value)  # a password in the URL is refused here, not written
         options += [word] if has_value or not takes_value else [name, value]
@@ -211,6 +214,17 @@ def record_folder(record: Path, workdir: Path) -> Path:
             "service may write only into folders that exist when it starts)"
         )
     return folder
+
+
+def existing_folder(folder: Path, workdir: Path, option: str) -> Path:
+    """A folder the run writes into (relative to the model's folder), which must exist."""
+    path = Path(os.path.abspath(workdir / folder))
+    if not path.is_dir():
+        raise EdgeCnnError(
+            f"{option} {folder}: the folder {path} does not exist: create it first (the "
+            "service may write only into folders that exist when it starts)"
+        )
+    return path
 
 
 def credential_lines(credential: str, variable: str, file: Path, option: str) -> str:

@@ -289,41 +289,87 @@ def camera_open_failure(target: int | str) -> str:
     return f"cannot open camera {target} (found: {found}): {fix}"
 
 
+LORES_LIMIT = (640, 480)  # the low-resolution stream fits in this (width, height)
+PICAMERA_SIZE = (640, 480)  # the main stream's size unless `--source picamera:WIDTHxHEIGHT`
+
+
+def lores_size(main: tuple[int, int], limit: tuple[int, int] = LORES_LIMIT) -> tuple[int, int]:
+    """The low-resolution stream's size: the main stream's scaled to fit `limit`, its shape
+    kept, both sides even (YUV420 halves them for the colour planes)."""
+    scale = min(1.0, limit[0] / main[0], limit[1] / main[1])
+    return max(2, int(main[0] * scale) // 2 * 2), max(2, int(main[1] * scale) // 2 * 2)
+
+
 class PicameraSource(LiveSource):
     """The Raspberry Pi camera through Picamera2/libcamera (Bookworm's camera stack).
 
-    Configured with format "RGB888", which (libcamera names formats by their 32-bit word
-    layout) stores pixels as B, G, R bytes in memory: the array is in OpenCV's BGR order, so
-    `colour_order` is "BGR". Picamera2 is imported only when this source is asked for.
+    The cheap path: besides the main stream (`size`, RGB888), the camera is asked for a
+    low-resolution YUV420 stream ("lores", at most 640x480, the same view) and the frames
+    are its Y plane. That plane is the grey the recipe wants, made and scaled by the camera's
+    ISP: no colour conversion and no copy of the main stream on the CPU, whatever the main
+    stream's size. The preview configuration's colour space (sYCC: full-range BT.601) makes
+    it the grey OpenCV computes from the RGB stream. `colour_order` is then "GREY".
+
+    A camera that cannot give the lores stream (a USB camera through libcamera has one
+    stream only) gets the main stream alone, with a one-line notice: "RGB888", which
+    libcamera names by its 32-bit word layout, stores B, G, R bytes in memory, so those
+    frames are in OpenCV's BGR order and `colour_order` is "BGR". Picamera2 is imported
+    only when this source is asked for.
     """
 
-    colour_order = "BGR"
-
-    def __init__(self, size: tuple[int, int] = (640, 480)) -> None:
+    def __init__(self, size: tuple[int, int] = PICAMERA_SIZE) -> None:
         self.size = size
-        self.description = "picamera"
+        self.lores = lores_size(size)
+        self.description = f"picamera {size[0]}x{size[1]}"
         self.camera = None
+        self.colour_order = "BGR"
+        self._lores_refused: str | None = None  # why the camera gave no lores stream
         super().__init__()
 
     def _open(self) -> bool:
         Picamera2 = import_picamera2()  # or a one-line EdgeCnnError: cause and fix
         try:
             self.camera = Picamera2()
-            config = self.camera.create_video_configuration(
-                main={"size": self.size, "format": "RGB888"}
-            )
-            self.camera.configure(config)
+            with_lores = self._configure()
             self.camera.start()
         except Exception as exc:  # libcamera raises many types; all mean "no camera"
-            self.camera = None
             self._last_error = first_line(exc)
+            self._release()
             return False
+        self.colour_order = "GREY" if with_lores else "BGR"
         return True
+
+    def _configure(self) -> bool:
+        """Main and lores streams when the camera can; else the main stream alone. Returns
+        whether the lores stream is there."""
+        main = {"size": self.size, "format": "RGB888"}
+        if self._lores_refused is None:
+            lores = {"size": self.lores, "format": "YUV420"}
+            try:
+                self.camera.configure(
+                    self.camera.create_preview_configuration(main=main, lores=lores)
+                )
+                self.lores = tuple(self.camera.camera_config["lores"]["size"])
+                return True
+            except Exception as exc:  # refused by Picamera2 or libcamera: many types
+                self._lores_refused = first_line(exc) or type(exc).__name__
+                warn(
+                    f"picamera: no low-resolution stream ({self._lores_refused}): using the "
+                    "main stream, converted to grey on the CPU"
+                )
+        self.camera.configure(self.camera.create_preview_configuration(main=main))
+        return False
 
     def _grab(self) -> np.ndarray | None:
         if self.camera is None:
             return None
         try:
+            if self.colour_order == "GREY":
+                # [h * 3/2, stride]: the Y rows, then the U and V rows
+                planes = self.camera.capture_array("lores")
+                width, height = self.lores
+                grey = planes[:height, :width]
+                return grey if grey.shape == (height, width) else None
             frame = self.camera.capture_array()
         except Exception:
             return None
@@ -345,14 +391,32 @@ class PicameraSource(LiveSource):
         )
 
 
+def picamera_size(spec: str) -> tuple[int, int]:
+    """`picamera` or `picamera:WIDTHxHEIGHT` -> the main stream's size."""
+    _, _, size = spec.partition(":")
+    if not size:
+        return PICAMERA_SIZE
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        width = height = 0
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise EdgeCnnError(
+            f"--source {spec}: give the camera's size as picamera:WIDTHxHEIGHT "
+            "(e.g. picamera:1920x1080), or just picamera for 640x480"
+        )
+    return width, height
+
+
 def open_source(spec: str | int, loop: bool = False) -> FrameSource:
-    """Open `--source`: camera index, /dev/videoN, video, image, folder, URL or 'picamera'.
+    """Open `--source`: camera index, /dev/videoN, video, image, folder, URL or 'picamera'
+    ('picamera:WIDTHxHEIGHT' sets the camera's main stream size).
 
     `loop` replays finite sources forever (benchmarks).
     """
     spec_str = str(spec).strip()
-    if spec_str.lower() == "picamera":
-        return PicameraSource()
+    if spec_str.lower() == "picamera" or spec_str.lower().startswith("picamera:"):
+        return PicameraSource(picamera_size(spec_str))
     if spec_str.lower().startswith(URL_SCHEMES):
         return CaptureSource(spec_str)
     if spec_str.isdigit():

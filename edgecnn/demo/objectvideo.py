@@ -32,6 +32,7 @@ import numpy as np
 from edgecnn.atomic import atomic_path, atomic_write_text
 from edgecnn.demo.synthvideo import FPS, FRAME_SIZE, truth_path_for
 from edgecnn.errors import EdgeCnnError
+from edgecnn.progress import Progress
 
 SIDE = 512  # objects are drawn on a SIDE x SIDE mask, then scaled into the frame
 CAPTURE, HELD_OUT = 0, 1  # the `purpose` part of an instance's seed
@@ -280,18 +281,21 @@ def _writer(path: Path) -> cv2.VideoWriter:
     return writer
 
 
-def write_video(out: str | Path, frames: Iterator[np.ndarray]) -> int:
-    """Write `frames` to `out` (atomically); return how many."""
+def write_video(out: str | Path, frames: Iterator[np.ndarray], total: int | None = None) -> int:
+    """Write `frames` to `out` (atomically), saying how far it has got; return how many."""
     out = Path(out)
     count = 0
+    progress = Progress(total, f"objectvideo {out.name}", unit="frames")
     with atomic_path(out) as tmp:
         writer = _writer(tmp)
         try:
             for frame in frames:
                 writer.write(frame)
                 count += 1
+                progress.update()
         finally:
             writer.release()
+            progress.close()
     return count
 
 
@@ -313,7 +317,7 @@ def class_video(
             class_name, instance_rng(seed, class_name, i, purpose), frames_per_instance, still
         )
     )
-    return write_video(out, frames)
+    return write_video(out, frames, instances * frames_per_instance)
 
 
 def held_out_video(
@@ -336,7 +340,7 @@ def held_out_video(
             c, instance_rng(seed, c, i, HELD_OUT), frames_per_instance
         )
     )
-    write_video(out, frames)
+    write_video(out, frames, len(truth))
     atomic_write_text(truth_path_for(out), json.dumps({"classes": classes, "labels": truth}) + "\n")
     return truth
 

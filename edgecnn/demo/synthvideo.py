@@ -26,6 +26,7 @@ import numpy as np
 from edgecnn.atomic import atomic_path, atomic_write_text
 from edgecnn.data import load_fashion_mnist
 from edgecnn.errors import EdgeCnnError
+from edgecnn.progress import Progress
 
 STYLES = ("light-on-dark", "dark-on-light")
 FRAME_SIZE = (640, 480)  # width, height
@@ -148,6 +149,7 @@ def make_video(
     out = Path(out)
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if out.suffix.lower() == ".avi" else "mp4v"))
     truth: list[int] = []
+    progress = Progress(len(images) * frames_per_item, f"synthvideo {out.name}", unit="frames")
     with atomic_path(out) as tmp:
         writer = cv2.VideoWriter(str(tmp), fourcc, FPS, FRAME_SIZE)
         if not writer.isOpened():
@@ -156,8 +158,10 @@ def make_video(
             for frame, label in render(images, labels, style, frames_per_item, seed):
                 writer.write(frame)
                 truth.append(label)
+                progress.update()
         finally:
             writer.release()
+            progress.close()
     atomic_write_text(truth_path_for(out), json.dumps({"style": style, "labels": truth}) + "\n")
     return truth
 

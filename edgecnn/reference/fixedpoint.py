@@ -47,15 +47,16 @@ def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """SaturatingRoundingDoublingHighMul: floor((a*b + 2^30) / 2^31), INT32_MIN^2 -> INT32_MAX."""
+    """SaturatingRoundingDoublingHighMul: floor((a*b + 2^30) / 2^31), INT32_MIN^2 -> INT32_MAX.
+
+    Of all int32 pairs only INT32_MIN^2 gives more than INT32_MAX (2^31), so the saturation
+    is a minimum with INT32_MAX."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     result = a * b
     result += 1 << 30
     result >>= 31
-    if np.any(b == INT32_MIN) and np.any(a == INT32_MIN):
-        result = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, result)
-    return result
+    return np.minimum(result, INT32_MAX)  # not in place: a 0-d product is a NumPy scalar
 
 
 def rdbpot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
@@ -66,10 +67,11 @@ def rdbpot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
-    if not np.any(exponent):
+    smallest = int(exponent.min()) if exponent.size else 0
+    if smallest == 0 and not exponent.any():
         return x
     half = (np.int64(1) << exponent) >> 1
-    if np.all(exponent > 0):  # the common case, in three passes: x >> 63 is -(x < 0)
+    if smallest > 0:  # the common case, in three passes: x >> 63 is -(x < 0)
         result = x >> 63
         result += half
         result += x
@@ -128,19 +130,44 @@ def exp_on_negative_values(a: np.ndarray) -> np.ndarray:
     return np.where(a == 0, INT32_MAX, result)
 
 
-def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
-    """gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in, Q2.29 out), Newton-Raphson."""
-    a = np.asarray(a, dtype=np.int64)
+def one_over_one_plus_x(a: int) -> int:
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in, Q2.29 out), Newton-Raphson, on
+    one Python int (it runs once per softmax row: a few integer steps, no array passes).
+    half_denominator = RoundingHalfSum(a, 1) (C division); x = 48/17 - 32/17 * half_denominator;
+    three times x += 4 * SRDHM(x, 1 - SRDHM(half_denominator, x)); result 2x, saturating."""
     total = a + INT32_MAX
-    sign = np.where(total >= 0, 1, -1)
-    half_denominator = (total + sign) // 2
-    half_denominator = np.where(total + sign < 0, -((-(total + sign)) // 2), half_denominator)
-    x = wrap32(1515870810 + srdhm(half_denominator, -1010580540))
+    rounded = total + (1 if total >= 0 else -1)
+    half_denominator = rounded // 2 if rounded >= 0 else -(-rounded // 2)
+    x = _wrap32(1515870810 + _srdhm(half_denominator, -1010580540))
     for _ in range(3):
-        product = srdhm(half_denominator, x)
-        one_minus = wrap32((1 << 29) - product)
-        x = wrap32(x + saturating_left_shift(srdhm(x, one_minus), 2))
-    return saturating_left_shift(x, 1)
+        one_minus = _wrap32((1 << 29) - _srdhm(half_denominator, x))
+        x = _wrap32(x + _saturate32(_srdhm(x, one_minus) << 2))
+    return _saturate32(x << 1)
+
+
+def get_reciprocal(x: int, x_integer_digits: int) -> tuple[int, int]:
+    """common.h GetReciprocal on one Python int: headroom_plus_one = clz(uint32(x));
+    num_bits_over_unit = x_integer_digits - headroom_plus_one; shifted_scale =
+    one_over_one_plus_x(int32((uint32(x) << headroom_plus_one) - 2^31)).
+    Returns (shifted_scale, num_bits_over_unit)."""
+    unsigned = x & 0xFFFFFFFF
+    headroom_plus_one = 32 - unsigned.bit_length()
+    shifted_sum_minus_one = _wrap32((unsigned << headroom_plus_one) - (1 << 31))
+    return one_over_one_plus_x(shifted_sum_minus_one), x_integer_digits - headroom_plus_one
+
+
+def _wrap32(x: int) -> int:
+    return ((x + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def _saturate32(x: int) -> int:
+    return min(max(x, INT32_MIN), INT32_MAX)
+
+
+def _srdhm(a: int, b: int) -> int:
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    return (a * b + (1 << 30)) >> 31
 
 
 def clz32(x: np.ndarray) -> np.ndarray:
@@ -226,3 +253,45 @@ def mbqm_in_place(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) ->
     acc += 1 << 30
     acc >>= 31
     return rdbpot(acc, -shift)
+
+
+def mbqm_as_one_floor(
+    multiplier: np.ndarray, shift: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MultiplyByQuantizedMultiplier with shift s <= 0 as one floor of a float64 value:
+    (scale, nudge, negative_step) such that, with y = a * scale + nudge,
+        MBQM(a, m, s) = floor(y - negative_step * [y < 1/2]).
+    Why: with e = -s and t = a * m / 2^31, SRDHM(a, m) = x = floor(t + 1/2) and, for e >= 1,
+    RDBPOT(x, e) = floor((x + 2^(e-1) - [x < 0]) / 2^e). An integer added inside a floor
+    comes out of it, and floor(floor(u) / n) = floor(u / n) for integers n >= 1, so
+        MBQM = floor(t / 2^e + 1/2 + 2^-(e+1) - [t < -1/2] * 2^-e),
+    and t < -1/2 exactly when y < 1/2: scale = m / 2^(31+e), nudge = 1/2 + 2^-(e+1),
+    negative_step = 2^-e. For e = 0, RDBPOT is the identity: MBQM = floor(t + 1/2), so
+    scale = m / 2^31, nudge = 1/2, negative_step = 0.
+    Every value is a multiple of 2^-(31+e): float64 holds it exactly while it stays below
+    2^53 of those steps (`one_floor_is_exact` checks a given accumulator range)."""
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    e = -np.asarray(shift, dtype=np.int64)
+    if np.any(e < 0):
+        raise ValueError("mbqm_as_one_floor takes right shifts only (shift <= 0)")
+    scale = np.ldexp(multiplier.astype(np.float64), -(31 + e))
+    nudge = np.where(e > 0, 0.5 + np.ldexp(1.0, -(e + 1)), 0.5)
+    negative_step = np.where(e > 0, np.ldexp(1.0, -e), 0.0)
+    return scale, nudge, negative_step
+
+
+def one_floor_is_exact(
+    max_abs_acc: np.ndarray | int, multiplier: np.ndarray, shift: np.ndarray, max_abs_integer: int
+) -> bool:
+    """Whether `mbqm_as_one_floor` is exact for every |a| <= max_abs_acc[c] (a may be a sum
+    of terms each multiplied by the scale: accumulator, bias) with an integer of at most
+    max_abs_integer (the output zero point) added to y: in units of 2^-(31+e), every partial
+    sum is at most max_abs_acc * m + (max_abs_integer + 2) * 2^(31+e), which must stay below
+    2^53, channel by channel (Python integers: no rounding in the check itself)."""
+    multiplier, shift = np.ravel(multiplier), np.ravel(shift)
+    bounds = np.broadcast_to(np.asarray(max_abs_acc, dtype=object), multiplier.shape)
+    for a, m, s in zip(bounds, multiplier, shift, strict=True):
+        e = -int(s)
+        if e < 0 or int(a) * int(m) + (max_abs_integer + 2) * 2 ** (31 + e) >= 2**53:
+            return False
+    return True

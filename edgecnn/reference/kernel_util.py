@@ -1,15 +1,14 @@
 """What several reference ops share, named as in TFLite's `kernel_util.cc` and `padding.h`:
-the activation clamp, padding, per-channel multipliers, and im2col windows."""
+the activation clamp, a window's padding, and im2col windows."""
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import round_half_away
-from edgecnn.reference.fixedpoint import mbqm64, mbqm_in_place, quantize_multipliers
 from edgecnn.tflite_model import TensorInfo
 
 PADDING_SAME, PADDING_VALID = 0, 1
@@ -52,18 +51,22 @@ def calculate_activation_range_quantized(activation: int, t: TensorInfo) -> tupl
     return qmin, qmax
 
 
+def quantized_activation_range(activation: int, t: TensorInfo) -> tuple[int, int]:
+    """`calculate_activation_range_quantized`, refusing an activation no quantised kernel
+    fuses (TANH, SIGN_BIT)."""
+    if activation not in FLOAT_ACTIVATION_RANGES:
+        raise EdgeCnnError(
+            f"fused activation {activation} on a quantised output is not a TFLite kernel's"
+        )
+    return calculate_activation_range_quantized(activation, t)
+
+
 def clamp_to_output(acc: np.ndarray, t: TensorInfo, activation: int = ACT_NONE) -> np.ndarray:
     """clamp(acc, output_activation_min, output_activation_max), in the output's type; for a
     float output, the float activation range (CalculateActivationRange)."""
     if t.type_name == "float32":
         return float_activation(acc, activation)
-    if activation not in FLOAT_ACTIVATION_RANGES:
-        raise EdgeCnnError(
-            f"fused activation {activation} on a quantised output is not a TFLite kernel's"
-        )
-    output_activation_min, output_activation_max = calculate_activation_range_quantized(
-        activation, t
-    )
+    output_activation_min, output_activation_max = quantized_activation_range(activation, t)
     return np.clip(acc, output_activation_min, output_activation_max).astype(t.dtype)
 
 
@@ -103,6 +106,68 @@ def compute_padding(
     return out, total // 2
 
 
+@dataclass(frozen=True)
+class Window:
+    """A convolution or pooling window on an h x w input, as `padding.h` places it: the
+    output size, the padding on each side (the odd pixel of SAME's total goes after), the
+    strides and dilations."""
+
+    kh: int
+    kw: int
+    out_h: int
+    out_w: int
+    top: int
+    bottom: int
+    left: int
+    right: int
+    stride_h: int = 1
+    stride_w: int = 1
+    dilation_h: int = 1
+    dilation_w: int = 1
+
+    def tap(self, padded: np.ndarray, ky: int, kx: int) -> np.ndarray:
+        """The strided view of a padded [B, H, W, C] array that tap (ky, kx) reads for every
+        output position: [B, out_h, out_w, C]."""
+        y0, x0 = ky * self.dilation_h, kx * self.dilation_w
+        return padded[
+            :,
+            y0 : y0 + (self.out_h - 1) * self.stride_h + 1 : self.stride_h,
+            x0 : x0 + (self.out_w - 1) * self.stride_w + 1 : self.stride_w,
+        ]
+
+
+def window(h: int, w: int, kh: int, kw: int, options: dict) -> Window:
+    """The window of an op's options (stride_h/w, dilation_h/w_factor, padding) over h x w."""
+    sh, sw = options.get("stride_h", 1), options.get("stride_w", 1)
+    dh = options.get("dilation_h_factor", 1) or 1
+    dw = options.get("dilation_w_factor", 1) or 1
+    oh, top = compute_padding(h, kh, sh, dh, options["padding"])
+    ow, left = compute_padding(w, kw, sw, dw, options["padding"])
+    bottom = max(0, (oh - 1) * sh + (kh - 1) * dh + 1 - h - top)
+    right = max(0, (ow - 1) * sw + (kw - 1) * dw + 1 - w - left)
+    return Window(kh, kw, oh, ow, top, bottom, left, right, sh, sw, dh, dw)
+
+
+def padded_copy(x: np.ndarray, win: Window, fill, offset=0, out: np.ndarray | None = None):
+    """[B, H + top + bottom, W + left + right, C] holding x - offset inside and `fill` in the
+    padding (`out`, when given, is such an array whose padding already holds `fill`)."""
+    b, h, w, c = x.shape
+    if out is None:
+        dtype = (
+            np.result_type(x.dtype, type(fill))
+            if not isinstance(offset, np.floating)
+            else (offset.dtype)
+        )
+        shape = (b, h + win.top + win.bottom, w + win.left + win.right, c)
+        out = np.full(shape, fill, dtype=dtype)
+    inside = out[:, win.top : win.top + h, win.left : win.left + w]
+    if isinstance(offset, int | np.integer) and offset == 0:
+        np.copyto(inside, x, casting="unsafe")
+    else:
+        np.subtract(x, offset, out=inside, casting="unsafe")
+    return out
+
+
 def patches(
     x: np.ndarray, kh: int, kw: int, options: dict, fill, offset=0
 ) -> tuple[np.ndarray, int, int]:
@@ -111,35 +176,13 @@ def patches(
     The padded copy is made once, with the offset already subtracted, then one strided view
     per tap is copied into the window array (im2col).
     """
-    b, h, w, c = x.shape
-    sh, sw = options.get("stride_h", 1), options.get("stride_w", 1)
-    dh = options.get("dilation_h_factor", 1) or 1
-    dw = options.get("dilation_w_factor", 1) or 1
-    oh, top = compute_padding(h, kh, sh, dh, options["padding"])
-    ow, left = compute_padding(w, kw, sw, dw, options["padding"])
-    bottom = max(0, (oh - 1) * sh + (kh - 1) * dh + 1 - h - top)
-    right = max(0, (ow - 1) * sw + (kw - 1) * dw + 1 - w - left)
-    dtype = (
-        np.result_type(x.dtype, type(fill)) if not isinstance(offset, np.floating) else offset.dtype
-    )
-    padded = np.full((b, h + top + bottom, w + left + right, c), fill, dtype=dtype)
-    np.subtract(x, offset, out=padded[:, top : top + h, left : left + w], casting="unsafe")
-    views = np.empty((b, oh, ow, kh, kw, c), dtype=dtype)
+    win = window(x.shape[1], x.shape[2], kh, kw, options)
+    padded = padded_copy(x, win, fill, offset)
+    views = np.empty((x.shape[0], win.out_h, win.out_w, kh, kw, x.shape[3]), dtype=padded.dtype)
     for ky in range(kh):
         for kx in range(kw):
-            y0, x0 = ky * dh, kx * dw
-            views[:, :, :, ky, kx, :] = padded[
-                :, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw, :
-            ]
-    return views, oh, ow
-
-
-def exact_float(input_dtype: np.dtype, weights: np.ndarray) -> type:
-    """float32 when every partial sum of (q - z_in) * w stays below 2^24 (exact in float32),
-    else float64 (exact below 2^53). BLAS then does the integer matmul without error."""
-    span = 255 if np.dtype(input_dtype).itemsize == 1 else 65535
-    flat = np.abs(weights.astype(np.int64)).reshape(weights.shape[0], -1)
-    return np.float32 if span * flat.sum(axis=1).max() < 2**24 else np.float64
+            views[:, :, :, ky, kx, :] = win.tap(padded, ky, kx)
+    return views, win.out_h, win.out_w
 
 
 def per_channel(values: np.ndarray, n: int) -> np.ndarray:
@@ -147,43 +190,20 @@ def per_channel(values: np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values), (n,))
 
 
-def per_channel_multipliers(
-    input_scale: float, filter_scales: np.ndarray, output_scale: float, channels: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(output_multiplier[c], output_shift[c]) = QuantizeMultiplier(double(s_in) *
-    double(s_w[c]) / double(s_out)), as PopulateConvolutionQuantizationParams forms them
-    (once per op and scales, as Prepare does: every later pass reuses them)."""
-    scales = tuple(float(v) for v in np.ravel(filter_scales))
-    return _per_channel_multipliers(float(input_scale), scales, float(output_scale), channels)
+def all_raw_values(dtype: np.dtype) -> np.ndarray:
+    """Every value of an 8-bit type, at the index of its byte: [0..255] for uint8, [0..127,
+    -128..-1] for int8."""
+    return np.arange(256, dtype=np.uint8).view(dtype)
 
 
-@functools.lru_cache(maxsize=4096)
-def _per_channel_multipliers(
-    input_scale: float, filter_scales: tuple[float, ...], output_scale: float, channels: int
-) -> tuple[np.ndarray, np.ndarray]:
-    real = (
-        np.float64(input_scale)
-        * per_channel(np.asarray(filter_scales, np.float32), channels).astype(np.float64)
-        / np.float64(output_scale)
-    )
-    return quantize_multipliers(real)
-
-
-def requantize_per_channel(
-    acc: np.ndarray,
-    t_in: TensorInfo,
-    t_filter: TensorInfo,
-    t_out: TensorInfo,
-    int64_accumulator: bool = False,
-) -> np.ndarray:
-    """MBQM(acc, output_multiplier[c], output_shift[c]) + output_offset, channel last; the
-    int64 accumulator of the 16x8 kernels takes MultiplyByQuantizedMultiplier's int64 form.
-    `acc` (int64) is overwritten."""
-    output_multiplier, output_shift = per_channel_multipliers(
-        scale(t_in), t_filter.scale, scale(t_out), acc.shape[-1]
-    )
-    if int64_accumulator:
-        return mbqm64(acc, output_multiplier, output_shift) + zero_point(t_out)
-    out = mbqm_in_place(acc, output_multiplier, output_shift)  # acc is the caller's to spend
-    out += zero_point(t_out)
-    return out
+def elementwise_8bit(x: np.ndarray, prepared: dict, formula) -> np.ndarray:
+    """formula(x) for an elementwise op of one input. An 8-bit input has 256 possible values:
+    the formula runs once over all of them (kept in `prepared`, the op context's) and every
+    later call looks each byte up in that table, the formula's own results, so bit for bit
+    the same. Wider inputs run the formula itself."""
+    if x.dtype.itemsize != 1:
+        return formula(x)
+    table = prepared.get("table_8bit")
+    if table is None:
+        table = prepared["table_8bit"] = formula(all_raw_values(x.dtype))
+    return table[x.view(np.uint8)]

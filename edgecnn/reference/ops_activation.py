@@ -18,8 +18,8 @@ from edgecnn.reference.fixedpoint import (
     clz32,
     down_scale_int32_to_int16_multiplier,
     exp_on_negative_values,
+    get_reciprocal,
     mbqm,
-    one_over_one_plus_x,
     quantize_multiplier,
     rdbpot,
     saturating_doubling_high_mul16,
@@ -29,7 +29,7 @@ from edgecnn.reference.fixedpoint import (
     wrap16,
     wrap32,
 )
-from edgecnn.reference.kernel_util import scale, type_range, zero_point
+from edgecnn.reference.kernel_util import elementwise_8bit, scale, type_range, zero_point
 from edgecnn.reference.registry import ALL_TYPES, OpContext, register
 
 # Softmax (reference/softmax.h, 8-bit path): the fixed-point formats of its stages.
@@ -57,19 +57,25 @@ def relu_x(ctx: OpContext, act_min: float, act_max: float) -> list[np.ndarray]:
     x, t_in, t_out = ctx.inputs[0], ctx.input_tensors[0], ctx.out
     if ctx.is_float:
         return [np.clip(x, np.float32(act_min), np.float32(act_max)).astype(np.float32)]
-    qmin, qmax = type_range(t_out)
-    s_out = np.float32(scale(t_out))
-    low = max(qmin, zero_point(t_out) + int(round_half_away(np.float32(act_min) / s_out)))
-    high = (
-        qmax
-        if np.isinf(act_max)
-        else min(qmax, zero_point(t_out) + int(round_half_away(np.float32(act_max) / s_out)))
-    )
-    output_multiplier, output_shift = quantize_multiplier(float32_ratio(scale(t_in), scale(t_out)))
-    out = zero_point(t_out) + mbqm(
-        x.astype(np.int64) - zero_point(t_in), output_multiplier, output_shift
-    )
-    return [np.clip(out, low, high).astype(t_out.dtype)]
+
+    def formula(q: np.ndarray) -> np.ndarray:
+        qmin, qmax = type_range(t_out)
+        s_out = np.float32(scale(t_out))
+        low = max(qmin, zero_point(t_out) + int(round_half_away(np.float32(act_min) / s_out)))
+        high = (
+            qmax
+            if np.isinf(act_max)
+            else min(qmax, zero_point(t_out) + int(round_half_away(np.float32(act_max) / s_out)))
+        )
+        output_multiplier, output_shift = quantize_multiplier(
+            float32_ratio(scale(t_in), scale(t_out))
+        )
+        out = zero_point(t_out) + mbqm(
+            q.astype(np.int64) - zero_point(t_in), output_multiplier, output_shift
+        )
+        return np.clip(out, low, high).astype(t_out.dtype)
+
+    return [elementwise_8bit(x, ctx.prepared, formula)]
 
 
 @register("RELU", ("float32", "int8", "uint8", "int16"))
@@ -110,16 +116,20 @@ def leaky_relu(ctx: OpContext) -> list[np.ndarray]:
     alpha = np.float32(ctx.options.get("alpha", 0.2))
     if ctx.is_float:
         return [np.where(x > 0, x, x * alpha).astype(np.float32)]
-    alpha_multiplier = float((np.float32(scale(t_in)) * alpha) / np.float32(scale(t_out)))
-    m_alpha, s_alpha = quantize_multiplier(alpha_multiplier)
-    m_identity, s_identity = quantize_multiplier(float32_ratio(scale(t_in), scale(t_out)))
-    input_value = x.astype(np.int64) - zero_point(t_in)
-    out = np.where(
-        input_value >= 0,
-        mbqm(input_value, m_identity, s_identity),
-        mbqm(input_value, m_alpha, s_alpha),
-    )
-    return [np.clip(out + zero_point(t_out), *type_range(t_out)).astype(t_out.dtype)]
+
+    def formula(q: np.ndarray) -> np.ndarray:
+        alpha_multiplier = float((np.float32(scale(t_in)) * alpha) / np.float32(scale(t_out)))
+        m_alpha, s_alpha = quantize_multiplier(alpha_multiplier)
+        m_identity, s_identity = quantize_multiplier(float32_ratio(scale(t_in), scale(t_out)))
+        input_value = q.astype(np.int64) - zero_point(t_in)
+        out = np.where(
+            input_value >= 0,
+            mbqm(input_value, m_identity, s_identity),
+            mbqm(input_value, m_alpha, s_alpha),
+        )
+        return np.clip(out + zero_point(t_out), *type_range(t_out)).astype(t_out.dtype)
+
+    return [elementwise_8bit(x, ctx.prepared, formula)]
 
 
 @register("PRELU", ("float32", "int8", "uint8", "int16"))
@@ -171,6 +181,11 @@ def hard_swish(ctx: OpContext) -> list[np.ndarray]:
         x = x.astype(np.float32)
         relu6_of = np.minimum(np.float32(6), np.maximum(np.float32(0), x + np.float32(3)))
         return [(x * relu6_of / np.float32(6)).astype(np.float32)]
+    return [elementwise_8bit(x, ctx.prepared, lambda q: hard_swish_quantized(q, t_in, t_out))]
+
+
+def hard_swish_quantized(x: np.ndarray, t_in, t_out) -> np.ndarray:
+    """HARD_SWISH's integer formula (see `hard_swish`) on raw values x."""
     hires_input_scale = np.float32(1.0 / 128.0) * np.float32(scale(t_in))
     reluish_scale = np.float32(3.0 / 32768.0)
     output_multiplier_int32, output_exponent = quantize_multiplier(
@@ -199,7 +214,7 @@ def hard_swish(ctx: OpContext) -> list[np.ndarray]:
     reluish = (reluish + (1 << 15)) >> 1
     preshift_output = saturating_doubling_high_mul16(reluish, preshift)
     out = wrap16(rdbpot(preshift_output, -output_exponent) + zero_point(t_out))
-    return [np.clip(out, *type_range(t_out)).astype(t_out.dtype)]
+    return np.clip(out, *type_range(t_out)).astype(t_out.dtype)
 
 
 def lut_populate_int8(ctx: OpContext, transform) -> np.ndarray:
@@ -217,9 +232,12 @@ def lut_populate_int8(ctx: OpContext, transform) -> np.ndarray:
 
 
 def lookup_int8(ctx: OpContext, transform) -> np.ndarray:
-    table = lut_populate_int8(ctx, transform)
+    """LUTLookup: table[q - qmin], the table populated once (Prepare)."""
     qmin, _ = type_range(ctx.input_tensors[0])
-    return table[ctx.inputs[0].astype(np.int64) - qmin].astype(ctx.out.dtype)
+    table = ctx.prepare(
+        "lut", lambda: np.roll(lut_populate_int8(ctx, transform), qmin).astype(ctx.out.dtype)
+    )
+    return table[ctx.inputs[0].view(np.uint8)]
 
 
 def sigmoid_float32(x: np.ndarray) -> np.ndarray:
@@ -333,8 +351,35 @@ def softmax(ctx: OpContext) -> list[np.ndarray]:
         return [(e / e.sum(axis=-1, keepdims=True)).astype(np.float32)]
     if ctx.out.type_name == "int16":
         return [softmax_int16(ctx)]
-    x = ctx.inputs[0].astype(np.int64)
-    t_in, t_out = ctx.input_tensors[0], ctx.out
+    x, t_out = ctx.inputs[0], ctx.out
+    exps_of, rescaled_of = ctx.prepare("exponentials", lambda: softmax_exponentials(ctx))
+    minus_input_diff = np.subtract(x.max(axis=-1, keepdims=True), x, dtype=np.int64)  # 0..255
+    exps = exps_of[minus_input_diff]
+    sum_of_exps = rescaled_of[minus_input_diff].sum(axis=-1, keepdims=True)
+    if x.shape[-1] >= 1 << (TOTAL_SIGNED_BITS - 19):  # a row of 1.0s in Q12.19 could wrap
+        sum_of_exps = wrap32(sum_of_exps)
+    output_min, output_max = type_range(t_out)
+    shifted_scale = np.empty(sum_of_exps.shape, np.int64)
+    exponent = np.empty(sum_of_exps.shape, np.int64)
+    for row, total in enumerate(sum_of_exps.flat):  # GetReciprocal, row by row
+        scale_row, num_bits_over_unit = get_reciprocal(int(total), K_ACCUMULATION_INTEGER_BITS)
+        exponent_row = num_bits_over_unit + TOTAL_SIGNED_BITS - 8 * t_out.dtype.itemsize
+        if exponent_row > 31:
+            raise EdgeCnnError(
+                f"SOFTMAX {t_out.name}: on this input the sum of exponentials reaches "
+                f"{int(total) / 2**19:.0f} (>= 512 near-maximal classes), where TFLite's "
+                "8-bit kernel aborts (TFLITE_CHECK exponent <= 31); no reference result exists"
+            )
+        shifted_scale.flat[row], exponent.flat[row] = scale_row, exponent_row
+    out = rdbpot(srdhm(shifted_scale, exps), exponent) + output_min  # exps 0: output_min
+    return [np.clip(out, output_min, output_max).astype(t_out.dtype)]
+
+
+def softmax_exponentials(ctx: OpContext) -> tuple[np.ndarray, np.ndarray]:
+    """The 8-bit SOFTMAX's per-element terms, which depend on input_diff = q - max alone
+    (-255 .. 0), for every -input_diff: exp (Q0.31) and its Rescale to Q12.19, both 0 where
+    input_diff < diff_min (Prepare's PreprocessSoftmaxScaling and CalculateInputRadius)."""
+    t_in = ctx.input_tensors[0]
     beta = float(ctx.options.get("beta", 1.0))
     input_beta_real_multiplier = min(
         beta * np.float64(scale(t_in)) * 2.0 ** (TOTAL_SIGNED_BITS - K_SCALED_DIFF_INTEGER_BITS),
@@ -347,24 +392,9 @@ def softmax(ctx: OpContext) -> list[np.ndarray]:
         / 2.0**input_beta_left_shift
     )  # CalculateInputRadius
     diff_min = -int(np.floor(max_input_rescaled))
-    input_diff = x - x.max(axis=-1, keepdims=True)
+    input_diff = -np.arange(256, dtype=np.int64)
     in_range = input_diff >= diff_min
     scaled_diff = srdhm(wrap32(input_diff << input_beta_left_shift), input_beta_multiplier)
     exps = exp_on_negative_values(np.where(in_range, scaled_diff, 0))
     rescaled = rdbpot(exps, K_ACCUMULATION_INTEGER_BITS)  # Q0.31 -> Q12.19
-    sum_of_exps = wrap32(np.where(in_range, rescaled, 0).sum(axis=-1, keepdims=True))
-    headroom_plus_one = clz32(sum_of_exps)  # GetReciprocal
-    num_bits_over_unit = K_ACCUMULATION_INTEGER_BITS - headroom_plus_one
-    shifted_sum_minus_one = wrap32((sum_of_exps << headroom_plus_one) - (1 << 31))
-    shifted_scale = one_over_one_plus_x(shifted_sum_minus_one)
-    output_min, output_max = type_range(t_out)
-    exponent = num_bits_over_unit + TOTAL_SIGNED_BITS - 8 * t_out.dtype.itemsize
-    if np.any(exponent > 31):
-        raise EdgeCnnError(
-            f"SOFTMAX {t_out.name}: on this input the sum of exponentials reaches "
-            f"{int(sum_of_exps.max()) / 2**19:.0f} (>= 512 near-maximal classes), where TFLite's "
-            "8-bit kernel aborts (TFLITE_CHECK exponent <= 31); no reference result exists"
-        )
-    out = rdbpot(srdhm(shifted_scale, exps), exponent) + output_min
-    out = np.where(in_range, out, output_min)
-    return [np.clip(out, output_min, output_max).astype(t_out.dtype)]
+    return np.where(in_range, exps, 0), np.where(in_range, rescaled, 0)

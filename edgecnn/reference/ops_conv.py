@@ -6,27 +6,33 @@ follow the same files' int16 overloads, whose int64 accumulator is requantised b
 MultiplyByQuantizedMultiplier's int64 form (`mbqm64`), unless the op's
 `quantized_bias_type` says int32. Float models follow the float kernels (float32 result,
 compared within a tolerance). Accumulators are exact: BLAS runs in float32 or float64 only
-where every partial sum stays an exact integer (`exact_float`).
+where every partial sum stays an exact integer (`convolution.py`), and the epilogue is a
+`ChannelRequantizer` (`requantize.py`). Both are prepared at an op's first call.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgecnn.errors import EdgeCnnError
 from edgecnn.quantization import round_half_away
-from edgecnn.reference.fixedpoint import mbqm, mbqm64, quantize_multiplier
+from edgecnn.reference.convolution import Im2col, exact_float_type, largest_raw_value
+from edgecnn.reference.fixedpoint import quantize_multiplier
 from edgecnn.reference.kernel_util import (
+    Window,
     clamp_to_output,
     compute_padding,
-    exact_float,
-    patches,
+    padded_copy,
     per_channel,
-    requantize_per_channel,
+    quantized_activation_range,
     scale,
+    window,
     zero_point,
 )
 from edgecnn.reference.registry import OpContext, register
+from edgecnn.reference.requantize import ChannelRequantizer, convolution_multipliers
 
 TENSOR_TYPE_INT32 = 2  # schema TensorType.INT32, as `quantized_bias_type` names it
 
@@ -49,27 +55,61 @@ def int64_accumulator(ctx: OpContext) -> bool:
     )
 
 
-def per_channel_output(ctx: OpContext, acc: np.ndarray, bias_index: int = 2) -> np.ndarray:
-    """The convolutions' epilogue: acc += bias[oc]; out = clamp(MBQM(acc,
-    output_multiplier[oc], output_shift[oc]) + output_offset, output_activation_min/max);
-    float: acc + bias, then the fused activation."""
+def channel_requantizer(
+    ctx: OpContext,
+    max_abs_raw: np.ndarray,
+    offset: np.ndarray | None = None,
+    input_index: int = 0,
+    bias_index: int = 2,
+) -> ChannelRequantizer:
+    """The convolutions' epilogue, prepared: acc += bias[oc]; out = clamp(MBQM(acc,
+    output_multiplier[oc], output_shift[oc]) + output_offset, output_activation_min/max),
+    the multipliers QuantizeMultiplier(double(s_in) * double(s_w[oc]) / double(s_out))."""
+    t_in, t_filter, t_out = ctx.input_tensors[input_index], ctx.input_tensors[1], ctx.out
+    channels = t_out.shape[-1]
+    output_multiplier, output_shift = convolution_multipliers(t_in, t_filter, t_out, channels)
+    return ChannelRequantizer(
+        output_multiplier,
+        output_shift,
+        ctx.optional_input(bias_index),
+        t_out,
+        quantized_activation_range(ctx.fused_activation, t_out),
+        max_abs_raw,
+        offset,
+        int64_accumulator(ctx),
+    )
+
+
+def float_epilogue(ctx: OpContext, acc: np.ndarray, bias_index: int = 2) -> np.ndarray:
+    """Float kernels: acc + bias, then the fused activation, in float32."""
     bias = ctx.optional_input(bias_index)
+    out = acc if bias is None else acc + bias.astype(np.float64)
+    return clamp_to_output(out, ctx.out, ctx.fused_activation)
+
+
+@dataclass(frozen=True)
+class PreparedConv:
+    accumulate: Im2col
+    requantize: ChannelRequantizer | None  # None: a float model
+
+
+def prepare_conv_2d(ctx: OpContext) -> PreparedConv:
+    """Conv's Prepare: the window, the filter matrix in the accumulator's exact float type,
+    the zero-point term, the requantizer."""
+    refuse_hybrid(ctx, "CONV_2D")
+    t_in, filters = ctx.input_tensors[0], ctx.inputs[1]
+    cout, kh, kw, depth = filters.shape
+    _, h, w, cin = t_in.shape
+    win = window(h, w, kh, kw, ctx.options)
+    groups = cin // depth
     if ctx.is_float:
-        out = acc if bias is None else acc + bias.astype(np.float64)
-        return clamp_to_output(out, ctx.out, ctx.fused_activation)
-    if bias is not None:
-        acc += bias.astype(np.int64)
-    t_in, t_filter = ctx.input_tensors[0 if bias_index == 2 else 2], ctx.input_tensors[1]
-    acc = requantize_per_channel(acc, t_in, t_filter, ctx.out, int64_accumulator(ctx))
-    return clamp_to_output(acc, ctx.out, ctx.fused_activation)
-
-
-def input_offset_of(ctx: OpContext, index: int = 0) -> int:
-    return 0 if ctx.is_float else -zero_point(ctx.input_tensors[index])
-
-
-def accumulator_type(ctx: OpContext, x: np.ndarray, filters: np.ndarray) -> type:
-    return np.float64 if ctx.is_float else exact_float(x.dtype, filters)
+        return PreparedConv(Im2col.prepare(filters, win, groups, np.float64, 0), None)
+    z_in = zero_point(t_in)
+    weights = filters.astype(np.int64).reshape(cout, -1)
+    max_abs_raw = np.abs(weights).sum(axis=1) * largest_raw_value(t_in.dtype)
+    dtype = exact_float_type(int(max_abs_raw.max(initial=0)))
+    im2col = Im2col.prepare(filters, win, groups, dtype, z_in)
+    return PreparedConv(im2col, channel_requantizer(ctx, max_abs_raw, z_in * weights.sum(axis=1)))
 
 
 @register("CONV_2D")
@@ -79,30 +119,40 @@ def conv_2d(ctx: OpContext) -> list[np.ndarray]:
     + input_offset) + bias[oc] (taps outside the image skipped);
     out = clamp(MBQM(acc, output_multiplier[oc], output_shift[oc]) + output_offset).
     Float: the same sum in float, + bias, fused activation."""
-    refuse_hybrid(ctx, "CONV_2D")
-    x, filters = ctx.inputs[0], ctx.inputs[1]
-    cout, kh, kw, filter_depth = filters.shape
-    groups = x.shape[-1] // filter_depth
-    dtype = ctx.prepare("dtype", lambda: accumulator_type(ctx, x, filters))
-    matrix = ctx.prepare("matrix", lambda: filters.reshape(cout, -1).astype(dtype).T)
-    input_offset = input_offset_of(ctx)
-    o = ctx.options
-    if kh == kw == 1:  # a 1x1 kernel reads every stride-th pixel: no windows to build
-        sampled = x[:, :: o.get("stride_h", 1), :: o.get("stride_w", 1)]
-        views = np.subtract(sampled, dtype(-input_offset), dtype=dtype)[:, :, :, None, None]
-        oh, ow = views.shape[1:3]
-    else:
-        views, oh, ow = patches(x, kh, kw, o, dtype(0), offset=dtype(-input_offset))
-    batches = x.shape[0]
-    per_group = cout // groups
-    acc = np.empty((batches, oh, ow, cout), dtype=np.float64 if ctx.is_float else np.int64)
-    for g in range(groups):
-        cols = views[..., g * filter_depth : (g + 1) * filter_depth]
-        cols = cols.reshape(batches * oh * ow, kh * kw * filter_depth)
-        acc[..., g * per_group : (g + 1) * per_group] = (
-            cols @ matrix[:, g * per_group : (g + 1) * per_group]
-        ).reshape(batches, oh, ow, per_group)
-    return [per_channel_output(ctx, acc)]
+    conv = ctx.prepare("conv", lambda: prepare_conv_2d(ctx))
+    raw = conv.accumulate(ctx, ctx.inputs[0])
+    if conv.requantize is None:
+        return [float_epilogue(ctx, raw.astype(np.float64))]
+    return [conv.requantize(raw)]
+
+
+@dataclass(frozen=True)
+class PreparedDepthwise:
+    win: Window
+    depth_multiplier: int
+    weights: np.ndarray  # [KH, KW, Cout] in dtype
+    dtype: type
+    fill: int
+    requantize: ChannelRequantizer | None
+
+
+def prepare_depthwise(ctx: OpContext) -> PreparedDepthwise:
+    """DepthwiseConv's Prepare: the window, the weights in the accumulator's type (float32
+    when every channel's sum of |filter| * max |q| stays below 2^24), the requantizer."""
+    refuse_hybrid(ctx, "DEPTHWISE_CONV_2D")
+    t_in, filters = ctx.input_tensors[0], ctx.inputs[1]
+    _, kh, kw, cout = filters.shape
+    _, h, w, cin = t_in.shape
+    win = window(h, w, kh, kw, ctx.options)
+    if ctx.is_float:
+        weights = filters[0].astype(np.float64)
+        return PreparedDepthwise(win, cout // cin, weights, np.float64, 0, None)
+    z_in = zero_point(t_in)
+    taps = filters[0].astype(np.int64).reshape(-1, cout)
+    max_abs_raw = np.abs(taps).sum(axis=0) * largest_raw_value(t_in.dtype)
+    dtype = exact_float_type(int(max_abs_raw.max(initial=0)))
+    requantize = channel_requantizer(ctx, max_abs_raw, z_in * taps.sum(axis=0))
+    return PreparedDepthwise(win, cout // cin, filters[0].astype(dtype), dtype, z_in, requantize)
 
 
 @register("DEPTHWISE_CONV_2D")
@@ -110,39 +160,85 @@ def depthwise_conv_2d(ctx: OpContext) -> list[np.ndarray]:
     """integer_ops/depthwise_conv.h (int8 and int16): depth_multiplier = Cout / Cin (from the
     shapes); oc = ic * depth_multiplier + m;
     acc = sum_{ky,kx} filter[0,ky,kx,oc] * (input[b,iy,ix,ic] + input_offset) + bias[oc];
-    out = clamp(MBQM(acc, output_multiplier[oc], output_shift[oc]) + output_offset)."""
-    refuse_hybrid(ctx, "DEPTHWISE_CONV_2D")
-    x, filters = ctx.inputs[0], ctx.inputs[1]
-    _, kh, kw, cout = filters.shape
-    depth_multiplier = cout // x.shape[-1]
-    input_offset = input_offset_of(ctx)
-    o = ctx.options
-    # The window is summed tap by tap from one padded copy (taps outside the image read
-    # input_offset + z_in = 0), exact in float32 when every channel's sum stays below 2^24.
-    dtype = ctx.prepare("dtype", lambda: accumulator_type(ctx, x, filters[0].reshape(-1, cout).T))
-    sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
-    dh, dw = o.get("dilation_h_factor", 1) or 1, o.get("dilation_w_factor", 1) or 1
-    batches, h, w, cin = x.shape
-    oh, top = compute_padding(h, kh, sh, dh, o["padding"])
-    ow, left = compute_padding(w, kw, sw, dw, o["padding"])
-    bottom = max(0, (oh - 1) * sh + (kh - 1) * dh + 1 - h - top)
-    right = max(0, (ow - 1) * sw + (kw - 1) * dw + 1 - w - left)
-    padded = np.zeros((batches, h + top + bottom, w + left + right, cin), dtype=dtype)
-    np.subtract(
-        x, dtype(-input_offset), out=padded[:, top : top + h, left : left + w], casting="unsafe"
-    )
-    if depth_multiplier > 1:  # ic feeds oc = ic*dm .. ic*dm + dm-1
-        padded = np.repeat(padded, depth_multiplier, axis=-1)
-    weights = ctx.prepare("weights", lambda: filters[0].astype(dtype))
-    acc = np.zeros((batches, oh, ow, cout), dtype=dtype)
-    product = np.empty_like(acc)
-    for ky in range(kh):
-        for kx in range(kw):
-            y0, x0 = ky * dh, kx * dw
-            tap = padded[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw]
-            np.multiply(tap, weights[ky, kx], out=product)
+    out = clamp(MBQM(acc, output_multiplier[oc], output_shift[oc]) + output_offset).
+    Summed tap by tap over one padded copy of the raw input (z_in in the padding), the
+    zero-point term z_in * sum filter[oc] left to the requantizer."""
+    conv = ctx.prepare("depthwise", lambda: prepare_depthwise(ctx))
+    x, win = ctx.inputs[0], conv.win
+    b, h, w, cin = x.shape
+    shape = (b, h + win.top + win.bottom, w + win.left + win.right, cin)
+    padded = padded_copy(x, win, conv.fill, out=ctx.scratch("padded", shape, conv.dtype, conv.fill))
+    if conv.depth_multiplier > 1:  # ic feeds oc = ic*dm .. ic*dm + dm-1
+        padded = np.repeat(padded, conv.depth_multiplier, axis=-1)
+    cout = conv.weights.shape[-1]
+    acc = ctx.scratch("acc", (b, win.out_h, win.out_w, cout), conv.dtype)
+    product = ctx.scratch("product", acc.shape, conv.dtype)
+    for ky in range(win.kh):
+        for kx in range(win.kw):
+            tap = win.tap(padded, ky, kx)
+            if ky == kx == 0:
+                np.multiply(tap, conv.weights[0, 0], out=acc)
+                continue
+            np.multiply(tap, conv.weights[ky, kx], out=product)
             acc += product
-    return [per_channel_output(ctx, acc.astype(np.float64 if ctx.is_float else np.int64))]
+    if conv.requantize is None:
+        return [float_epilogue(ctx, acc.astype(np.float64))]
+    return [conv.requantize(acc)]
+
+
+@dataclass(frozen=True)
+class PreparedFullyConnected:
+    matrix: np.ndarray  # [K, N]: (filter + filter_offset)^T in the accumulator's type
+    requantize: ChannelRequantizer | None  # 'mbqm' rounding
+    # 'double' rounding: bias[n] - z_in * sum_k (filter[n, k] + filter_offset), exact in
+    # float64; the real multipliers; output_offset; the activation's clamp.
+    bias_minus_offset: np.ndarray | None = None
+    real_multiplier: np.ndarray | None = None
+    output_offset: int = 0
+    clamp: tuple[int, int] = (0, 0)
+
+
+def prepare_fully_connected(ctx: OpContext) -> PreparedFullyConnected:
+    """FullyConnected's Prepare for the quantised kernels: the centred weights, the
+    zero-point term, and the requantisation the installed runtime uses."""
+    filters, bias = ctx.inputs[1], ctx.optional_input(2)
+    t_in, t_filter, t_out = ctx.input_tensors[0], ctx.input_tensors[1], ctx.out
+    n = filters.shape[0]
+    filter_offset = -zero_point(t_filter) if not t_filter.is_per_channel else 0
+    centred = filters.astype(np.int64) + filter_offset
+    max_abs_raw = np.abs(centred).sum(axis=1) * largest_raw_value(t_in.dtype)
+    matrix = np.ascontiguousarray(centred.T.astype(exact_float_type(int(max_abs_raw.max()))))
+    offset = zero_point(t_in) * centred.sum(axis=1)
+    clamp = quantized_activation_range(ctx.fused_activation, t_out)
+    if ctx.fc_rounding == "double":
+        real_multiplier = (
+            np.float64(scale(t_in))
+            * per_channel(t_filter.scale, n).astype(np.float64)
+            / np.float64(scale(t_out))
+        )
+        bias_minus_offset = (0 if bias is None else bias.astype(np.int64)) - offset
+        return PreparedFullyConnected(
+            matrix, None, bias_minus_offset.astype(np.float64), real_multiplier,
+            zero_point(t_out), clamp,
+        )  # fmt: skip
+    if t_filter.is_per_channel:
+        multiplier, shift = convolution_multipliers(t_in, t_filter, t_out, n)
+    else:
+        input_product_scale = np.float32(np.float32(scale(t_in)) * np.float32(t_filter.scale[0]))
+        real_multiplier = np.float64(input_product_scale) / np.float64(scale(t_out))
+        m, s = quantize_multiplier(float(real_multiplier))
+        multiplier, shift = np.full(n, m, np.int64), np.full(n, s, np.int64)
+    requantize = ChannelRequantizer(
+        multiplier,
+        shift,
+        bias,
+        t_out,
+        clamp,
+        max_abs_raw,
+        offset,
+        int64_accumulator=int64_accumulator(ctx),
+    )
+    return PreparedFullyConnected(matrix, requantize)
 
 
 @register("FULLY_CONNECTED")
@@ -155,8 +251,8 @@ def fully_connected(ctx: OpContext) -> list[np.ndarray]:
     formed from float32(s_in * s_w). Then + output_offset, clamp. Float: rows @ filter.T + bias."""
     refuse_hybrid(ctx, "FULLY_CONNECTED")
     x, filters, bias = ctx.inputs[0], ctx.inputs[1], ctx.optional_input(2)
-    t_in, t_filter, t_out = ctx.input_tensors[0], ctx.input_tensors[1], ctx.out
-    n, k = filters.shape
+    t_out = ctx.out
+    k = filters.shape[1]
     out_shape = t_out.shape
     if ctx.is_float:
         acc = x.reshape(-1, k).astype(np.float64) @ filters.astype(np.float64).T
@@ -164,36 +260,15 @@ def fully_connected(ctx: OpContext) -> list[np.ndarray]:
             acc += bias.astype(np.float64)
         acc = acc.reshape((-1, *out_shape[1:])) if len(out_shape) > 1 else acc.reshape(-1)
         return [clamp_to_output(acc, t_out, ctx.fused_activation)]
-    input_offset = -zero_point(t_in)
-    filter_offset = -zero_point(t_filter) if not t_filter.is_per_channel else 0
-
-    def weights_matrix():
-        centred = filters.astype(np.int64) + filter_offset
-        return centred.T.astype(exact_float(x.dtype, centred))
-
-    matrix = ctx.prepare("matrix", weights_matrix)
-    rows = np.subtract(x.reshape(-1, k), matrix.dtype.type(-input_offset), dtype=matrix.dtype)
-    acc = (rows @ matrix).astype(np.int64)
-    if bias is not None:
-        acc += bias.astype(np.int64)
-    output_offset = zero_point(t_out)
-    if ctx.fc_rounding == "double":
-        real_multiplier = (
-            np.float64(scale(t_in))
-            * per_channel(t_filter.scale, n).astype(np.float64)
-            / np.float64(scale(t_out))
-        )
-        acc = round_half_away(acc * real_multiplier).astype(np.int64) + output_offset
-    elif t_filter.is_per_channel:
-        acc = requantize_per_channel(acc, t_in, t_filter, t_out, int64_accumulator(ctx))
-    else:
-        input_product_scale = np.float32(np.float32(scale(t_in)) * np.float32(t_filter.scale[0]))
-        real_multiplier = np.float64(input_product_scale) / np.float64(scale(t_out))
-        output_multiplier, output_shift = quantize_multiplier(float(real_multiplier))
-        multiply = mbqm64 if int64_accumulator(ctx) else mbqm
-        acc = multiply(acc, output_multiplier, output_shift) + output_offset
-    acc = acc.reshape((-1, *out_shape[1:])) if len(out_shape) > 1 else acc.reshape(-1)
-    return [clamp_to_output(acc, t_out, ctx.fused_activation)]
+    fc = ctx.prepare("fc", lambda: prepare_fully_connected(ctx))
+    raw = x.reshape(-1, k).astype(fc.matrix.dtype) @ fc.matrix
+    if fc.requantize is not None:
+        out = fc.requantize(raw)
+    else:  # acc as TFLite's double: raw + bias - zero-point term, all integers below 2^53
+        acc = np.add(raw, fc.bias_minus_offset, dtype=np.float64)
+        scaled = round_half_away(acc * fc.real_multiplier) + fc.output_offset
+        out = np.clip(scaled, *fc.clamp).astype(t_out.dtype)
+    return [out.reshape((-1, *out_shape[1:])) if len(out_shape) > 1 else out.reshape(-1)]
 
 
 @register("TRANSPOSE_CONV")
@@ -213,8 +288,19 @@ def transpose_conv(ctx: OpContext) -> list[np.ndarray]:
     _, top = compute_padding(out_h, kh, sh, 1, o["padding"])
     _, left = compute_padding(out_w, kw, sw, 1, o["padding"])
     batches, h, w, _ = x.shape
-    dtype = accumulator_type(ctx, x, filters)
-    centred = x.astype(dtype) + dtype(input_offset_of(ctx, 2))
+    if ctx.is_float:
+        dtype, input_offset, requantize = np.float64, 0, None
+    else:
+        max_abs_centred = np.abs(filters.astype(np.int64)).reshape(cout, -1).sum(axis=1) * (
+            255 if x.dtype.itemsize == 1 else 65535
+        )
+        dtype = exact_float_type(int(max_abs_centred.max()))
+        input_offset = -zero_point(ctx.input_tensors[2])
+        requantize = ctx.prepare(
+            "requantize",
+            lambda: channel_requantizer(ctx, max_abs_centred, input_index=2, bias_index=3),
+        )
+    centred = x.astype(dtype) + dtype(input_offset)
     full_h = max((h - 1) * sh + kh, top + out_h)
     full_w = max((w - 1) * sw + kw, left + out_w)
     scratch = np.zeros((batches, full_h, full_w, cout), dtype=dtype)
@@ -228,5 +314,6 @@ def transpose_conv(ctx: OpContext) -> list[np.ndarray]:
                 contribution
             )
     acc = scratch[:, top : top + out_h, left : left + out_w]
-    acc = acc.astype(np.float64) if ctx.is_float else acc.astype(np.int64)
-    return [per_channel_output(ctx, acc, bias_index=3)]
+    if requantize is None:
+        return [float_epilogue(ctx, acc.astype(np.float64), bias_index=3)]
+    return [requantize(acc)]

@@ -10,23 +10,54 @@ import numpy as np
 
 from edgecnn.reference.fixedpoint import mbqm, quantize_multiplier, wrap32
 from edgecnn.reference.kernel_util import (
+    Window,
     clamp_to_output,
+    padded_copy,
     patches,
+    quantized_activation_range,
     scale,
+    type_range,
+    window,
     zero_point,
 )
 from edgecnn.reference.registry import OpContext, register
 
 
+def prepare_max_pool(ctx: OpContext) -> tuple[Window, object, tuple | None]:
+    """MaxPool's Prepare: the window, the padding's value (the type's lowest, never a window's
+    maximum: every window holds an image value) and the clamp, None where the fused
+    activation's range is the whole type's."""
+    t_in, o = ctx.input_tensors[0], ctx.options
+    _, h, w, _ = t_in.shape
+    win = window(h, w, o["filter_height"], o["filter_width"], o)
+    if ctx.is_float:
+        return win, -np.inf, None
+    clamp = quantized_activation_range(ctx.fused_activation, ctx.out)
+    return win, np.iinfo(t_in.dtype).min, None if clamp == type_range(ctx.out) else clamp
+
+
 @register("MAX_POOL_2D")
 def max_pool_2d(ctx: OpContext) -> list[np.ndarray]:
     """integer_ops/pooling.h MaxPool: out = clamp(max of the raw values in the window clipped
-    to the image, output_activation_min, output_activation_max). No rescaling."""
-    x, o = ctx.inputs[0], ctx.options
-    lowest = -np.inf if ctx.is_float else np.iinfo(np.int64).min
-    values = x.astype(np.float64 if ctx.is_float else np.int64)
-    views, _, _ = patches(values, o["filter_height"], o["filter_width"], o, lowest)
-    return [clamp_to_output(views.max(axis=(3, 4)), ctx.out, ctx.fused_activation)]
+    to the image, output_activation_min, output_activation_max). No rescaling: the maximum
+    runs tap by tap on the stored values."""
+    win, lowest, clamp = ctx.prepare("pool", lambda: prepare_max_pool(ctx))
+    x = ctx.inputs[0]
+    padded = x
+    if win.top or win.bottom or win.left or win.right:
+        b, h, w, c = x.shape
+        shape = (b, h + win.top + win.bottom, w + win.left + win.right, c)
+        padded = padded_copy(x, win, lowest, out=ctx.scratch("padded", shape, x.dtype, lowest))
+    out = win.tap(padded, 0, 0).copy()
+    for ky in range(win.kh):
+        for kx in range(win.kw):
+            if ky or kx:
+                np.maximum(out, win.tap(padded, ky, kx), out=out)
+    if ctx.is_float:
+        return [clamp_to_output(out, ctx.out, ctx.fused_activation)]
+    if clamp is not None:
+        np.clip(out, *clamp, out=out)
+    return [out]
 
 
 @register("AVERAGE_POOL_2D")

@@ -38,8 +38,12 @@ def per_image(ctx: OpContext, fn: Callable[[np.ndarray], list[np.ndarray]]) -> l
 
 
 def reshape_to_output(ctx: OpContext) -> list[np.ndarray]:
-    """Values move unchanged into the output shape (batch kept as the leading dimension)."""
-    return per_image(ctx, lambda x: [x.reshape(ctx.out.shape)])
+    """Values move unchanged into the output shape (batch kept as the leading dimension):
+    where the graph keeps the batch axis first on both sides, one reshape of the batch."""
+    x, shape = ctx.inputs[0], ctx.out.shape
+    if shape[:1] == (1,) and ctx.input_tensors[0].shape[:1] == (1,):
+        return [x.reshape((len(x), *shape[1:]))]
+    return per_image(ctx, lambda image: [image.reshape(shape)])
 
 
 @register("RESHAPE", MOVING_TYPES)

@@ -6,7 +6,7 @@ import numpy as np
 
 from edgecnn.quantization import dequantize_tensor, quantize
 from edgecnn.reference.fixedpoint import mbqm, quantize_multiplier
-from edgecnn.reference.kernel_util import scale, type_range, zero_point
+from edgecnn.reference.kernel_util import elementwise_8bit, scale, type_range, zero_point
 from edgecnn.reference.registry import OpContext, register
 
 
@@ -19,10 +19,14 @@ def quantize_op(ctx: OpContext) -> list[np.ndarray]:
     x, t_in, t_out = ctx.inputs[0], ctx.input_tensors[0], ctx.out
     if np.issubdtype(x.dtype, np.floating):
         return [quantize(x, scale(t_out), zero_point(t_out), t_out.dtype)]
-    real_multiplier = float(np.float64(scale(t_in)) / np.float64(scale(t_out)))
-    output_multiplier, output_shift = quantize_multiplier(real_multiplier)
-    out = mbqm(x.astype(np.int64) - zero_point(t_in), output_multiplier, output_shift)
-    return [np.clip(out + zero_point(t_out), *type_range(t_out)).astype(t_out.dtype)]
+
+    def requantize(q: np.ndarray) -> np.ndarray:
+        real_multiplier = float(np.float64(scale(t_in)) / np.float64(scale(t_out)))
+        output_multiplier, output_shift = quantize_multiplier(real_multiplier)
+        out = mbqm(q.astype(np.int64) - zero_point(t_in), output_multiplier, output_shift)
+        return np.clip(out + zero_point(t_out), *type_range(t_out)).astype(t_out.dtype)
+
+    return [elementwise_8bit(x, ctx.prepared, requantize)]
 
 
 @register("DEQUANTIZE", ("float32",))

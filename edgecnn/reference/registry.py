@@ -24,7 +24,9 @@ ALL_TYPES = ("float32", "int8", "uint8", "int16")
 
 @dataclass
 class OpContext:
-    """One op's call: `inputs[i]` is None where the optional input i is absent (index -1)."""
+    """One op of one interpreter, made once at load and kept: `inputs[i]` is the array of
+    input i for the current call (constants stay, the interpreter refreshes the others),
+    None where the optional input i is absent (index -1)."""
 
     inputs: list[np.ndarray | None]
     input_tensors: list[TensorInfo | None]
@@ -32,13 +34,26 @@ class OpContext:
     options: dict
     fc_rounding: str
     prepared: dict = field(default_factory=dict)
+    buffers: dict = field(default_factory=dict)
 
     def prepare(self, key: str, make: Callable[[], object]) -> object:
-        """What the op derives from its constants (weights in the accumulator's type,
-        multipliers), made on the first call and kept for later passes: TFLite's Prepare."""
+        """What the op derives from its constants and options (weights laid out for the
+        accumulator, multipliers, padding), made on the first call and kept for every later
+        one: TFLite's Prepare."""
         if key not in self.prepared:
             self.prepared[key] = make()
         return self.prepared[key]
+
+    def scratch(self, key: str, shape: tuple[int, ...], dtype, fill: float = 0) -> np.ndarray:
+        """A working array of this op, kept between calls while the shape stays (one per key:
+        a run of equal batches allocates it once). Made filled with `fill`; an op that writes
+        only part of it (a padded copy's interior) finds the rest as it left it. Never
+        returned as an output: outputs are fresh arrays the caller may keep."""
+        buffer = self.buffers.get(key)
+        if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+            buffer = np.full(shape, fill, dtype=dtype)
+            self.buffers[key] = buffer
+        return buffer
 
     @property
     def out(self) -> TensorInfo:
@@ -61,13 +76,14 @@ OpFunction = Callable[[OpContext], list[np.ndarray]]
 
 @dataclass(frozen=True)
 class RegisteredOp:
+    """An opcode's function, the output types it implements, and why others are missing."""
+
     function: OpFunction
     types: tuple[str, ...]
     missing: dict[str, str]
 
 
-REGISTRY: dict[str, OpFunction] = {}
-OP_TYPES: dict[str, RegisteredOp] = {}
+REGISTRY: dict[str, RegisteredOp] = {}
 
 
 def register(
@@ -77,14 +93,13 @@ def register(
     is not there (e.g. {"int16": "TFLite has no 16-bit HARD_SWISH kernel"})."""
 
     def add(fn: OpFunction) -> OpFunction:
-        REGISTRY[name] = fn
-        OP_TYPES[name] = RegisteredOp(fn, types, missing or {})
+        REGISTRY[name] = RegisteredOp(fn, types, missing or {})
         return fn
 
     return add
 
 
-def lookup(name: str) -> OpFunction:
+def lookup(name: str) -> RegisteredOp:
     if name not in REGISTRY:
         raise EdgeCnnError(
             f"the NumPy reference has no {name} operator (it implements "
@@ -95,7 +110,7 @@ def lookup(name: str) -> OpFunction:
 
 def check_types(op: OperatorInfo, tensors: tuple[TensorInfo, ...]) -> None:
     """Refuse, by op and type name, an op on a tensor type its function does not implement."""
-    registered = OP_TYPES[op.name]
+    registered = lookup(op.name)
     if not op.outputs:
         return
     type_name = tensors[op.outputs[0]].type_name

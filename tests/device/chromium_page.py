@@ -7,6 +7,7 @@ library is needed. Clicks are real mouse events at an element's position on the 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -103,6 +104,20 @@ class ChromiumPage:
                 "Input.dispatchMouseEvent",
                 {"type": kind, "x": box["x"], "y": box["y"], "button": "left", "clickCount": 1},
             )
+
+    def press(self, key: str) -> None:
+        """A key typed on the page (a printable one: "2", "d")."""
+        for kind in ("keyDown", "keyUp"):
+            params = {"type": kind, "key": key}
+            if kind == "keyDown":
+                params["text"] = key
+            self.command("Input.dispatchKeyEvent", params)
+
+    def screenshot(self, path: Path) -> Path:
+        """The page as it is shown now, as a PNG file."""
+        data = self.command("Page.captureScreenshot", {"format": "png"})["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
 
     def close(self) -> None:
         self.session = None  # a command to the browser, not to the page

@@ -23,7 +23,7 @@ import pytest
 from small_disk import fill, small_disk
 
 from edgecnn.data import load_image_folder
-from edgecnn.device.capture.dataset import CaptureDataset, png_bytes
+from edgecnn.device.store.dataset import CaptureDataset, png_bytes
 from edgecnn.errors import EdgeCnnError
 from edgecnn.manifest import MANIFEST_NAME, read_manifest, recorded_inversions
 

@@ -274,3 +274,49 @@ def test_capture_endpoint_wants_json_a_known_class_and_beyond_loopback_the_token
         run.close()
     assert code == 0
     assert [r["how"] for r in assert_consistent(dataset)] == ["page"]
+
+
+def test_the_page_saves_frames_of_a_video_played_at_its_own_pace(videos, tmp_path):
+    """A video behind the --serve page plays at its 10 FPS, looped, so the buttons have
+    frames to save (it used to end at once, having saved nothing)."""
+    dataset = tmp_path / "set"
+    run = LiveCapture("--source", str(videos["gear"]), "--loop", "--out", str(dataset),
+                      "--labels", "gear,key", "--serve", "127.0.0.1:0", "--no-display")  # fmt: skip
+    try:
+        port = int(run.url().rsplit(":", 1)[1].strip("/"))
+        run.stderr_match(r"playing .*gear\.mp4 at 10 FPS, its own pace")
+        as_json = {"Content-Type": "application/json"}
+        saved = []
+        for _ in range(3):
+            status, reply = post(port, "/capture", b'{"label": "gear"}', as_json)
+            assert status == 200, reply
+            saved.append(reply["saved"])
+            time.sleep(0.25)  # another frame of the moving gear
+        assert run.process.poll() is None  # 1.2 s of video, looped: still there
+    finally:
+        code = run.stop()
+        run.close()
+    assert code == 0, "".join(run.stderr)
+    records = assert_consistent(dataset)
+    assert [r["file"] for r in records] == [s for s in saved if s]
+    assert len(records) >= 2
+
+
+def test_a_headless_capture_says_when_a_still_scene_keeps_it_from_its_count(tmp_path):
+    still = tmp_path / "still.mp4"
+    class_video(still, "key", instances=1, frames_per_instance=40, still=True)
+    proc = capture("--source", str(still), "--out", str(tmp_path / "set"), "--label", "key",
+                   "--count", "5", "--no-display")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    [streak] = [line for line in lines if "the scene is still" in line]
+    assert "the last 25 frames were near-duplicates of the last key saved (1 of --count 5" in (
+        streak
+    )
+    assert "--keep-duplicates" in streak
+    assert lines[-2:] == [
+        "edgecnn: capture: 1 of --count 5 saved: 39 frames were near-duplicates of the last "
+        "one saved (a still scene: move the object, or --keep-duplicates)",
+        lines[-1],
+    ]
+    assert lines[-1].startswith("edgecnn: end of source: saved 1 images from 40 frames")

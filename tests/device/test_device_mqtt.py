@@ -14,13 +14,14 @@ from live_run import LiveRun
 from mosquitto_broker import Mosquitto, Subscriber, wait_for
 
 from edgecnn.demo.synthvideo import bench_frames
-from edgecnn.device.outputs.mqtt import mqtt_options, parse_mqtt_url
+from edgecnn.device.outputs.mqtt import STABLE_LABEL_TEMPLATE, mqtt_options, parse_mqtt_url
 from edgecnn.errors import EdgeCnnError
 
 PREFIX = "edgecnn/test-cam"
 STATE, AVAILABILITY = f"{PREFIX}/state", f"{PREFIX}/availability"
 CONFIG_LABEL = "homeassistant/sensor/edgecnn_test-cam/label/config"
 CONFIG_SCORE = "homeassistant/sensor/edgecnn_test-cam/score/config"
+CONFIG_MODEL = "homeassistant/sensor/edgecnn_test-cam/model/config"
 INTERVAL = 0.3
 SUMMARY = (
     r"mqtt: (?P<results>\d+) results?: (?P<published>\d+) published, (?P<dropped>\d+) dropped "
@@ -72,21 +73,19 @@ def test_subscriber_gets_every_change_heartbeats_and_availability(int8_model, ca
     assert counts["dropped"] == counts["unsent"] == counts["outages"] == 0
     assert not warnings(run)
     for state in states:  # each message is that frame's result, as --json printed it
-        assert set(state) == {"frame", "time", "label", "class_id", "score", "top"}
+        assert set(state) == {"frame", "time", "label", "class_id", "score", "top", "stable",
+                              "model", "fps"}  # fmt: skip
         assert {k: v for k, v in records[state["frame"]].items() if k != "latency_ms"} == state
-    frames = sorted(records)
-    changes = {
-        f for before, f in pairwise(frames) if records[f]["label"] != records[before]["label"]
-    }
-    assert changes, "the camera's items should change the label"
+    changes = {f for f, r in records.items() if r["stable"] and r["stable"]["changed"]}
+    assert len(changes) >= 2, "the camera's items should change the stable state"
     assert changes <= {s["frame"] for s in states}  # every change is published
-    same_label_gaps = [
+    repeats = [
         now["time"] - before["time"]
         for before, now in pairwise(states)
-        if now["label"] == before["label"]
+        if not now["stable"] or not now["stable"]["changed"]
     ]
-    assert same_label_gaps, "the label stayed long enough for a repeat"
-    assert min(same_label_gaps) >= INTERVAL - 0.05  # at most every --mqtt-interval
+    assert repeats, "the state stayed long enough for a repeat"
+    assert min(repeats) >= INTERVAL - 0.05  # at most every --mqtt-interval
     availability = [m.payload for m in subscriber.on(AVAILABILITY)]
     assert availability[0] == b"online" and availability[-1] == b"offline"
 
@@ -107,7 +106,7 @@ def test_home_assistant_discovery_config(int8_model, camera, broker):
     finally:
         late.close()
         subscriber.close()
-    assert set(configs) == {CONFIG_LABEL, CONFIG_SCORE}
+    assert set(configs) == {CONFIG_LABEL, CONFIG_SCORE, CONFIG_MODEL}
     assert all(m.retain for m in configs.values())
     label, score = configs[CONFIG_LABEL].json(), configs[CONFIG_SCORE].json()
     for config in (label, score):
@@ -117,7 +116,7 @@ def test_home_assistant_discovery_config(int8_model, camera, broker):
         assert config["payload_not_available"] == "offline"
         assert config["device"]["identifiers"] == ["edgecnn_edgecnn_test-cam"]
     assert label["unique_id"] != score["unique_id"]
-    assert label["value_template"] == "{{ value_json.label }}"
+    assert label["value_template"] == STABLE_LABEL_TEMPLATE  # the stable state
     assert score["unit_of_measurement"] == "%"
     # The config came before the results, in the first subscriber's order.
     topics = [m.topic for m in subscriber.messages]
@@ -153,7 +152,7 @@ def test_broker_restart_mid_run_classification_goes_on_and_counts_add_up(int8_mo
     fast_camera = FakeIpCamera(bench_frames(6)[0], fps=100)  # a new label on most frames
     subscriber = Subscriber(broker, [STATE], client_id="restart-test-subscriber")
     run = LiveRun("--model", str(int8_model), "--source", fast_camera.url, "--json",
-                  "--mqtt", broker.url(PREFIX))  # fmt: skip
+                  "--stable", "1", "--mqtt", broker.url(PREFIX))  # fmt: skip
     try:
         wait_for(lambda: len(subscriber.on(STATE)) >= 20, 60, "results before the outage")
         broker.stop()

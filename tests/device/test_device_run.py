@@ -19,6 +19,7 @@ from device_ip_camera import FakeIpCamera
 
 from edgecnn.demo.synthvideo import bench_frames, make_video, pick_items
 from edgecnn.labels import FASHION_MNIST_LABELS
+from edgecnn.sidecar import file_sha256
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ACCURACY_ITEMS, ACCURACY_FRAMES_PER_ITEM = 150, 2
@@ -79,7 +80,9 @@ def test_json_lines_have_every_field(int8_model, accuracy_videos) -> None:
     records = json_lines(proc.stdout)
     assert len(records) == 20
     first = records[0]
-    assert set(first) == {"frame", "time", "label", "class_id", "score", "top", "latency_ms"}
+    assert set(first) == {"frame", "time", "label", "class_id", "score", "top", "stable",
+                          "model", "fps", "latency_ms"}  # fmt: skip
+    assert first["model"] == file_sha256(int8_model)[:12]
     assert [r["frame"] for r in records] == list(range(20))
     assert abs(first["time"] - time.time()) < 600
     assert len(first["top"]) == 3 and set(first["top"][0]) == {"class_id", "label", "score"}
@@ -209,8 +212,8 @@ def test_serve_page_shows_frames_and_label_in_headless_chromium(int8_model, ip_c
         run.send_signal(signal.SIGTERM)
         run.communicate(timeout=30)
     assert 'id="stream"' in dom and 'src="/stream.mjpg"' in dom
-    shown = dom.split('<h1 id="label">', 1)[1].split("</h1>", 1)[0]
-    assert shown in (*FASHION_MNIST_LABELS, "unsure"), shown
+    shown = dom.split('<h1 id="stable">', 1)[1].split("</h1>", 1)[0]
+    assert shown in (*FASHION_MNIST_LABELS, "unsure", "not yet stable"), shown
     assert state["frames_served"] > 0 and state["frame"] > 0
     page = cv2.imread(str(shot))
     assert page is not None
@@ -227,8 +230,16 @@ def test_bench_reports_stages_and_bare_invoke(int8_model) -> None:
     assert set(result["latency_ms"]["inference"]) >= {"p50", "p90", "p99"}
     assert result["bare_invoke_ms"]["p50"] > 0 and result["fps"] > 0
     assert result["frames"] == 60 and result["inference_over_invoke"] > 0
+    # Every frame size a camera gives, each with its own figures and ratios to invoke().
+    sizes = result["sizes"]
+    assert [size["frame_size"] for size in sizes] == ["640x480", "1280x720", "1920x1080"]
+    for size in sizes:
+        assert size["frames"] == 60 and set(size["latency_ms"]) == set(result["latency_ms"])
+        assert size["latency_ms"]["preprocess"]["p90"] >= size["latency_ms"]["preprocess"]["p50"]
+        assert size["preprocess_over_invoke"] > 0 and size["compute_over_invoke"] > 0
     table = edgecnn("bench", "--model", str(int8_model), "--frames", "20")
     assert "bare invoke" in table.stdout and "p99 ms" in table.stdout
+    assert all(size in table.stdout for size in ("640x480", "1280x720", "1920x1080"))
 
 
 @pytest.mark.parametrize(

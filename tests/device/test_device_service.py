@@ -184,6 +184,20 @@ def test_a_relative_record_is_written_beside_the_model_and_its_folder_must_exist
     assert proc.returncode == 2 and "the folder" in proc.stderr and "create it first" in proc.stderr
 
 
+def test_reload_takes_a_new_model_and_the_unsure_data_set_is_writable(tmp_path, tiny_tflite):
+    """systemctl reload sends SIGHUP (run takes the model's new files), and --save-unsure's
+    data set is the one other folder the sandbox lets the run write."""
+    model = tmp_path / "model.tflite"
+    shutil.copy(tiny_tflite, model)
+    (tmp_path / "unsure").mkdir()
+    proc = edgecnn("service", "--model", str(model), "--", "--save-unsure", "unsure")
+    assert proc.returncode == 0, proc.stderr
+    assert "\nExecReload=/bin/kill -HUP $MAINPID\n" in proc.stdout
+    assert f"\nReadWritePaths={tmp_path / 'unsure'}\n" in proc.stdout
+    proc = edgecnn("service", "--model", str(model), "--", "--save-unsure=missing")
+    assert proc.returncode == 2 and "create it first" in proc.stderr
+
+
 def test_the_service_never_runs_as_root(tiny_tflite, tmp_path) -> None:
     """As root without sudo the unit said User=root."""
     out = tmp_path / "edgecnn.service"

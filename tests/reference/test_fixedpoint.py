@@ -39,6 +39,14 @@ def test_srdhm(a, b):
     assert int(fp.srdhm(np.array([a]), np.array([b]))[0]) == srdhm_spec(a, b)
 
 
+@given(int32, int32)
+def test_srdhm_and_mbqm_of_single_values(a, b):
+    """0-d inputs (one multiplier, one per-tensor value) give the same integers."""
+    assert int(fp.srdhm(np.int64(a), np.int64(b))) == srdhm_spec(a, b)
+    m, shift = fp.quantize_multiplier(0.3)
+    assert int(fp.mbqm(np.int64(a), m, shift)) == int(fp.mbqm(np.array([a]), m, shift)[0])
+
+
 @given(int32, st.integers(0, 31))
 def test_rdbpot(x, e):
     expected = int(math.copysign(math.floor(abs(x) / 2**e + 0.5), x)) if x else 0

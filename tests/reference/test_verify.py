@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -77,10 +78,12 @@ def test_not_bit_exact_exits_1(tiny_tflite, monkeypatch, capsys):
     right = registry.REGISTRY["MAX_POOL_2D"]
 
     def off_by_one(ctx):
-        (out,) = right(ctx)
+        (out,) = right.function(ctx)
         return [np.clip(out.astype(np.int64) + 1, -128, 127).astype(out.dtype)]
 
-    monkeypatch.setitem(registry.REGISTRY, "MAX_POOL_2D", off_by_one)
+    monkeypatch.setitem(
+        registry.REGISTRY, "MAX_POOL_2D", dataclasses.replace(right, function=off_by_one)
+    )
     with pytest.raises(SystemExit) as stop:
         run_verify(VerifyOptions(tiny_tflite, inputs="random", samples=20, as_json=True))
     assert stop.value.code == 1

@@ -4,6 +4,7 @@ difference; TFLite Micro is an engine; the softmax allowance is the derived boun
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -146,7 +147,11 @@ def test_an_exception_inside_an_op_is_one_line_naming_op_and_tensor(tiny_tflite,
     def broken(ctx):
         raise ValueError("operands could not be broadcast together")
 
-    monkeypatch.setitem(registry.REGISTRY, "MAX_POOL_2D", broken)
+    monkeypatch.setitem(
+        registry.REGISTRY,
+        "MAX_POOL_2D",
+        dataclasses.replace(registry.REGISTRY["MAX_POOL_2D"], function=broken),
+    )
     monkeypatch.delenv("EDGECNN_DEBUG", raising=False)
     with pytest.raises(EdgeCnnError) as caught:
         run_verify(VerifyOptions(tiny_tflite, inputs="random", samples=4, as_json=True))

@@ -32,7 +32,7 @@ import numpy as np
 from edgecnn.atomic import AtomicFile, current_umask
 from edgecnn.console import warn
 from edgecnn.data import IMAGE_SUFFIXES
-from edgecnn.device.capture.reconcile import reconcile
+from edgecnn.device.store.reconcile import reconcile
 from edgecnn.errors import EdgeCnnError
 from edgecnn.manifest import input_path_for, is_model_input, manifest_path
 
