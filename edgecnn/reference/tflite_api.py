@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.reference.interpreter import ReferenceInterpreter
+from edgecnn.reference.interpreter import OperatorFailed, ReferenceInterpreter
 from edgecnn.tflite_model import TensorInfo, TfliteModel
 
 
@@ -101,7 +101,9 @@ class ReferenceTfliteInterpreter:
                 outputs, self._kept = self.reference.run(*inputs, keep_tensors=True)
             else:
                 outputs = self.reference.run(*inputs)
-        except Exception as exc:  # an op on a graph it cannot compute (a damaged model)
+        except OperatorFailed as exc:  # an op on a graph it cannot compute (a damaged model)
+            raise RuntimeError(str(exc)) from exc
+        except Exception as exc:
             raise RuntimeError(f"{type(exc).__name__}: {exc}") from exc
         for t, value in zip(self._outputs, outputs, strict=True):
             np.copyto(self._buffers[t.index], value.reshape(t.shape), casting="no")

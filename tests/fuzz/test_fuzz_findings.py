@@ -110,7 +110,7 @@ def test_a_picture_whose_header_claims_a_huge_size_is_skipped_in_a_folder(tmp_pa
 
 
 def test_json_nested_thousands_deep_in_a_manifest_line(tmp_path) -> None:
-    from edgecnn.device.capture.reconcile import capture_record
+    from edgecnn.device.store.reconcile import capture_record
     from edgecnn.manifest import read_manifest
 
     record = json.dumps({"file": "a/000001.png"}).encode()
