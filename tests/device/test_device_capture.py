@@ -319,4 +319,4 @@ def test_a_headless_capture_says_when_a_still_scene_keeps_it_from_its_count(tmp_
         "one saved (a still scene: move the object, or --keep-duplicates)",
         lines[-1],
     ]
-    assert lines[-1].startswith("edgecnn: end of source: saved 1 images from 40 frames")
+    assert lines[-1].startswith("edgecnn: end of source: saved 1 image from 40 frames")
