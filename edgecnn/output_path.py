@@ -22,7 +22,7 @@ def check_output_folder(path: str | Path, option: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise EdgeCnnError(f"{option} {path} is a file: give a folder (it is made if missing)")
-    existing = nearest_existing(path)
+    existing = nearest_existing(path, f"{option} {path}")
     if not existing.is_dir():
         raise EdgeCnnError(f"{option} {path}: {existing} is a file, not a folder")
     probe(existing, f"{option} {path}")
@@ -35,19 +35,25 @@ def check_output_file(path: str | Path, option: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise EdgeCnnError(f"{option} {path} is a folder: give a file name")
-    existing = nearest_existing(path.parent)
+    existing = nearest_existing(path.parent, f"{option} {path}")
     if not existing.is_dir():
         raise EdgeCnnError(f"{option} {path}: {existing} is a file, not a folder")
     probe(existing, f"{option} {path}")
     return path
 
 
-def nearest_existing(path: Path) -> Path:
-    """`path`, or its nearest ancestor that exists (what a mkdir -p would start from)."""
+def nearest_existing(path: Path, what: str) -> Path:
+    """`path`, or its nearest ancestor that exists (what a mkdir -p would start from); a
+    link to nothing on the way is refused (mkdir would find the name taken)."""
     path = path.absolute()
     for candidate in (path, *path.parents):
         if candidate.exists():
             return candidate
+        if candidate.is_symlink():
+            raise EdgeCnnError(
+                f"{what}: {candidate} is a link to {os.readlink(candidate)}, which does not "
+                "exist: make its target, or give another path"
+            )
     return Path(path.anchor)
 
 

@@ -133,3 +133,16 @@ def test_atomic_writes_fail_in_one_line_and_leave_nothing(tmp_path) -> None:
         with pytest.raises(KeyError), atomic_path(disk / "b.bin"):
             raise KeyError("the block's own errors pass through")
         assert listing(disk) == ["filler"]
+
+
+def test_a_link_to_nothing_on_the_way_is_one_line(tiny_tflite, tmp_path) -> None:
+    """mkdir finds the name of a dangling link taken: FileExistsError (explain: a traceback;
+    verify: "failed unexpectedly")."""
+    link = tmp_path / "results"
+    link.symlink_to(tmp_path / "gone")
+    for command in (("explain", "--model", str(tiny_tflite), "--test-index", "0", "--out",
+                     str(link)),
+                    ("verify", str(tiny_tflite), "--limit", "20", "--report", str(link / "v"))):  # fmt: skip
+        proc = run_edgecnn(*command)
+        assert_one_line_refusal(proc, f"{link} is a link to {tmp_path / 'gone'}, which does not")
+    assert listing(tmp_path) == ["results"] and not (tmp_path / "gone").exists()
