@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.backends import Interpreter, choose_backend
+from edgecnn.backends import INTERPRETER_ERRORS, Interpreter, choose_backend
 from edgecnn.bundle import ModelBundle, ModelFile
 from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError, first_line
@@ -70,7 +70,7 @@ class Runtime:
         """The bare interpreter call (for comparison in edgecnn bench)."""
         try:
             self.interpreter.invoke()
-        except RuntimeError as exc:
+        except INTERPRETER_ERRORS as exc:
             raise self._failed(exc) from None
 
     def input_tensor(self) -> np.ndarray:
@@ -84,7 +84,7 @@ class Runtime:
         """Invoke on the input tensor as it is; the first output's scores, dequantised."""
         try:
             self.interpreter.invoke()
-        except RuntimeError as exc:  # what an interpreter raises when the graph fails
+        except INTERPRETER_ERRORS as exc:  # what an interpreter raises when the graph fails
             raise self._failed(exc) from None
         raw = self._output_view()  # a view: dropped before the next invoke()
         if raw.shape != self._scores_shaped.shape or raw.dtype != self.output_spec.dtype:
@@ -100,7 +100,7 @@ class Runtime:
             dequantize_tensor(raw, self.output_spec, out=self._scores_shaped)
         return self.scores
 
-    def _failed(self, exc: RuntimeError) -> EdgeCnnError:
+    def _failed(self, exc: Exception) -> EdgeCnnError:
         """An interpreter that loaded the model but cannot run it (a damaged or hand-made
         model whose ops do not fit their tensors): one line, never a traceback."""
         return EdgeCnnError(

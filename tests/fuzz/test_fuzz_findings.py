@@ -71,17 +71,61 @@ def test_an_output_the_interpreter_reshapes_is_one_line(tiny_tflite, tmp_path, p
     assert_one_line_refusal(proc, "output as", "not the int8 [1, 10] the file declares")
 
 
-def test_an_absent_required_input_on_the_numpy_backend_is_one_line(tiny_tflite, tmp_path, picture):
-    """RESHAPE's input set to -1 (TFLite's "no tensor"): the NumPy reference's op raised
-    AttributeError from inside run --backend reference."""
+def test_an_op_failing_on_the_numpy_backend_is_one_line(tiny_tflite, tmp_path, picture):
+    """An op of the NumPy reference that raises (SOFTMAX fed int32: IndexError; RESHAPE's
+    input absent, before absent inputs were refused: AttributeError) came out of
+    run --backend reference as a traceback."""
 
     def damage(model: bytes, graph) -> bytes:
-        return set_operator_input(model, op_index(graph, "RESHAPE"), 0, -1)
+        int32 = next(t.index for t in graph.tensors if t.type_name == "int32")
+        return set_operator_input(model, op_index(graph, "SOFTMAX"), 0, int32)
 
     model = damaged_copy(tiny_tflite, tmp_path, damage)
     proc = run_edgecnn("run", "--model", str(model), "--source", str(picture), "--no-display",
                        "--backend", "reference", "--no-self-check")  # fmt: skip
-    assert_one_line_refusal(proc, "the reference interpreter cannot run")
+    assert_one_line_refusal(proc, "the reference interpreter cannot run", "SOFTMAX (operator")
+
+
+LITERT_RUNS = """
+import sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+interpreter = Interpreter(model_path=sys.argv[1])
+interpreter.allocate_tensors()
+"""
+
+
+@pytest.mark.parametrize(
+    ("op", "slot"), [("QUANTIZE", 0), ("CONV_2D", 1), ("RESHAPE", 1), ("FULLY_CONNECTED", 1)]
+)
+def test_an_input_an_op_needs_left_out_is_refused_before_litert_sees_it(
+    tiny_tflite, tmp_path, picture, op, slot
+):
+    """Tensor -1 ("absent") where the op needs a tensor: LiteRT segfaults in
+    allocate_tensors (IndexError on a lucky run). Only a bias may be left out."""
+    import subprocess
+    import sys
+
+    from edgecnn.tflite_model import read_model
+
+    model = damaged_copy(tiny_tflite, tmp_path,
+                         lambda b, graph: set_operator_input(b, op_index(graph, op), slot, -1))  # fmt: skip
+    if op == "QUANTIZE":  # why the reader must refuse it: the runtime itself crashes
+        litert = subprocess.run([sys.executable, "-c", LITERT_RUNS, str(model)],
+                                capture_output=True)  # fmt: skip
+        assert litert.returncode != 0
+    with pytest.raises(EdgeCnnError, match=f"{op}\\) goes without an input it needs"):
+        read_model(model)
+    proc = run_edgecnn("run", "--model", str(model), "--source", str(picture), "--no-display")
+    assert_one_line_refusal(proc, "goes without an input it needs")
+
+
+def test_a_bias_may_be_left_out(tiny_tflite) -> None:
+    from edgecnn.tflite_model import read_model
+
+    graph = read_model(tiny_tflite)
+    read_model(set_operator_input(tiny_tflite.read_bytes(), op_index(graph, "FULLY_CONNECTED"),
+                                  2, -1))  # fmt: skip
 
 
 @pytest.mark.parametrize("outputs", [False, True], ids=["no inputs", "no outputs"])
