@@ -61,15 +61,17 @@ system-deps:
 wheel: install
 	$(BIN)/pip wheel --no-deps --quiet -w dist .
 
-# The device's own set-up, never TensorFlow. DEVICE_EXTRA is what pip adds to the OS (by
-# default chosen as the README's Raspberry Pi section does by hand):
-#   device          NumPy, OpenCV and ai-edge-litert from PyPI, in a plain venv
+# The device's own set-up, never TensorFlow (docs/raspberry-pi.md). DEVICE_EXTRA is what pip
+# adds to the OS, chosen by device/install_extra.py as the docs do by hand:
+#   device          NumPy, OpenCV and ai-edge-litert from PyPI, in a plain venv (64-bit)
 #   litert          ai-edge-litert beside the OS's NumPy, OpenCV and Picamera2 (64-bit)
-#   tflite-runtime  tflite-runtime beside the OS's NumPy and OpenCV (32-bit)
-# The last two make a --system-site-packages venv and pin NumPy to the OS's.
+#   tflite-runtime  tflite-runtime beside the OS's NumPy and OpenCV (32-bit Pi OS 12)
+#   none            no runtime has a wheel (32-bit Pi OS 13, ARMv6 Pi 1/Zero): the wheel alone,
+#                   the OS's NumPy and OpenCV, and edgecnn's NumPy backend
+# All but device make a --system-site-packages venv and pin NumPy to the OS's.
 DEVICE_VENV  ?= .venv-device
 DEVICE_FROM  ?= .
-DEVICE_EXTRA ?= $(shell $(PYTHON) -c "import importlib.util as u, struct; print('tflite-runtime' if struct.calcsize('P') == 4 else 'litert' if u.find_spec('picamera2') else 'device')")
+DEVICE_EXTRA ?= $(shell $(PYTHON) device/install_extra.py)
 
 device-install:
 	@if [ "$(DEVICE_EXTRA)" = device ]; then \
@@ -80,15 +82,16 @@ device-install:
 		echo "device-install: $(DEVICE_EXTRA) uses the OS's NumPy and OpenCV: sudo apt install python3-numpy python3-opencv" >&2; \
 		exit 1; \
 	fi
-	"$(DEVICE_VENV)/bin/pip" install --quiet "$(DEVICE_FROM)[$(DEVICE_EXTRA)]" \
+	"$(DEVICE_VENV)/bin/pip" install --quiet "$(DEVICE_FROM)$(if $(filter none,$(DEVICE_EXTRA)),,[$(DEVICE_EXTRA)])" \
 		$(if $(filter device,$(DEVICE_EXTRA)),,"numpy==$$($(PYTHON) -c 'import numpy; print(numpy.__version__)')")
-	@echo "device-install: $(DEVICE_VENV) ($(DEVICE_EXTRA), no TensorFlow): $(DEVICE_VENV)/bin/edgecnn run --model MODEL --source 0"
+	@echo "device-install: $(DEVICE_VENV) ($(DEVICE_EXTRA), no TensorFlow): $(DEVICE_VENV)/bin/edgecnn doctor, then $(DEVICE_VENV)/bin/edgecnn run --model MODEL --source 0"
 
-# edgecnn on Raspberry Pi OS 64-bit and 32-bit, in ARM userlands under qemu-user (tests/pi/;
-# make test runs it too, on the test run's model). Downloads are cached in ~/.cache/edgecnn
-# (or $$EDGECNN_CACHE).
+# edgecnn on Raspberry Pi OS 13 and 12, 64-bit, 32-bit and ARMv6, in Debian's ARM userlands
+# under qemu-user (tests/pi/, docs/raspberry-pi.md; make test runs it too, on the test run's
+# model). Downloads are cached in ~/.cache/edgecnn/pi (or $$EDGECNN_CACHE/pi). PI_CHECK passes
+# options, e.g. PI_CHECK="--profiles trixie-armhf" or PI_CHECK="--cpu default".
 pi-check: data
-	$(BIN)/python tests/pi/pi_check.py
+	$(BIN)/python tests/pi/pi_check.py $(PI_CHECK)
 
 demo: data
 	$(BIN)/edgecnn train --preset $(PRESET) --out $(OUT)

@@ -18,7 +18,6 @@ Python API to model.tflite beside it (the later benchmarks time out/default/mode
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -26,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "convert_quality.json"
+from bench.common import DEFAULT_DIR, ROOT, write_result
+
 SWEEP = (25, 50, 100, 250, 500, 1000, 2000)
 SEEDS = (0, 1, 2)
 MAX_DROP = {"default": 0.3, "tiny": 0.5}
@@ -161,14 +160,12 @@ def tiny_model() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edgecnn.atomic import atomic_write_text
-
     args = sys.argv[1:] if argv is None else argv
     named = args or [p for p in os.environ.get("BENCH_KERAS", "").split(",") if p]
     if named:
         models = [Path(p) for p in named]
     else:
-        models = [ROOT / "out" / "default" / "model.keras"]
+        models = [DEFAULT_DIR / "model.keras"]
         if not models[0].is_file():
             log(f"{models[0]} missing: run `python -m bench.train_default` first")
             return 2
@@ -178,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"no model at {', '.join(missing)}")
         return 2
     results = [measure(p) for p in models]
-    text = json.dumps({"models": results}, indent=2)
-    atomic_write_text(RESULT, text + "\n")
-    print(text)
+    print(write_result("convert_quality", {"models": results}))
     return 0 if all(all(r["targets"].values()) for r in results) else 1
 
 

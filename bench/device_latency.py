@@ -13,9 +13,7 @@ In one run, with the `default` int8 model on one thread:
   (`bench.recipe_v1`): top-1 within 0.3 points of it; the canvases' difference and the
   polarity on them and on a video of your own objects (`edgecnn.demo.objectvideo`).
 
-The model: $EDGECNN_BENCH_MODEL, else out/default/model.tflite (make bench trains and converts
-it first), else made here with `edgecnn train --preset default` and `edgecnn convert`
-(about 15 minutes on 2 cores).
+The model: $BENCH_MODEL, else out/default/model.tflite, made when missing (`bench.common`).
 
     .venv/bin/python -m bench.device_latency
 """
@@ -23,16 +21,13 @@ it first), else made here with `edgecnn train --preset default` and `edgecnn con
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "device_latency.json"
-DEFAULT_DIR = ROOT / "out" / "default"
+from bench.common import bench_model, load_average, write_result
+
 FRAMES = 3000  # per frame size
 ITEMS, FRAMES_PER_ITEM = 1500, 2  # per video style: 3,000 frames
 OBJECT_INSTANCES = 40  # per class, 2 frames each: 400 frames
@@ -46,24 +41,6 @@ TARGETS = {
 
 def log(message: str) -> None:
     print(f"device_latency: {message}", file=sys.stderr, flush=True)
-
-
-def edgecnn(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "edgecnn.cli", *args], check=True)
-
-
-def pick_model() -> tuple[str, Path]:
-    """$EDGECNN_BENCH_MODEL, else the `default` preset's int8 model, made when missing."""
-    if os.environ.get("EDGECNN_BENCH_MODEL"):
-        return "$EDGECNN_BENCH_MODEL", Path(os.environ["EDGECNN_BENCH_MODEL"])
-    model = DEFAULT_DIR / "model.tflite"
-    if not model.is_file():
-        if not (DEFAULT_DIR / "model.keras").is_file():
-            log(f"no {DEFAULT_DIR / 'model.keras'}: training the default preset (~15 min)")
-            edgecnn("train", "--preset", "default", "--out", str(DEFAULT_DIR))
-        log(f"converting {DEFAULT_DIR / 'model.keras'}")
-        edgecnn("convert", str(DEFAULT_DIR / "model.keras"), "--out", str(model))
-    return "default", model
 
 
 def loop_latency(model: Path) -> dict:
@@ -154,11 +131,11 @@ def met(latency: dict, videos: dict) -> dict:
 
 def main() -> int:
     started = time.perf_counter()
-    name, model = pick_model()
-    load_before = [round(v, 2) for v in os.getloadavg()]
+    name, model = bench_model()
+    load_before = load_average()
     latency = loop_latency(model)
     recipe_ms = recipe_call_ms([size["frame_size"] for size in latency["sizes"]])
-    load_after_loop = [round(v, 2) for v in os.getloadavg()]
+    load_after_loop = load_average()
     videos = recipe_against_its_reference(model)
     result = {
         **latency,
@@ -168,15 +145,10 @@ def main() -> int:
         "recipe_call_ms": recipe_ms,
         "videos": videos,
         "targets": TARGETS,
-        "met": met(latency, videos),
+        "meets_targets": met(latency, videos),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    missed = [check for check, ok in result["met"].items() if not ok]
-    if missed:
-        log(f"missed target(s): {', '.join(missed)}")
-    from edgecnn.atomic import atomic_write_text
-
-    atomic_write_text(RESULT, json.dumps(result, indent=2) + "\n")
+    write_result("device_latency", result)
     print(json.dumps(result))
     return 0
 

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "device_memory.json"
+from bench.common import bench_model, write_result
+
 FRAMES = 20_000
 WARMUP = 2_000
 SAMPLE_EVERY = 250
@@ -28,7 +28,6 @@ GROWTH_MAX_MB = 10.0
 def main() -> int:
     import psutil
 
-    from bench.device_latency import pick_model
     from edgecnn.demo.synthvideo import make_video
     from edgecnn.device.loop import run_loop
     from edgecnn.device.outputs.mjpeg import MjpegServer
@@ -36,7 +35,7 @@ def main() -> int:
     from edgecnn.device.pipeline import PipelineOptions, build_pipeline
     from edgecnn.device.sources.frames import open_source
 
-    name, model = pick_model()
+    name, model = bench_model()
     process = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "loop.mp4"
@@ -72,14 +71,13 @@ def main() -> int:
         "rss_mb_end": round(samples[-1][1], 2),
         "growth_mb": round(growth, 2),
         "growth_max_mb": GROWTH_MAX_MB,
-        "met": growth <= GROWTH_MAX_MB,
+        "meets_targets": {"growth": growth <= GROWTH_MAX_MB},
         "rss_mb_samples": [[f, round(r, 2)] for f, r in samples],
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("device_memory", result)
     summary = {k: v for k, v in result.items() if k != "rss_mb_samples"}
     print(json.dumps(summary))
-    return 0 if result["met"] else 1
+    return 0 if all(result["meets_targets"].values()) else 1
 
 
 if __name__ == "__main__":

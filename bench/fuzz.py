@@ -18,7 +18,6 @@ are kept; FUZZ_KEEP=1 keeps every folder).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -26,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "fuzz.json"
+from bench.common import ROOT, load_average, result_path, write_result
+
 BUDGET = {
     "model": 400,
     "model.json": 300,
@@ -56,8 +55,6 @@ def tiny_model(folder: Path) -> Path:
 def main() -> int:
     from fuzz_cases import CASE_KINDS, make_materials
     from fuzz_harness import run_cases, summary
-
-    from edgecnn.atomic import atomic_write_text
 
     scale = float(os.environ.get("FUZZ_SCALE", "1"))
     first_seed = int(os.environ.get("FUZZ_SEED", "1000"))
@@ -93,16 +90,16 @@ def main() -> int:
             "scale": scale,
             "workers": workers,
             "seconds": round(seconds, 1),
-            "load_average_1min": round(os.getloadavg()[0], 2),
+            "load_average": load_average(),
             "failures": [o.report() for o in failures],
         }
-        RESULT.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(RESULT, json.dumps(result, indent=2) + "\n")
+        write_result("fuzz", result)
         print(format_table(table))
         print(
             f"fuzz: {len(outcomes)} cases in {seconds:.0f} s ({workers} at a time, load "
-            f"{result['load_average_1min']}): {result['accepted']} accepted, "
-            f"{result['refused']} refused cleanly, {len(failures)} failed -> {RESULT}"
+            f"{result['load_average'][0]}): {result['accepted']} accepted, "
+            f"{result['refused']} refused cleanly, {len(failures)} failed -> "
+            f"{result_path('fuzz')}"
         )
         for outcome in failures:
             print(outcome.report())

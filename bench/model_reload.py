@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "model_reload.json"
+from bench.common import bench_model, load_average, write_result
+
 SWAPS = 10
 SECONDS_BETWEEN = 3.0
 FPS = 30.0
@@ -56,7 +56,6 @@ def relabelled(model: Path, folder: Path) -> Path:
 
 
 def main() -> int:
-    from bench.device_latency import pick_model
     from edgecnn.demo.synthvideo import make_video
     from edgecnn.device.loop import run_loop
     from edgecnn.device.outputs.frame_result import Presenter
@@ -65,7 +64,7 @@ def main() -> int:
     from edgecnn.device.sources.frames import open_source
     from edgecnn.device.sources.pacing import PacedSource
 
-    name, model = pick_model()
+    name, model = bench_model()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         other = relabelled(model, tmp / "other")
@@ -138,14 +137,13 @@ def main() -> int:
         "max_frame_gap_around_swaps_ms": max((s.get("gap_around_ms", 0) for s in swaps), default=0),
         "max_frame_gap_ms": round(float(gaps_ms.max()), 1),
         "per_swap": swaps,
-        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "load_average": load_average(),
         "targets": TARGETS,
     }
     result["meets_targets"] = {
         "frames_lost": lost <= TARGETS["frames_lost_max"] and len(swaps) == SWAPS,
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("model_reload", result)
     print(
         f"model_reload: {len(swaps)} swaps of {name}: load and check p50 "
         f"{result['load_ms']['p50']} ms beside the loop, the loop's part p50 "
@@ -154,9 +152,6 @@ def main() -> int:
         file=sys.stderr,
     )
     print(json.dumps(result))
-    from bench.targets import say_missed_targets
-
-    say_missed_targets("model_reload", result)
     return 0
 
 

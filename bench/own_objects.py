@@ -19,17 +19,12 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "own_objects.json"
+from bench.common import ROOT, load_average, write_result
+
 OUT = ROOT / "out" / "own-bench"
 BASE = ROOT / "out" / "tiny" / "model.keras"
 TARGETS = {"top1_accuracy_min": 0.95, "fine_tune_seconds_max": 180.0}
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def run_seed(seed: int) -> dict:
@@ -68,9 +63,6 @@ def run_seed(seed: int) -> dict:
 
 
 def main() -> int:
-    from bench.targets import say_missed_targets
-    from edgecnn.atomic import atomic_write_text
-
     seeds = [int(s) for s in os.environ.get("OWN_BENCH_SEEDS", "0,1,2").split(",") if s]
     load_before = load_average()
     runs = []
@@ -107,10 +99,7 @@ def main() -> int:
         "load_average_before": load_before,
         "load_average_after": load_average(),
     }
-    text = json.dumps(result, indent=2)
-    atomic_write_text(RESULT, text + "\n")
-    print(text)
-    say_missed_targets("own_objects", result)
+    print(write_result("own_objects", result))
     return 0
 
 

@@ -1,7 +1,8 @@
 """The recipe as it was before issue 23 (RECIPE_VERSION 1): kept only as the reference the
 product's recipe (`edgecnn.recipe`, version 2) is compared with, by
 `bench.recipe_equivalence` (make bench) and tests/device/test_preprocess_equivalence.py.
-Not used by the product.
+Not used by the product; what version 2 kept unchanged (`to_grey`, `background_basis`, the
+median) is imported from it.
 
 Version 1 found the object on a copy sampled every `factor` pixels, then cut the object's
 box from the full-resolution picture, converted it to grey and area-resized it: its cost grew
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from edgecnn.recipe import _median, background_basis, to_grey
 
 # Bumped whenever a change makes the recipe draw a different canvas from the same picture:
 # `edgecnn capture` records it beside every image it saves.
@@ -25,31 +28,6 @@ NOISE_SIGMAS = 3.0
 AREA_FIRST_STEP_LEFT = 4  # the integer step leaves 4x the target size for the exact step
 SHARPEN = 0.5  # unsharp-mask amount on the canvas
 SHARPEN_SIGMA = 1.0
-
-GREY_CODES = {"BGR": cv2.COLOR_BGR2GRAY, "RGB": cv2.COLOR_RGB2GRAY}
-
-
-def to_grey(image: np.ndarray, colour_order: str, dst: np.ndarray | None = None) -> np.ndarray:
-    """Grey with the ITU-R 601 weights for the order the channels really have."""
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1:
-        return image[:, :, 0]
-    code = GREY_CODES.get(colour_order, cv2.COLOR_BGR2GRAY)
-    if image.shape[2] == 4:
-        code = cv2.COLOR_BGRA2GRAY if colour_order == "BGR" else cv2.COLOR_RGBA2GRAY
-    return cv2.cvtColor(image, code, dst=dst)
-
-
-def background_basis(xs: np.ndarray, ys: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The background model's terms at pixel positions: 1, u, v, u², uv, v² (u, v in -1..1).
-
-    A quadratic follows a lamp's gradient and a lens's vignette; fitted to the border band,
-    which surrounds the object, it interpolates rather than extrapolates.
-    """
-    u = (xs - (width - 1) / 2) / max(1.0, (width - 1) / 2)
-    v = (ys - (height - 1) / 2) / max(1.0, (height - 1) / 2)
-    return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v]).astype(np.float32)
 
 
 class _Geometry:
@@ -240,12 +218,6 @@ class FashionCanvas:
         np.copyto(self.canvas[row : row + new_h, col : col + new_w], object_map, casting="unsafe")
 
 
-def _median(values: np.ndarray) -> float:
-    """The (upper) median, without np.median's overhead (it runs several times a frame)."""
-    middle = values.size // 2
-    return float(np.partition(values, middle)[middle])
-
-
 def _solve(geo: _Geometry, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Least squares over the kept border pixels (all of them: the precomputed solver)."""
     if keep.all() or keep.sum() < 4 * geo.border_design.shape[1]:
@@ -284,19 +256,3 @@ def area_resize(
         region = grey[top:bottom, left:right]
     resized = cv2.resize(region, (size[1], size[0]), interpolation=cv2.INTER_AREA)
     return resized.astype(np.float32)
-
-
-def needs_inversion(grey: np.ndarray) -> bool:
-    """True when the object is darker than its background (a dark garment on a light table)."""
-    maker = FashionCanvas()
-    maker(grey, "BGR", None)
-    return maker.inverted
-
-
-def fashion_canvas(grey: np.ndarray, size: int = 28, invert: bool | None = None) -> np.ndarray:
-    """Return a uint8 [size, size] light-on-black canvas holding the object in `grey`.
-
-    `grey` may also be a BGR colour image. `invert=None` decides the polarity from the picture;
-    True/False force it.
-    """
-    return FashionCanvas(size, size)(grey, "BGR", invert).copy()

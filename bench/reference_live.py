@@ -17,20 +17,16 @@ Targets (issue 19), on the `default` preset's int8 model, batch 1, one thread ea
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_threads] = "1"  # one thread each, set before NumPy loads its BLAS
+from bench.common import one_blas_thread
+
+one_blas_thread()  # before NumPy loads its BLAS
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "reference_live.json"
 LATENCY_FRAMES = 5000
 MEMORY_FRAMES = 20_000
 WARM_UP = 200
@@ -51,20 +47,15 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def percentiles_ms(seconds: list[float]) -> dict:
-    values = np.array(seconds) * 1e3
-    return {f"p{q}": round(float(np.percentile(values, q)), 4) for q in (50, 90, 99)}
-
-
 def main() -> int:
-    from bench.reference_model import default_model, load_average, test_images
-    from bench.targets import say_missed_targets
-    from edgecnn.atomic import atomic_write_text
+    from bench.common import bench_model, blas_threads, load_average, test_images, write_result
     from edgecnn.bundle import open_bundle
+    from edgecnn.device.benchmark import percentiles
     from edgecnn.device.inference.runtime import load_runtime
 
     load_before = load_average()
-    bundle = open_bundle(default_model())
+    _, model = bench_model()
+    bundle = open_bundle(model)
     images, _ = test_images(bundle)
     frames = [images[i : i + 1] for i in range(len(images))]
     ours = load_runtime(bundle, backend="reference")
@@ -92,7 +83,8 @@ def main() -> int:
             gc.collect()
             rss_curve.append(round(rss_mb(), 2))
     growth = rss_curve[-1] - rss_start
-    numpy_ms, xnnpack_ms = percentiles_ms(numpy_s), percentiles_ms(xnnpack_s)
+    numpy_ms = percentiles(np.array(numpy_s) * 1e3)
+    xnnpack_ms = percentiles(np.array(xnnpack_s) * 1e3)
     ratio = numpy_ms["p50"] / xnnpack_ms["p50"]
     result = {
         "model": str(bundle.path),
@@ -117,20 +109,17 @@ def main() -> int:
             "p50_ratio": ratio <= TARGETS["p50_ratio_max"],
             "rss_growth": growth <= TARGETS["rss_growth_mb_max"],
         },
-        "threads": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+        "threads": blas_threads(),
         "load_average_before": load_before,
         "load_average_after": load_average(),
     }
-    text = json.dumps(result, indent=2)
-    atomic_write_text(RESULT, text + "\n")
-    print(text)
+    print(write_result("reference_live", result))
     print(
         f"reference_live: NumPy p50 {numpy_ms['p50']:.3f} ms vs XNNPACK {xnnpack_ms['p50']:.3f} "
         f"ms (ratio {ratio:.1f}); RSS {growth:+.1f} MB over {MEMORY_FRAMES:,} frames; load "
         f"{result['load_average_after'][0]}",
         file=sys.stderr,
     )
-    say_missed_targets("reference_live", result)
     return 0
 
 

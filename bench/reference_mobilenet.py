@@ -17,21 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_threads, "1")  # before NumPy loads its BLAS
+from bench.common import one_blas_thread
+
+one_blas_thread()  # before NumPy loads its BLAS
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "reference_mobilenet.json"
 SIDE, IMAGES, REPEATS, CALIBRATION = 96, 32, 3, 8
 
 
@@ -58,7 +53,7 @@ def mobilenet_v2_int8() -> bytes:
 
 
 def main() -> int:
-    from edgecnn.atomic import atomic_write_text
+    from bench.common import write_result
     from edgecnn.backends import import_backend
     from edgecnn.bundle import ModelFile
     from edgecnn.reference.interpreter import ReferenceInterpreter
@@ -99,9 +94,7 @@ def main() -> int:
         "command": ".venv/bin/python -m bench.reference_mobilenet",
         "target": "ratio <= 1.0 (no slower than TFLite's reference kernels)",
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULT, json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(write_result("reference_mobilenet", result))
     return 0 if result["outputs_equal"] else 1
 
 

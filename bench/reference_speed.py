@@ -15,21 +15,16 @@ busy machine disturbs less), with the NumPy outputs checked equal to the referen
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_threads] = "1"  # one thread each, set before NumPy loads its BLAS
+from bench.common import one_blas_thread
+
+one_blas_thread()  # before NumPy loads its BLAS
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "reference_speed.json"
 REPEATS = 3
 TARGETS = {"verify_pass_over_xnnpack_max": 3.0, "numpy_over_reference_kernels_max": 1.0}
 
@@ -71,16 +66,14 @@ def time_verify_pass(ri, x: np.ndarray) -> Clock:
 
 
 def main() -> int:
-    from bench.reference_model import default_model, load_average, test_images
-    from bench.targets import say_missed_targets
-    from edgecnn.atomic import atomic_write_text
+    from bench.common import bench_model, blas_threads, load_average, test_images, write_result
     from edgecnn.backends import import_backend
     from edgecnn.bundle import open_bundle
     from edgecnn.reference.interpreter import ReferenceInterpreter
 
     load_before = load_average()
-    bundle = open_bundle(default_model())
-    model = bundle.path
+    _, model = bench_model()
+    bundle = open_bundle(model)
     x, labels = test_images(bundle)
     ri = ReferenceInterpreter(bundle.graph)
     litert = import_backend("litert")
@@ -134,14 +127,11 @@ def main() -> int:
             "numpy_over_reference_kernels": reference_ratio
             <= TARGETS["numpy_over_reference_kernels_max"],
         },
-        "threads": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+        "threads": blas_threads(),
         "load_average_before": load_before,
         "load_average_after": load_average(),
     }
-    text = json.dumps(result, indent=2)
-    atomic_write_text(RESULT, text + "\n")
-    print(text)
-    say_missed_targets("reference_speed", result)
+    print(write_result("reference_speed", result))
     return 0
 
 

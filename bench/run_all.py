@@ -13,9 +13,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.common import RESULTS, result_path, write_result
+
 ORDER = [
     "train_default",
     "convert_quality",
@@ -39,14 +39,13 @@ def main() -> int:
     if unknown:
         print(f"bench: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(ORDER)}")
         return 2
-    RESULTS.mkdir(parents=True, exist_ok=True)
     summary: dict[str, object] = {}
     failed = []
     for name in (n for n in ORDER if n in wanted):
         print(f"bench: {name} ...", flush=True)
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", f"bench.{name}"], check=False)
-        result_file = RESULTS / f"{name}.json"
+        result_file = result_path(name)
         entry = {
             "exit_code": proc.returncode,
             "wall_seconds": round(time.perf_counter() - start, 1),
@@ -56,7 +55,7 @@ def main() -> int:
         else:
             failed.append(name)
         summary[name] = entry
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_result("summary", summary)
     print(f"bench: results in {RESULTS}/; summary.json")
     if failed:
         print(f"bench: failed: {', '.join(failed)}")

@@ -12,7 +12,6 @@ checked on random inputs against the NumPy reference.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -20,10 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.device_latency import pick_model
+from bench.common import bench_model, load_average, write_result
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "self_check.json"
 REPEATS = 50
 TARGET_MS = 5.0  # "a few milliseconds" on x86, golden vectors through LiteRT
 
@@ -50,7 +47,7 @@ def measure(model: Path, backend: str, repeats: int) -> dict:
 
 
 def main() -> int:
-    name, model = pick_model()
+    name, model = bench_model()
     results = {
         "model": str(model),
         "model_name": name,
@@ -61,16 +58,15 @@ def main() -> int:
         foreign = Path(folder) / "foreign.tflite"
         shutil.copy(model, foreign)
         results["random_litert"] = measure(foreign, "litert", 5)
-    results["load_average"] = [round(v, 2) for v in os.getloadavg()]
+    results["load_average"] = load_average()
     results["target_ms"] = TARGET_MS
-    results["met"] = results["golden_litert"]["median_ms"] <= TARGET_MS
+    results["meets_targets"] = {"median_ms": results["golden_litert"]["median_ms"] <= TARGET_MS}
     for key in ("golden_litert", "golden_reference", "random_litert"):
         r = results[key]
         print(f"{key:<17} first {r['first_ms']:8.2f} ms  median {r['median_ms']:8.2f} ms  "
               f"(opening the interpreter {r['open_interpreter_ms']:.1f} ms): {r['checked']}",
               file=sys.stderr)  # fmt: skip
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(results, indent=2) + "\n")
+    write_result("self_check", results)
     print(json.dumps(results))
     return 0
 

@@ -450,17 +450,20 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return child(args.max_clients)
+    from bench.common import load_average
+    from edgecnn.atomic import atomic_write_text
+
     started = time.perf_counter()
     result = {
         "server_python": args.server_python,
-        "load_average_before": os.getloadavg(),
+        "load_average_before": load_average(),
         **asyncio.run(measure(args.server_python)),
-        "load_average_after": os.getloadavg(),
+        "load_average_after": load_average(),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    atomic_write_text(args.out, text + "\n")
+    print(text)
     return 0
 
 

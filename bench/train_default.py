@@ -12,27 +12,24 @@ figures to bench/results/train_default.json.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "train_default.json"
-OUT = ROOT / "out" / "default"
+from bench.common import DEFAULT_DIR, load_average, write_result
+
 TARGETS = {"test_accuracy_min": 0.940, "params_max": 100_000, "minutes_max": 15.0}
 
 
 def main() -> int:
     started = time.perf_counter()
-    load_before = os.getloadavg()
-    from bench.targets import say_missed_targets
-    from edgecnn.atomic import atomic_write_text
+    load_before = load_average()
     from edgecnn.train.command import TrainOptions, run_train
     from edgecnn.train.presets import get_preset
 
-    report = run_train(TrainOptions(preset="default", out=OUT, progress=sys.stderr.isatty()))
+    report = run_train(
+        TrainOptions(preset="default", out=DEFAULT_DIR, progress=sys.stderr.isatty())
+    )
     wall = time.perf_counter() - started
     result = {
         "test_accuracy": report["test_accuracy"],
@@ -56,22 +53,19 @@ def main() -> int:
         },
         "per_class_accuracy": report["per_class_accuracy"],
         "history": report["history"],
-        "model": str(OUT / "model.keras"),
+        "model": str(DEFAULT_DIR / "model.keras"),
         "cpu_count": os.cpu_count(),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "versions": report["versions"],
     }
-    text = json.dumps(result, indent=2)
-    atomic_write_text(RESULT, text + "\n")
-    print(text)
+    print(write_result("train_default", result))
     print(
         f"train_default: {100 * result['test_accuracy']:.2f}% with {result['params']:,} "
         f"parameters in {result['minutes']:.2f} min ({result['images_per_second']:.0f} "
         "training images/s)",
         file=sys.stderr,
     )
-    say_missed_targets("train_default", result)
     return 0
 
 

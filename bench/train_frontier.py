@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -26,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import load_average, result_path, write_result
 from edgecnn.train.config import TrainConfig, write_config
 from edgecnn.train.presets import block, preset
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "results" / "train_frontier.json"
+RESULT = result_path("train_frontier")
 
 
 def candidate(name: str, conv, head: str = "flatten", dense_dropout: float = 0.0, **training):
@@ -82,9 +81,7 @@ def load_results() -> list[dict]:
 
 
 def save_results(results: list[dict]) -> None:
-    from edgecnn.atomic import atomic_write_text
-
-    atomic_write_text(RESULT, json.dumps(results, indent=2) + "\n")
+    write_result("train_frontier", results)
 
 
 def cpu_seconds_of_children() -> float:
@@ -98,7 +95,7 @@ def run(name: str, config: TrainConfig, limit: int | None, convert: bool) -> dic
         write_config(Path(tmp) / "config.toml", config)
         command = [sys.executable, "-m", "edgecnn.cli", "train", "--config", f"{tmp}/config.toml"]
         command += ["--out", str(out)] + (["--limit", str(limit)] if limit else [])
-        load_before = os.getloadavg()
+        load_before = load_average()
         cpu_before = cpu_seconds_of_children()
         start = time.perf_counter()
         proc = subprocess.run(command, stderr=subprocess.PIPE, text=True)
@@ -106,7 +103,7 @@ def run(name: str, config: TrainConfig, limit: int | None, convert: bool) -> dic
             raise SystemExit(f"train_frontier: {name} failed:\n{proc.stderr[-3000:]}")
         wall = time.perf_counter() - start
         cpu = cpu_seconds_of_children() - cpu_before
-        load_after = os.getloadavg()
+        load_after = load_average()
         report = json.loads((out / "train_report.json").read_text())
         entry = {
             "name": name,
@@ -120,8 +117,8 @@ def run(name: str, config: TrainConfig, limit: int | None, convert: bool) -> dic
             "images_per_second": report["images_per_second"],
             "cpu_seconds_per_1000_images": report["cpu_seconds_per_1000_images"],
             "process_cpu_minutes": round(cpu / 60, 2),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in load_after],
+            "load_average_before": load_before,
+            "load_average_after": load_after,
             "history": report["history"],
             "config": dataclasses.asdict(config),
         }

@@ -298,6 +298,39 @@ def refuse_keras_model(model: Path) -> None:
     )
 
 
+def no_tflite_runtime() -> str | None:
+    """Why no TFLite runtime imports here (its one line), or None when one does."""
+    from edgecnn.backends import choose_backend
+
+    try:
+        choose_backend("auto", reference_fallback=False)
+    except EdgeCnnError as exc:
+        return str(exc).split(" — ")[0]
+    return None
+
+
+def golden_check(bundle: ModelBundle, ri: ReferenceInterpreter) -> dict | None:
+    """The golden vectors convert stored in model.json (TFLite's reference outputs, proven
+    on the workstation) through this machine's NumPy engine: the check of the arithmetic
+    that is left where no TFLite runtime exists. None for a model without them."""
+    from edgecnn.golden import read_golden
+
+    sidecar = bundle.sidecar
+    golden = read_golden(sidecar.golden, sidecar.tflite_sha256, str(bundle.sidecar_path))
+    if golden is None:
+        return None
+    ours = [
+        ri.run_chunk(*(x[i : i + 1] for x in golden.inputs)) for i in range(len(golden.inputs[0]))
+    ]
+    diffs = [
+        float(np.abs(np.concatenate([o[k] for o in ours]).reshape(expected.shape).astype(np.float64)
+                     - expected.astype(np.float64)).max(initial=0))
+        for k, expected in enumerate(golden.outputs)
+    ]  # fmt: skip
+    return {"count": len(golden.inputs[0]), "max_abs_diff": max(diffs, default=0.0),
+            "bit_exact": max(diffs, default=0.0) == 0}  # fmt: skip
+
+
 def run_verify(options: VerifyOptions) -> dict:
     """Verify the model, print the result (a table, or one JSON object); exit 1 on a failure."""
     names = parse_engines(options.engines)
@@ -306,6 +339,9 @@ def run_verify(options: VerifyOptions) -> dict:
             f"--samples {options.samples} counts random inputs: give --inputs random too "
             "(of the test images, --limit N takes the first N)"
         )
+    missing = None
+    if options.engines is None and (missing := no_tflite_runtime()):
+        names = ("numpy",)  # a 32-bit Pi OS 13, a Pi Zero: the NumPy engine alone, said so
     save_outputs = options.save_outputs
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
@@ -316,7 +352,7 @@ def run_verify(options: VerifyOptions) -> dict:
     refuse_keras_model(Path(options.model))
     bundle = open_bundle(options.model, options.verify_hash)
     try:
-        result, failures = verify_model(bundle, options, names)
+        result, failures = verify_model(bundle, options, names, missing)
     except (EdgeCnnError, KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
@@ -336,9 +372,13 @@ def run_verify(options: VerifyOptions) -> dict:
 
 
 def verify_model(
-    bundle: ModelBundle, options: VerifyOptions, engines: tuple[str, ...] = DEFAULT_ENGINES
+    bundle: ModelBundle,
+    options: VerifyOptions,
+    engines: tuple[str, ...] = DEFAULT_ENGINES,
+    no_runtime: str | None = None,
 ) -> tuple[dict, list[str]]:
-    """Run the comparison; return the result and the list of failed checks, each one line."""
+    """Run the comparison; return the result and the list of failed checks, each one line.
+    `no_runtime`: why no TFLite runtime runs here (the engines then are the NumPy one)."""
     keras_model, inputs = options.keras_model, options.inputs
     data_dir, limit, samples = options.data_dir, options.limit, options.samples
     fc_rounding, save_outputs = options.fc_rounding, options.save_outputs
@@ -457,6 +497,16 @@ def verify_model(
             result["layer_errors"] = layer_errors(Path(keras_model), x[0], ri)
     failures = [b.line() for b in breaches]
     result["breaches"] = [b.__dict__ for b in breaches]
+    if no_runtime:
+        result["engines_not_run"] = {"reference": no_runtime, "optimized": no_runtime}
+    if "reference" not in engines:  # nothing here to hold NumPy to but what convert stored
+        result["golden_vectors"] = golden_check(bundle, ri)
+        if result["golden_vectors"] and not result["golden_vectors"]["bit_exact"]:
+            failures.append(
+                "the NumPy engine differs from the golden vectors convert stored by up to "
+                f"{result['golden_vectors']['max_abs_diff']:g}: this NumPy or platform computes "
+                "the model otherwise; verify on the workstation and report it"
+            )
     if result["float_accuracy"] is not None:
         drop = 100 * (result["float_accuracy"] - result["int8_accuracy"])
         result["accuracy_drop_points"] = round(drop, 3)
@@ -555,14 +605,32 @@ def format_result(r: dict) -> str:
             f"\n  float tensors within tolerance: {'yes' if r['within_float_tolerance'] else 'NO'}"
             f" ({r['float_tolerance']})"
         )
+    one_engine = "optimized" not in r["engines"]
     lines = [
         f"verify {r['model']} ({kind}) on {r['samples']} {source}; engines {', '.join(r['engines'])}",
         f"  float accuracy        {pct(r['float_accuracy'])}{float_model_note(r)}",
-        f"  int8 accuracy         {pct(r['int8_accuracy'])}  (TFLite optimized kernels)",
+        f"  int8 accuracy         {pct(r['int8_accuracy'])}  "
+        + ("(the NumPy engine: TFLite's optimized kernels did not run)" if one_engine
+           else "(TFLite optimized kernels)"),
         f"  reference accuracy    {pct(r['reference_accuracy'])}  (NumPy reference)",
-        f"  argmax agreement      {pct(r['agreement'])}",
+        "  argmax agreement      "
+        + ("n/a (no second engine)" if one_engine else pct(r["agreement"])),
         exact,
-    ]
+    ]  # fmt: skip
+    if r.get("engines_not_run"):
+        lines.insert(
+            1,
+            f"  not run: TFLite's reference and optimized kernels: {r['engines_not_run']['reference']}",
+        )
+    golden = r.get("golden_vectors", False)
+    if golden:
+        lines.append(
+            f"  golden vectors: the NumPy engine gives the {golden['count']} that convert stored "
+            f"(TFLite's reference outputs): {'bit for bit' if golden['bit_exact'] else 'NOT bit for bit'}"
+            f" (max |diff| {golden['max_abs_diff']:g})"
+        )
+    elif golden is None:
+        lines.append("  golden vectors: none in model.json (an older convert or a foreign model)")
     if r["tensors"]["optimized_kernels"] or r["tensors"]["optimized_outputs"]:
         lines.append(
             "  vs optimized kernels: "

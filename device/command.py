@@ -25,7 +25,6 @@ from edgecnn.device.reload import ModelReloader, ReloadStatus, files_state, watc
 from edgecnn.device.sources.frames import open_source
 from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
 from edgecnn.device.store.unlabelled import UnlabelledQueue
-from edgecnn.errors import EdgeCnnError
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def make_presenters(
         JsonLinesPresenter,
         VideoRecorder,
         WindowPresenter,
-        display_available,
+        wants_window,
     )
 
     presenters: list[Presenter] = []
@@ -94,12 +93,8 @@ def make_presenters(
         stack.callback(presenter.close)
         presenters.append(presenter)
 
-    if display is not False:
-        available, why = display_available()
-        if available:
-            add(WindowPresenter(on_quit))
-        elif display:
-            raise EdgeCnnError(f"--display: cannot show a window: {why}; use --no-display")
+    if wants_window(display):
+        add(WindowPresenter(on_quit))
     if as_json:
         add(JsonLinesPresenter())
     if serving is not None:
@@ -125,11 +120,7 @@ def run_live(options: RunOptions) -> None:
     """Classify frames from `options.source` until it ends, --max-frames, SIGINT or SIGTERM."""
     o = options
     # The options first: a bad one is one line before the camera or the model is touched.
-    serving = (
-        serve_options(o.serve, o.serve_token, o.serve_token_file, o.serve_max_clients)
-        if o.serve is not None
-        else None
-    )
+    serving = serve_options(o.serve, o.serve_token, o.serve_token_file, o.serve_max_clients)
     publishing = (
         mqtt_options(
             o.mqtt, o.mqtt_interval, o.mqtt_password_file, o.mqtt_discovery, o.mqtt_ca_file
@@ -203,13 +194,9 @@ def reload_summary(status: ReloadStatus) -> str:
 
 def person_watches(display: bool | None, serving: ServeOptions | None) -> bool:
     """True when frames are shown to a person: the --serve page, or a window."""
-    if serving is not None:
-        return True
-    if display is False:
-        return False
-    from edgecnn.device.outputs.presenters import display_available
+    from edgecnn.device.outputs.presenters import wants_window
 
-    return display_available()[0]
+    return serving is not None or wants_window(display)
 
 
 def run_bench(options: BenchOptions) -> dict:

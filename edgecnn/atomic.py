@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from edgecnn.errors import EdgeCnnError
@@ -101,3 +101,31 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_new_file(path: str | Path, data: bytes) -> None:
+    """Write `data` as the new file `path`, whole or not at all, never over an existing one:
+    FileExistsError when the name is taken (`AtomicFile.commit_new`)."""
+    file = AtomicFile(path)
+    try:
+        file.tmp.write_bytes(data)
+        file.commit_new()
+    finally:
+        file.discard()
+
+
+@contextlib.contextmanager
+def new_files(files: Iterable[tuple[Path, bytes]]) -> Iterator[None]:
+    """Write each (path, data) in turn with `write_new_file`, then run the block: all or
+    none, for files that belong together. When a write or the block fails (a taken name,
+    a full disk, an interrupt), the files written so far are removed and the error raised."""
+    placed: list[Path] = []
+    try:
+        for path, data in files:
+            write_new_file(path, data)
+            placed.append(path)
+        yield
+    except BaseException:
+        for done in placed:
+            done.unlink(missing_ok=True)
+        raise

@@ -675,6 +675,19 @@ def explain(**values) -> None:
     run_explain(ExplainOptions(**values))
 
 
+@cli.command()
+@click.option("--model", type=PathArg, default=None, help="Check it too: hash, input, one run.")
+@source_option(default=None, help="Check that this source opens and gives a frame.")
+@interpreter_options(edgetpu="auto")
+@click.option("--display", is_flag=True, help="Check that a window can be shown.")
+@json_option("Print one JSON object.")
+def doctor(**options) -> None:
+    """What works here for run, capture and bench, what is missing, and the fix for each."""
+    from edgecnn.device.doctor import run_doctor
+
+    run_doctor(**options)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit code 2 for mistakes a user can cause."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter

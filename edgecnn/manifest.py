@@ -42,6 +42,15 @@ def manifest_path(root: str | Path) -> Path:
     return Path(root) / MANIFEST_NAME
 
 
+def manifest_record(line: str | bytes) -> dict | None:
+    """The record on one manifest line, or None when it is not one."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("file"), str) else None
+
+
 def read_manifest(root: str | Path) -> list[dict]:
     """Every record of `root`'s manifest ([] when there is none).
 
@@ -59,11 +68,8 @@ def read_manifest(root: str | Path) -> list[dict]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("file"), str):
-                raise ValueError("not an image record")
-        except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
+        record = manifest_record(line)
+        if record is None:
             if number == len(lines):
                 continue
             raise EdgeCnnError(

@@ -7,7 +7,8 @@ seconds, so a long step is never silent and a log is not flooded.
         progress.update(1, skipped=3)   # figures shown beside the count
     progress.close()
 
-`total` None counts without an end (a capture that stops when asked).
+`total` None counts without an end (a capture that stops when asked). `leave` keeps the
+finished bar on the terminal (one per training epoch).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ class Progress:
     """A count of `unit` done so far out of `total` (see the module's docstring)."""
 
     def __init__(
-        self, total: int | None, label: str, unit: str = "items", enabled: bool = True
+        self,
+        total: int | None,
+        label: str,
+        unit: str = "items",
+        enabled: bool = True,
+        leave: bool = False,
     ) -> None:
         self.total, self.label, self.unit, self.enabled = total, label, unit, enabled
         self.done = 0
@@ -33,7 +39,7 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=label, unit=f" {unit}", file=sys.stderr,
-                            dynamic_ncols=True, mininterval=0.5, leave=False)  # fmt: skip
+                            dynamic_ncols=True, mininterval=0.5, leave=leave)  # fmt: skip
 
     def update(self, n: int = 1, **figures: object) -> None:
         self.done += n

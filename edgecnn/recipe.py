@@ -294,13 +294,6 @@ def _solve(geo: _Geometry, band: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return coeffs.reshape(-1) if solved else geo.border_solver @ band
 
 
-def needs_inversion(grey: np.ndarray) -> bool:
-    """True when the object is darker than its background (a dark garment on a light table)."""
-    maker = FashionCanvas()
-    maker(grey, "BGR", None)
-    return maker.inverted
-
-
 def fashion_canvas(grey: np.ndarray, size: int = 28, invert: bool | None = None) -> np.ndarray:
     """Return a uint8 [size, size] light-on-black canvas holding the object in `grey`.
 

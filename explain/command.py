@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.atomic import atomic_path
+from edgecnn.atomic import atomic_write_bytes
 from edgecnn.bundle import open_bundle
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import class_labels
@@ -209,8 +209,7 @@ def run_explain(options: ExplainOptions) -> dict[str, Path]:
         arrays.update(r.arrays())
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    with atomic_path(out / "maps.npz") as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    atomic_write_bytes(out / "maps.npz", buffer.getvalue())
     title = "What the CNN sees: " + " | ".join(r.title for r in results)
     written = {key: figure.path for key, figure in figures.items()}
     written["maps"] = out / "maps.npz"

@@ -33,26 +33,31 @@ def _quantization_vector(model: bytes, tensor: int, field: int) -> tuple[int, in
     return _vector(subgraph.Tensors(tensor).Quantization(), field)
 
 
-def set_zero_point(model: bytes, tensor: int, value: int, channel: int = 0) -> bytes:
-    position, count = _quantization_vector(model, tensor, QUANTIZATION_ZERO_POINT)
-    assert channel < count
+def _packed(model: bytes, fmt: str, position: int, value) -> bytes:
+    """`model` with `value` packed as struct format `fmt` at `position`."""
     damaged = bytearray(model)
-    struct.pack_into("<q", damaged, position + 8 * channel, value)
+    struct.pack_into(fmt, damaged, position, value)
     return bytes(damaged)
 
 
-def set_scale(model: bytes, tensor: int, value: float, channel: int = 0) -> bytes:
-    position, count = _quantization_vector(model, tensor, QUANTIZATION_SCALE)
-    assert channel < count
-    damaged = bytearray(model)
-    struct.pack_into("<f", damaged, position + 4 * channel, value)
-    return bytes(damaged)
+def _set_element(model: bytes, vector: tuple[int, int], index: int, fmt: str, value) -> bytes:
+    position, count = vector
+    assert index < count
+    return _packed(model, fmt, position + struct.calcsize(fmt) * index, value)
 
 
 def _set_length(model: bytes, position: int, length: int) -> bytes:
-    damaged = bytearray(model)
-    struct.pack_into("<I", damaged, position - 4, length)  # a vector's length precedes it
-    return bytes(damaged)
+    return _packed(model, "<I", position - 4, length)  # a vector's length precedes it
+
+
+def set_zero_point(model: bytes, tensor: int, value: int, channel: int = 0) -> bytes:
+    vector = _quantization_vector(model, tensor, QUANTIZATION_ZERO_POINT)
+    return _set_element(model, vector, channel, "<q", value)
+
+
+def set_scale(model: bytes, tensor: int, value: float, channel: int = 0) -> bytes:
+    vector = _quantization_vector(model, tensor, QUANTIZATION_SCALE)
+    return _set_element(model, vector, channel, "<f", value)
 
 
 def set_zero_point_count(model: bytes, tensor: int, count: int) -> bytes:
@@ -73,11 +78,8 @@ def set_buffer_length(model: bytes, tensor: int, length: int) -> bytes:
 
 def set_operator_input(model: bytes, operator: int, slot: int, tensor: int) -> bytes:
     _, subgraph = _subgraph(model)
-    position, count = _vector(subgraph.Operators(operator), OPERATOR_INPUTS)
-    assert slot < count
-    damaged = bytearray(model)
-    struct.pack_into("<i", damaged, position + 4 * slot, tensor)
-    return bytes(damaged)
+    inputs = _vector(subgraph.Operators(operator), OPERATOR_INPUTS)
+    return _set_element(model, inputs, slot, "<i", tensor)
 
 
 def set_subgraph_io_count(model: bytes, outputs: bool, count: int) -> bytes:

@@ -1,5 +1,5 @@
-"""The training progress: one tqdm bar per epoch on a terminal, with running loss and accuracy;
-one line per epoch when stderr is a log file, a pipe or the journal."""
+"""The training progress: one bar per epoch on a terminal (`edgecnn.progress`), with running
+loss and accuracy; one line per epoch when stderr is a log file, a pipe or the journal."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 import time
 
 from edgecnn.console import echo
+from edgecnn.progress import Progress
 
 
 class EpochBar:
@@ -14,7 +15,7 @@ class EpochBar:
 
     def __init__(self, epochs: int, steps: int, enabled: bool = True, prefix: str = "") -> None:
         self.epochs, self.steps, self.enabled, self.prefix = epochs, steps, enabled, prefix
-        self.bar = None
+        self.bar: Progress | None = None
         self.batch = 0
         self.lines = enabled and not sys.stderr.isatty()
         self.label, self.started = "", 0.0
@@ -24,25 +25,16 @@ class EpochBar:
         self.label, self.started = f"{self.prefix}epoch {epoch + 1}/{self.epochs}", time.monotonic()
         if not self.enabled or self.lines:
             return
-        from tqdm import tqdm
-
         self.batch = 0
-        self.bar = tqdm(
-            total=self.steps,
-            desc=self.label,
-            unit="batch",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            mininterval=0.5,
-            leave=True,
-        )
+        self.bar = Progress(self.steps, self.label, unit="batch", leave=True)
 
     def step(self, loss: float, accuracy: float) -> None:
         if self.bar is None:
             return
-        self.bar.update(1)
         if self.batch % 10 == 0:
-            self.bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
+            self.bar.update(1, loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
+        else:
+            self.bar.update(1)
         self.batch += 1
 
     def finish(self, logs: dict[str, float]) -> None:
@@ -51,7 +43,8 @@ class EpochBar:
             echo(f"{self.label}: {figures} ({time.monotonic() - self.started:.0f} s)")
         if self.bar is None:
             return
-        self.bar.set_postfix(
+        self.bar.update(
+            0,
             loss=f"{logs['loss']:.3f}",
             acc=f"{logs['accuracy']:.3f}",
             val_loss=f"{logs['val_loss']:.3f}",

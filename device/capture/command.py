@@ -49,6 +49,7 @@ from edgecnn.device.outputs.mjpeg import (
     serve_options,
     start_page_server,
 )
+from edgecnn.device.outputs.presenters import wants_window
 from edgecnn.device.sources.frames import open_source
 from edgecnn.device.sources.pacing import check_loop, pace_source, parse_pace
 from edgecnn.device.store.dataset import CaptureDataset, check_label, parse_labels
@@ -136,14 +137,9 @@ def run_capture(options: CaptureOptions) -> dict:
     auto_label, classes = capture_classes(options.label, options.labels)
     if options.every < 1 or (options.count is not None and options.count < 1):
         raise EdgeCnnError("--every and --count take 1 or more")
-    serving = (
-        serve_options(
-            options.serve, options.serve_token, options.serve_token_file,
-            options.serve_max_clients,
-        )
-        if options.serve is not None
-        else None
-    )  # fmt: skip
+    serving = serve_options(
+        options.serve, options.serve_token, options.serve_token_file, options.serve_max_clients
+    )
     window = wants_window(options.display)
     asked_for = [c for c in classes if c != auto_label]  # saved only when someone asks
     if asked_for and not window and serving is None:
@@ -226,18 +222,6 @@ def capture_classes(label: str | None, labels: str | None) -> tuple[str | None, 
     if auto_label is not None and classes and auto_label not in classes:
         raise EdgeCnnError(f"--label {auto_label!r} is not one of --labels {labels!r}: add it")
     return auto_label, classes or [auto_label]
-
-
-def wants_window(display: bool | None) -> bool:
-    """Whether to show the window: asked for (and possible), or by default when possible."""
-    from edgecnn.device.outputs.presenters import display_available
-
-    if display is False:
-        return False
-    available, why = display_available()
-    if not available and display:
-        raise EdgeCnnError(f"--display: cannot show a window: {why}; use --no-display")
-    return available
 
 
 def _serve(

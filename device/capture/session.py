@@ -12,16 +12,12 @@ from __future__ import annotations
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
-
-import cv2
 
 from edgecnn.device.loop import deferred_signals
 from edgecnn.device.outputs.frame_result import FrameResult
+from edgecnn.device.store.capture_record import capture_record, region_of_interest, region_to_save
 from edgecnn.device.store.dataset import CaptureDataset, SavedImage
 from edgecnn.device.store.duplicates import NearDuplicates, signature
-from edgecnn.manifest import POLARITIES
-from edgecnn.recipe import RECIPE_VERSION
 
 ASK_TIMEOUT_S = 10.0  # how long a page's button waits for the loop's next frame
 SKIP_REASONS = {"near_duplicate": "near-duplicate of the last image of its class"}
@@ -62,10 +58,7 @@ class CaptureSession:
         self.invert, self.keep_duplicates = invert, keep_duplicates
         self.duplicates = NearDuplicates()
         for label in labels:  # a re-run on the same still scene skips it too
-            newest = dataset.newest(label)
-            picture = cv2.imread(str(newest), cv2.IMREAD_UNCHANGED) if newest else None
-            if picture is not None:
-                self.duplicates.remember(label, signature(picture))
+            self.duplicates.remember_file(label, dataset.newest(label))
         self.saved: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.frames = 0
@@ -79,30 +72,16 @@ class CaptureSession:
     def offer(self, result: FrameResult, label: str, how: str) -> Outcome:
         """Save this frame's region and canvas as `label`, unless it is a near-duplicate.
         `how` goes into the manifest: "auto", "key" or "page"."""
-        frame, colour_order = result.frame, result.colour_order
-        x, y, w, h = result.roi
-        region = frame[y : y + h, x : x + w]
-        sig = signature(region, colour_order)
+        region = region_of_interest(result)
+        sig = signature(region, result.colour_order)
         if not self.keep_duplicates and self.duplicates.is_near_duplicate(label, sig):
             outcome = Outcome(label, skipped="near_duplicate")
             with self._lock:
                 self.skipped[outcome.skipped] += 1
                 self.last = f"{label}: {outcome.describe()}"
             return outcome
-        if colour_order == "RGB" and region.ndim == 3:
-            region = cv2.cvtColor(region, cv2.COLOR_RGB2BGR)
-        record = {
-            "source": self.source,
-            "frame": result.index,
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "roi": [int(v) for v in result.roi],
-            "frame_size": [int(frame.shape[1]), int(frame.shape[0])],
-            "polarity": POLARITIES[bool(result.inverted)],
-            "invert": self.invert,
-            "recipe": "fashion_mnist",
-            "recipe_version": RECIPE_VERSION,
-            "how": how,
-        }
+        region = region_to_save(region, result.colour_order)
+        record = capture_record(result, self.source, self.invert, how)
         with deferred_signals():
             image = self.dataset.save(label, region, result.canvas, record)
         self.duplicates.remember(label, sig)

@@ -9,6 +9,8 @@ types and quantisation come from the model file as the bundle read it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from edgecnn.backends import INTERPRETER_ERRORS, Interpreter, choose_backend
@@ -33,7 +35,6 @@ class Runtime:
         self.interpreter = interpreter
         self.backend = backend
         self.model = model
-        self.model_path = model.path
         self.on_edgetpu = on_edgetpu
         self.kernels = kernels
         where = model.source
@@ -61,6 +62,10 @@ class Runtime:
         self._table = value_table(self.output_spec)
         self._input_view = interpreter.tensor(self.input_spec.index)  # no copies per frame
         self._output_view = interpreter.tensor(self.output_spec.index)
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.model.path
 
     @property
     def num_classes(self) -> int:

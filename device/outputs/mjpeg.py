@@ -40,6 +40,7 @@ import numpy as np
 
 from edgecnn.console import echo
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
+from edgecnn.device.outputs.presenters import result_record
 from edgecnn.device.outputs.routes import GetRoute, PageState, PostRoute
 from edgecnn.device.outputs.serve_access import require_token_beyond_loopback, serve_token
 from edgecnn.errors import EdgeCnnError
@@ -70,12 +71,15 @@ class ServeOptions:
 
 
 def serve_options(
-    address: str,
+    address: str | None,
     token: str | None = None,
     token_file: str | Path | None = None,
     max_clients: int = DEFAULT_MAX_CLIENTS,
-) -> ServeOptions:
-    """Everything `--serve` needs, checked before the run starts (bad input: one line)."""
+) -> ServeOptions | None:
+    """Everything `--serve` needs, checked before the run starts (bad input: one line);
+    None without --serve."""
+    if address is None:
+        return None
     host, port = parse_serve(address)
     token = serve_token(token, token_file)
     require_token_beyond_loopback(host, port, token)
@@ -125,8 +129,6 @@ class MjpegServer(Presenter):
         return f"http://{host}:{self.port}/"
 
     def present(self, result: FrameResult) -> None:
-        from edgecnn.device.outputs.presenters import result_record
-
         self.show(result.annotated(), result_record(result))
 
     def show(self, image: np.ndarray, record: dict) -> None:

@@ -91,6 +91,17 @@ def display_available() -> tuple[bool, str]:
     return True, ""
 
 
+def wants_window(display: bool | None) -> bool:
+    """Whether to show the window (--display/--no-display, `display` None when neither was
+    given): asked for (a one-line error when it cannot be shown), or by default when it can."""
+    if display is False:
+        return False
+    available, why = display_available()
+    if not available and display:
+        raise EdgeCnnError(f"--display: cannot show a window: {why}; use --no-display")
+    return available
+
+
 class WindowPresenter(Presenter):
     """An OpenCV window; q or Esc asks to stop."""
 

@@ -18,19 +18,16 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edgecnn.console import echo, warn
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
+from edgecnn.device.store.capture_record import capture_record, region_of_interest, region_to_save
 from edgecnn.device.store.duplicates import NearDuplicates, signature
 from edgecnn.device.store.unlabelled import UnlabelledQueue
 from edgecnn.errors import EdgeCnnError
-from edgecnn.manifest import POLARITIES
-from edgecnn.recipe import RECIPE_VERSION
 
 DEFAULT_UNSURE_EVERY = 10.0  # seconds
 MAX_UNLABELLED = 1000
@@ -53,10 +50,7 @@ class UnsureSaver(Presenter):
         self.queue = UnlabelledQueue(dataset)
         self.every, self.source, self.invert, self.clock = every, source, invert, clock
         self.duplicates = NearDuplicates()
-        newest = self.queue.newest_photo()
-        picture = cv2.imread(str(newest), cv2.IMREAD_UNCHANGED) if newest else None
-        if picture is not None:  # a restart on the same still scene does not save it again
-            self.duplicates.remember(DUPLICATE_KEY, signature(picture))
+        self.duplicates.remember_file(DUPLICATE_KEY, self.queue.newest_photo())
         self.saved = self.near_duplicates = self.failed = 0
         self._last_saved: float | None = None
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "edgecnn-unsure")
@@ -81,16 +75,12 @@ class UnsureSaver(Presenter):
                 self._full_said = True
             return
         self._full_said = False
-        x, y, w, h = result.roi
-        region = result.frame[y : y + h, x : x + w]
+        region = region_of_interest(result)
         sig = signature(region, result.colour_order)
         if self.duplicates.is_near_duplicate(DUPLICATE_KEY, sig):
             self.near_duplicates += 1
             return
-        if result.colour_order == "RGB" and region.ndim == 3:
-            region = cv2.cvtColor(region, cv2.COLOR_RGB2BGR)
-        else:
-            region = region.copy()  # the frame's buffer may be reused by the source
+        region = region_to_save(region, result.colour_order)
         self._last_saved = now
         self._pending = self._writer.submit(
             self._save, region, result.canvas.copy(), self._record(result), sig
@@ -98,20 +88,9 @@ class UnsureSaver(Presenter):
 
     def _record(self, result: FrameResult) -> dict:
         """The capture record (as `edgecnn capture` writes it) and what the model said."""
-        p, frame = result.prediction, result.frame
+        p = result.prediction
         return {
-            "source": self.source,
-            "frame": result.index,
-            "time": datetime.fromtimestamp(result.time, timezone.utc).isoformat(
-                timespec="milliseconds"
-            ),
-            "roi": [int(v) for v in result.roi],
-            "frame_size": [int(frame.shape[1]), int(frame.shape[0])],
-            "polarity": POLARITIES[bool(result.inverted)],
-            "invert": self.invert,
-            "recipe": "fashion_mnist",
-            "recipe_version": RECIPE_VERSION,
-            "how": "unsure",
+            **capture_record(result, self.source, self.invert, "unsure"),
             "guess": p.top[0].label,
             "score": p.score,
             "top": [{"label": c.label, "score": c.score} for c in p.top],

@@ -6,7 +6,7 @@
 
 Nothing is ever overwritten: numbers continue after the highest one in the folder, and each
 file is written under a temporary name, then linked into place only if the name is free
-(`AtomicFile.commit_new`). The manifest line is written last, to a file open for appending,
+(`atomic.new_files`). The manifest line is written last, to a file open for appending,
 so a line never exists without its two files. A save that fails part-way (a full disk: a
 line written short) removes what it had put in place, the line's start included;
 `edgecnn capture` holds Ctrl-C back while one runs (`loop.deferred_signals`), so an
@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.atomic import AtomicFile, current_umask
+from edgecnn.atomic import current_umask, new_files
 from edgecnn.console import warn
 from edgecnn.data import IMAGE_SUFFIXES
 from edgecnn.device.store.reconcile import reconcile
@@ -172,38 +172,21 @@ class CaptureDataset:
         self, path: Path, label: str, photo: bytes, model_input: bytes, record: dict
     ) -> SavedImage | None:
         """Save under `path`, all or nothing; None when another capture took its number."""
-        placed: list[Path] = []
-        saved = None
+        image = SavedImage(
+            label,
+            path.relative_to(self.root).as_posix(),
+            input_path_for(path).relative_to(self.root).as_posix(),
+        )
+        line = {"file": image.file, "input": image.input, "label": label, **record}
         try:
-            for target, data in ((input_path_for(path), model_input), (path, photo)):
-                self._place(target, data)
-                placed.append(target)
-            image = SavedImage(
-                label,
-                path.relative_to(self.root).as_posix(),
-                input_path_for(path).relative_to(self.root).as_posix(),
-            )
-            line = {"file": image.file, "input": image.input, "label": label, **record}
-            self._append_line((json.dumps(line) + "\n").encode("utf-8"))
-            saved = image
+            # Failed or interrupted, the line included: what was put in place goes.
+            with new_files(((input_path_for(path), model_input), (path, photo))):
+                self._append_line((json.dumps(line) + "\n").encode("utf-8"))
         except FileExistsError:  # another capture took the number: take the next one
-            pass
+            return None
         except OSError as exc:
             raise EdgeCnnError(f"cannot write {path}: {exc.strerror or exc}") from None
-        finally:
-            if saved is None:  # failed or interrupted: what was put in place goes
-                for done in placed:
-                    done.unlink(missing_ok=True)
-        return saved
-
-    @staticmethod
-    def _place(target: Path, data: bytes) -> None:
-        file = AtomicFile(target)
-        try:
-            file.tmp.write_bytes(data)
-            file.commit_new()
-        finally:
-            file.discard()
+        return image
 
     def close(self) -> None:
         if self._manifest >= 0:

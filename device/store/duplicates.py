@@ -10,6 +10,8 @@ a few pixels or turned by a few degrees differs by about one to several.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -45,3 +47,10 @@ class NearDuplicates:
 
     def remember(self, label: str, sig: np.ndarray) -> None:
         self.last[label] = sig
+
+    def remember_file(self, label: str, path: Path | None) -> None:
+        """Remember the image saved at `path` (if any, and readable): a restart on the same
+        still scene does not save it again."""
+        picture = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path else None
+        if picture is not None:
+            self.remember(label, signature(picture))

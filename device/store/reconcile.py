@@ -17,11 +17,12 @@ yours (copied in by hand), never touched; so is everything when there is no mani
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgecnn.manifest import manifest_record
 
 TEMPORARY = re.compile(r"^\.\d+(\.input)?\.[a-z0-9_]{8}\.tmp\.png$")  # AtomicFile's names
 PHOTO = re.compile(r"^(\d+)\.png$")
@@ -56,15 +57,6 @@ class Repairs:
         return f"{root} was left by an interrupted capture: {'; '.join(done)}"
 
 
-def capture_record(line: bytes) -> dict | None:
-    """The record on one manifest line, or None when it is not one."""
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("file"), str) else None
-
-
 def cut_torn_tail(manifest_fd: int) -> tuple[int, bytes]:
     """Cut a last line that is unfinished (no newline) or not a record; return the bytes cut
     and the manifest as it is then."""
@@ -73,7 +65,7 @@ def cut_torn_tail(manifest_fd: int) -> tuple[int, bytes]:
     keep = data.rfind(b"\n") + 1  # after the last newline: 0 when there is none
     if keep:
         last = data.rfind(b"\n", 0, keep - 1) + 1
-        if capture_record(data[last:keep]) is None and data[last:keep].strip():
+        if manifest_record(data[last:keep]) is None and data[last:keep].strip():
             keep = last  # a whole line, but not a record (a power cut leaves zeros)
     if keep < size:
         os.ftruncate(manifest_fd, keep)
@@ -87,7 +79,7 @@ def reconcile(root: Path, manifest_fd: int, had_manifest: bool) -> Repairs:
     recorded = {
         record["file"]
         for line in manifest.splitlines()
-        if (record := capture_record(line)) is not None
+        if (record := manifest_record(line)) is not None
     }
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         names = set(os.listdir(folder))

@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.atomic import AtomicFile
+from edgecnn.atomic import new_files
 from edgecnn.device.store.dataset import CaptureDataset, SavedImage, png_bytes
 from edgecnn.errors import EdgeCnnError
 from edgecnn.manifest import input_path_for, read_manifest
@@ -86,20 +86,14 @@ class UnlabelledQueue:
             entry_id = f"unsure-{stamp}" + (f"-{copy}" if copy > 1 else "")
             paths = self._paths(entry_id)
             text = json.dumps({**record, "id": entry_id}, indent=1).encode("utf-8")
-            placed: list[Path] = []
             try:
-                for path, data in zip(paths, (photo, model_input, text), strict=True):
-                    _place_new(path, data)
-                    placed.append(path)
+                with new_files(zip(paths, (photo, model_input, text), strict=True)):
+                    pass  # the record goes last: the entry is in the queue once all are
                 return entry_id
             except FileExistsError:  # that instant is taken: the next name
                 pass
             except OSError as exc:
                 raise EdgeCnnError(f"cannot write {paths[0]}: {exc.strerror or exc}") from None
-            finally:
-                if len(placed) < len(paths):
-                    for done in placed:
-                        done.unlink(missing_ok=True)
         raise EdgeCnnError(f"cannot name a new image in {self.folder}")
 
     def entries(self) -> list[UnlabelledImage]:
@@ -110,11 +104,8 @@ class UnlabelledQueue:
         for record_path in sorted(self.folder.glob("unsure-*.json")):
             if not ENTRY.match(record_path.stem):
                 continue
-            try:
-                record = json.loads(record_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue  # removed meanwhile (filed by another page), or not ours
-            if isinstance(record, dict) and (self.folder / f"{record_path.stem}.png").is_file():
+            record = _read_record(record_path)
+            if record is not None and (self.folder / f"{record_path.stem}.png").is_file():
                 found.append(UnlabelledImage(record_path.stem, record))
         return found
 
@@ -131,22 +122,14 @@ class UnlabelledQueue:
     def read(self, entry_id: str) -> tuple[np.ndarray, np.ndarray, dict]:
         """(photo, canvas, record) of an entry; a one-line error when it is not there."""
         photo_path, canvas_path, record_path = self._paths(entry_id)
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise EdgeCnnError(f"no unlabelled image {entry_id!r} (labelled already?)") from None
+        record = _read_record(record_path)
+        if record is None:
+            raise EdgeCnnError(f"no unlabelled image {entry_id!r} (labelled already?)")
         photo = cv2.imread(str(photo_path), cv2.IMREAD_UNCHANGED)
         canvas = cv2.imread(str(canvas_path), cv2.IMREAD_UNCHANGED)
         if photo is None or canvas is None:
             raise EdgeCnnError(f"the unlabelled image {entry_id!r} is not readable: discard it")
         return photo, canvas, record
-
-    def photo_bytes(self, entry_id: str) -> bytes:
-        """The entry's photo as stored (PNG), for the review page."""
-        try:
-            return self._paths(entry_id)[0].read_bytes()
-        except OSError:
-            raise EdgeCnnError(f"no unlabelled image {entry_id!r}") from None
 
     def file(self, entry_id: str, label: str, dataset: CaptureDataset) -> SavedImage:
         """File the entry into `label` of `dataset` (its folder and manifest), then take it
@@ -199,10 +182,10 @@ class UnlabelledQueue:
         return removed
 
 
-def _place_new(target: Path, data: bytes) -> None:
-    file = AtomicFile(target)
+def _read_record(path: Path) -> dict | None:
+    """An entry's record; None when it is gone (filed meanwhile by another page) or not ours."""
     try:
-        file.tmp.write_bytes(data)
-        file.commit_new()
-    finally:
-        file.discard()
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

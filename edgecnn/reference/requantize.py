@@ -155,21 +155,3 @@ class ChannelRequantizer:
             acc = mbqm_in_place(acc, self.multiplier, self.shift)
             acc += self.output_offset
         return np.clip(acc, self.low, self.high)
-
-
-def requantize_per_channel(
-    acc: np.ndarray,
-    t_in: TensorInfo,
-    t_filter: TensorInfo,
-    t_out: TensorInfo,
-    int64_accumulator: bool = False,
-) -> np.ndarray:
-    """MBQM(acc, output_multiplier[c], output_shift[c]) + output_offset, channel last; the
-    int64 accumulator of the 16x8 kernels takes MultiplyByQuantizedMultiplier's int64 form.
-    `acc` (int64) is overwritten."""
-    output_multiplier, output_shift = convolution_multipliers(t_in, t_filter, t_out, acc.shape[-1])
-    if int64_accumulator:
-        return mbqm64(acc, output_multiplier, output_shift) + zero_point(t_out)
-    out = mbqm_in_place(acc, output_multiplier, output_shift)  # acc is the caller's to spend
-    out += zero_point(t_out)
-    return out

@@ -80,7 +80,7 @@ def huge_png(path: Path, side: int) -> Path:
 
 
 LOAD_AND_MEASURE = """
-import json, resource, sys
+import json, re, sys
 from edgecnn.data import load_image_folder
 from edgecnn.errors import EdgeCnnError
 try:
@@ -88,7 +88,11 @@ try:
     error = None
 except EdgeCnnError as exc:
     error = str(exc)
-print(json.dumps({"error": error, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+# VmHWM: this process's own peak. (ru_maxrss is not: Linux keeps the forking parent's peak
+# across exec, so a test run that has grown large would be measured instead.)
+with open("/proc/self/status") as status:
+    peak_kb = int(re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1))
+print(json.dumps({"error": error, "max_rss_mb": peak_kb / 1024,
                   "heavy_modules": sorted(m for m in ("tensorflow", "keras", "torch") if m in sys.modules)}))
 """
 

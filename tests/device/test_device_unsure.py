@@ -42,6 +42,17 @@ def result(index: int, frame: np.ndarray, score: float, threshold: float = 0.5) 
                        {}, 10.0, inverted=True)  # fmt: skip
 
 
+def save_unsure(folder, frames) -> UnsureSaver:
+    """Each frame presented as unsure to a saver that saves every one (--unsure-every 0),
+    each save written before the next frame comes; the saver closed."""
+    saver = UnsureSaver(folder, every=0)
+    for i, frame in enumerate(frames):
+        saver.present(result(i, frame, 0.2))
+        saver.flush()
+    saver.close()
+    return saver
+
+
 def test_unsure_frames_are_queued_with_the_guess_at_most_one_per_interval(tmp_path):
     clock = Clock()
     saver = UnsureSaver(tmp_path / "set", every=10, source="cam", clock=clock)
@@ -68,25 +79,14 @@ def test_unsure_frames_are_queued_with_the_guess_at_most_one_per_interval(tmp_pa
 
 
 def test_a_still_scene_is_saved_once_even_across_a_restart(tmp_path):
-    clock = Clock()
     for _ in range(2):
-        saver = UnsureSaver(tmp_path / "set", every=0, clock=clock)
-        for i in range(5):
-            clock.now += 1
-            saver.present(result(i, FRAMES[0], 0.2))
-            saver.flush()
-        saver.close()
+        saver = save_unsure(tmp_path / "set", [FRAMES[0]] * 5)
     assert len(UnlabelledQueue(tmp_path / "set")) == 1
     assert saver.near_duplicates == 5
 
 
 def test_filed_images_join_their_class_and_the_manifest_discarded_ones_go(tmp_path):
-    clock = Clock()
-    saver = UnsureSaver(tmp_path / "set", every=0, clock=clock)
-    for i, frame in enumerate(FRAMES[:3]):
-        saver.present(result(i, frame, 0.2))
-        saver.flush()
-    saver.close()
+    save_unsure(tmp_path / "set", FRAMES[:3])
     queue = UnlabelledQueue(tmp_path / "set")
     first, second, third = queue.entries()
     dataset = CaptureDataset(tmp_path / "set", ["cat", "dog"])
@@ -107,12 +107,7 @@ def test_filed_images_join_their_class_and_the_manifest_discarded_ones_go(tmp_pa
 
 
 def test_what_an_interrupted_filing_or_save_left_is_tidied(tmp_path):
-    clock = Clock()
-    saver = UnsureSaver(tmp_path / "set", every=0, clock=clock)
-    for i, frame in enumerate(FRAMES[:2]):
-        saver.present(result(i, frame, 0.2))
-        saver.flush()
-    saver.close()
+    save_unsure(tmp_path / "set", FRAMES[:2])
     queue = UnlabelledQueue(tmp_path / "set")
     filed, waiting = queue.entries()
     # Killed after the manifest line was written, before the queue entry was removed:
@@ -135,12 +130,7 @@ def test_what_an_interrupted_filing_or_save_left_is_tidied(tmp_path):
 def test_a_save_that_fails_is_said_once_and_the_run_goes_on(tmp_path, capsys):
     (tmp_path / "set").mkdir()
     (tmp_path / "set" / QUEUE_FOLDER).write_text("in the way")
-    clock = Clock()
-    saver = UnsureSaver(tmp_path / "set", every=0, clock=clock)
-    for i, frame in enumerate(FRAMES):
-        saver.present(result(i, frame, 0.2))
-        saver.flush()
-    saver.close()
+    save_unsure(tmp_path / "set", FRAMES)
     err = capsys.readouterr().err
     assert err.count("warning: --save-unsure: cannot make") == 1
     assert f"{len(FRAMES)} could not be written" in err
@@ -148,12 +138,7 @@ def test_a_save_that_fails_is_said_once_and_the_run_goes_on(tmp_path, capsys):
 
 def test_the_queue_stops_growing_when_full_and_says_so_once(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(unsure, "MAX_UNLABELLED", 2)
-    clock = Clock()
-    saver = UnsureSaver(tmp_path / "set", every=0, clock=clock)
-    for i, frame in enumerate(FRAMES):
-        saver.present(result(i, frame, 0.2))
-        saver.flush()
-    saver.close()
+    save_unsure(tmp_path / "set", FRAMES)
     assert len(UnlabelledQueue(tmp_path / "set")) == 2
     assert capsys.readouterr().err.count("holds 2 images to label") == 1
 

@@ -154,14 +154,13 @@ def test_a_picture_whose_header_claims_a_huge_size_is_skipped_in_a_folder(tmp_pa
 
 
 def test_json_nested_thousands_deep_in_a_manifest_line(tmp_path) -> None:
-    from edgecnn.device.store.reconcile import capture_record
-    from edgecnn.manifest import read_manifest
+    from edgecnn.manifest import manifest_record, read_manifest
 
     record = json.dumps({"file": "a/000001.png"}).encode()
     (tmp_path / "manifest.jsonl").write_bytes(NESTED + b"\n" + record + b"\n")
     with pytest.raises(EdgeCnnError, match="line 1 is not a capture record"):
         read_manifest(tmp_path)
-    assert capture_record(NESTED) is None
+    assert manifest_record(NESTED) is None
 
 
 def test_a_train_report_with_a_number_too_long_to_read(tmp_path) -> None:

@@ -4,14 +4,16 @@
 
 calls the `edgecnn` console script's entry point with the arguments after FACTS.json (so the
 command's output and exit code are its own), then writes FACTS.json: the exit code, whether
-TensorFlow was imported or is installed, and which NumPy and OpenCV were imported, from
-where. Standard library only: it runs in the venv under test.
+TensorFlow was imported or is installed, which NumPy and OpenCV were imported, from where,
+which TFLite runtimes were imported and whether our NumPy interpreter was, and the Python and
+machine it ran on. Standard library only: it runs in the venv under test.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import platform
 import sys
 
 
@@ -41,6 +43,9 @@ def main() -> int:
         "numpy": module_facts("numpy"),
         "cv2": module_facts("cv2"),
         "runtimes": sorted(m for m in ("ai_edge_litert", "tflite_runtime") if m in sys.modules),
+        "reference_imported": "edgecnn.reference.interpreter" in sys.modules,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
     }
     with open(facts_path, "w", encoding="utf-8") as file:
         json.dump(facts, file)
