@@ -237,7 +237,9 @@ def warn_if_token_on_command_line() -> None:
 
 
 # The commands in the order they are used: your images, the model, its proof, the device.
-PIPELINE_ORDER = ("capture", "train", "convert", "verify", "explain", "run", "bench", "service")
+PIPELINE_ORDER = (
+    "capture", "train", "convert", "verify", "explain", "doctor", "run", "bench", "service",
+)  # fmt: skip
 
 
 class PipelineGroup(click.Group):
@@ -675,10 +677,10 @@ def explain(**values) -> None:
     run_explain(ExplainOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Check what works on this machine for run, capture and bench.")
 @click.option("--model", type=PathArg, default=None, help="Check it too: hash, input, one run.")
 @source_option(default=None, help="Check that this source opens and gives a frame.")
-@interpreter_options(edgetpu="auto")
+@interpreter_options
 @click.option("--display", is_flag=True, help="Check that a window can be shown.")
 @json_option("Print one JSON object.")
 def doctor(**options) -> None:

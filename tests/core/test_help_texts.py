@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from cli_runner import run_edgecnn
 
-PIPELINE = ["capture", "train", "convert", "verify", "explain", "run", "bench", "service"]
+PIPELINE = [
+    "capture", "train", "convert", "verify", "explain", "doctor", "run", "bench", "service",
+]  # fmt: skip
 
 
 def help_text(*args: str, columns: int = 80) -> str:
