@@ -29,6 +29,7 @@ ORDER = [
     "mqtt_outage",
     "model_reload",
     "own_objects",
+    "fuzz",
 ]
 
 

@@ -92,6 +92,9 @@ REFERENCE = "reference"
 BACKEND_NAMES = (*(p.name for p in TFLITE_PACKAGES), REFERENCE)
 BACKEND_CHOICES = ("auto", *BACKEND_NAMES)  # what --backend accepts
 KERNELS = ("optimized", "reference")
+# What an interpreter's C++ raises through pybind11 for a model it cannot load or run
+# (std::out_of_range is an IndexError: LiteRT's allocate_tensors on an absent input).
+INTERPRETER_ERRORS = (RuntimeError, ValueError, IndexError, OverflowError, MemoryError)
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ class Backend:
                     **options,
                 )
                 interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
+        except INTERPRETER_ERRORS as exc:
             raise EdgeCnnError(
                 f"cannot load {model.source} ({first_line(exc)}): re-run edgecnn convert"
             ) from None
