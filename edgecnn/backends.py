@@ -219,8 +219,9 @@ def choose_backend(name: str = "auto", reference_fallback: bool = True) -> Backe
         return backend
     if not reference_fallback:
         raise EdgeCnnError(
-            "no TFLite runtime is installed: pip install ai-edge-litert (on 32-bit ARM: "
-            f"tflite-runtime) — {'; '.join(reason for _, reason in reasons)}"
+            "no TFLite runtime is installed: pip install ai-edge-litert (64-bit), or "
+            "--backend reference where none is built (32-bit Raspberry Pi OS 13; on Pi OS 12: "
+            f"tflite-runtime with numpy<2) — {'; '.join(reason for _, reason in reasons)}"
         )
     # Only the runtimes that are here but would not import are worth a word.
     broken = [reason for p, reason in reasons if importlib.util.find_spec(p.package) is not None]
