@@ -33,6 +33,7 @@ ORDER = [
     "mqtt_outage",
     "model_reload",
     "own_objects",
+    "fuzz",
 ]
 
 

@@ -19,6 +19,7 @@ from edgecnn.convert.graph_checks import batch_problems, float_ops, total_macs
 from edgecnn.convert.report import build_report, format_report
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import model_labels
+from edgecnn.output_path import check_output_file
 from edgecnn.sidecar import ModelSidecar, file_sha256, sha256_hex, sidecar_path_for
 from edgecnn.tflite_model import read_model
 
@@ -86,6 +87,7 @@ def run_convert(options: ConvertOptions) -> dict:
     out = Path(options.out) if options.out is not None else default_output(model)
     if out.suffix != ".tflite":
         raise EdgeCnnError(f"--out {out}: the output must be a .tflite file")
+    check_output_file(out, "--out")
     edgetpu, allow_float, activations = options.edgetpu, options.allow_float, options.activations
     input_type, output_type = io_types(
         activations, options.input_type, options.output_type, edgetpu
@@ -127,6 +129,8 @@ def run_convert(options: ConvertOptions) -> dict:
     float_accuracy = tflite_accuracy(float_model, x_test, test.labels)
     int8_accuracy = tflite_accuracy(int8_model, x_test, test.labels)
     extra: dict = {"float_ops_allowed": leftover, "seconds": None, "activations": activations}
+    if model.is_file():  # which float model this came from (verify finds it beside by it)
+        extra["source_sha256"] = file_sha256(model)
     if edgetpu:
         per_channel = quantize.convert_int8(loaded, calibration, input_type, output_type)
         extra["edgetpu_per_tensor_fc"] = {

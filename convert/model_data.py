@@ -32,7 +32,7 @@ def train_report_for(model: Path) -> dict | None:
         return None
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
         raise EdgeCnnError(f"cannot read {path}: {exc}") from None
     return report if isinstance(report, dict) else None
 

@@ -29,9 +29,11 @@ from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.golden import random_inputs
 from edgecnn.metrics import confusion_matrix, per_class_accuracy
 from edgecnn.native_output import debugging, quiet_native_output
+from edgecnn.output_path import check_output_file, check_output_folder
 from edgecnn.progress import Progress
 from edgecnn.quantization import pixels_to_model_input
 from edgecnn.reference.interpreter import OperatorFailed, ReferenceInterpreter
+from edgecnn.tflite_model import is_keras_model
 
 CHUNK = 64  # invocations per pass
 DEFAULT_RANDOM_SAMPLES = 1000
@@ -195,6 +197,24 @@ def compare_engines(
     }
 
 
+def float_model_beside(model: Path) -> Path | None:
+    """The Keras model `model` was converted from, when it lies beside it as convert leaves
+    it: named by the convert_report.json beside, the same file (its SHA-256 as convert
+    recorded it), and TensorFlow here to run it. None otherwise: --keras gives it."""
+    import importlib.util
+
+    from edgecnn.sidecar import file_sha256
+
+    try:
+        report = json.loads(model.with_name("convert_report.json").read_text(encoding="utf-8"))
+        keras = model.with_name(Path(report["source"]).name)
+        found = keras.suffix in (".keras", ".h5") and keras.is_file()
+        found = found and file_sha256(keras) == report["source_sha256"]
+    except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError):
+        return None
+    return keras if found and importlib.util.find_spec("tensorflow") is not None else None
+
+
 def float_accuracy(
     keras_model: Path, input_range: tuple[float, float], data_dir, limit
 ) -> tuple[float, np.ndarray]:
@@ -264,6 +284,20 @@ def parse_engines(engines: str | None) -> tuple[str, ...]:
     return names
 
 
+def refuse_keras_model(model: Path) -> None:
+    """verify proves a converted model against the NumPy reference; the float model it
+    came from goes with --keras (it used to be read as a .tflite that had "changed since it
+    was converted", inviting --no-verify-hash)."""
+    if not is_keras_model(model):
+        return
+    converted = model.with_suffix(".tflite") if model.is_file() else model / "model.tflite"
+    give = converted if converted.is_file() else f"the .tflite that edgecnn convert {model} writes"
+    raise EdgeCnnError(
+        f"{model} is a Keras model, not a TensorFlow Lite one: verify checks a converted model; "
+        f"give {give}, and --keras {model} for its float accuracy"
+    )
+
+
 def no_tflite_runtime() -> str | None:
     """Why no TFLite runtime imports here (its one line), or None when one does."""
     from edgecnn.backends import choose_backend
@@ -300,12 +334,22 @@ def golden_check(bundle: ModelBundle, ri: ReferenceInterpreter) -> dict | None:
 def run_verify(options: VerifyOptions) -> dict:
     """Verify the model, print the result (a table, or one JSON object); exit 1 on a failure."""
     names = parse_engines(options.engines)
+    if options.samples is not None and options.inputs != "random":
+        raise EdgeCnnError(
+            f"--samples {options.samples} counts random inputs: give --inputs random too "
+            "(of the test images, --limit N takes the first N)"
+        )
     missing = None
     if options.engines is None and (missing := no_tflite_runtime()):
         names = ("numpy",)  # a 32-bit Pi OS 13, a Pi Zero: the NumPy engine alone, said so
     save_outputs = options.save_outputs
     if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
         raise EdgeCnnError(f"--save-outputs {save_outputs}: the file must end in .npz")
+    if save_outputs is not None:
+        check_output_file(save_outputs, "--save-outputs")
+    if options.report_dir is not None:
+        check_output_folder(options.report_dir, "--report")
+    refuse_keras_model(Path(options.model))
     bundle = open_bundle(options.model, options.verify_hash)
     try:
         result, failures = verify_model(bundle, options, names, missing)
@@ -341,6 +385,9 @@ def verify_model(
     max_drop, report_dir = options.max_drop, options.report_dir
     model = bundle.path
     ri = ReferenceInterpreter(bundle.graph, fc_rounding=fc_rounding)
+    keras_found = keras_model is None and inputs == "dataset"
+    if keras_found:
+        keras_model = float_model_beside(model)
     if inputs == "dataset":
         x, labels = dataset_inputs(ri, bundle, data_dir, limit)
     elif inputs == "random":
@@ -377,6 +424,8 @@ def verify_model(
         "engines": [e.name for e in agreement.engines],
         "fc_rounding": ri.fc_rounding,
         "float_accuracy": None,
+        "float_model": str(keras_model) if keras_model is not None else None,
+        "float_model_found_beside": keras_found and keras_model is not None,
         "int8_accuracy": float(np.mean(theirs == labels)) if labels is not None else None,
         "reference_accuracy": float(np.mean(ours == labels)) if labels is not None else None,
         "agreement": float(np.mean(ours == theirs)),
@@ -507,6 +556,34 @@ def format_matrix(matrix: dict) -> list[str]:
     return lines
 
 
+def float_model_note(r: dict) -> str:
+    if r["float_accuracy"] is not None and r.get("float_model_found_beside"):
+        return f"  ({Path(r['float_model']).name} beside the model; --keras FILE for another)"
+    if r["float_accuracy"] is None and r["inputs"] == "dataset":
+        return "  (give --keras MODEL.keras, the float model it was converted from)"
+    return ""
+
+
+def tensor_labels(names: list[str], width: int = 40) -> list[str]:
+    """Each tensor's name as one column of `width`: the first of TFLite's fused names
+    ("a;b;c"), its middle left out when too long (a path's end names the layer), and a
+    number added to any two that would still look the same."""
+    labels = []
+    for name in names:
+        label = name.split(";")[0]
+        if len(label) > width:
+            head = width // 3
+            label = f"{label[:head]}...{label[-(width - head - 3) :]}"
+        labels.append(label)
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if labels.count(label) > 1:
+            seen[label] = seen.get(label, 0) + 1
+            suffix = f" #{seen[label]}"
+            labels[i] = label[: width - len(suffix)] + suffix
+    return labels
+
+
 def format_result(r: dict) -> str:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.2f}%"
@@ -531,7 +608,7 @@ def format_result(r: dict) -> str:
     one_engine = "optimized" not in r["engines"]
     lines = [
         f"verify {r['model']} ({kind}) on {r['samples']} {source}; engines {', '.join(r['engines'])}",
-        f"  float accuracy        {pct(r['float_accuracy'])}",
+        f"  float accuracy        {pct(r['float_accuracy'])}{float_model_note(r)}",
         f"  int8 accuracy         {pct(r['int8_accuracy'])}  "
         + ("(the NumPy engine: TFLite's optimized kernels did not run)" if one_engine
            else "(TFLite optimized kernels)"),
@@ -576,8 +653,9 @@ def format_result(r: dict) -> str:
     lines.append(
         "  tensor                                   op                 max|d| ref  differing ref"
     )
-    for t in r["tensors"]["reference_kernels"]:
+    tensors = r["tensors"]["reference_kernels"]
+    for t, label in zip(tensors, tensor_labels([t["name"] for t in tensors]), strict=True):
         lines.append(
-            f"  {t['name'][:40]:<40} {t['op']:<18} {t['max_abs_diff']:>10g}  {100 * t['fraction_differing']:>12.3f}%"
+            f"  {label:<40} {t['op']:<18} {t['max_abs_diff']:>10g}  {100 * t['fraction_differing']:>12.3f}%"
         )
     return "\n".join(lines)

@@ -91,11 +91,10 @@ def bench_sources(options: BenchOptions) -> Iterator[tuple[FrameSource, str]]:
 
 @dataclass(frozen=True)
 class BenchOptions(PipelineOptions):
-    """`edgecnn bench`'s options (named like the CLI's): the pipeline's (on the CPU unless
-    --edgetpu), the frames to measure and their source (None: frames made in memory, at
-    each of `sizes`)."""
+    """`edgecnn bench`'s options (named like the CLI's): the pipeline's (the Edge TPU as
+    run would use it), the frames to measure and their source (None: frames made in memory,
+    at each of `sizes`)."""
 
-    edgetpu: str = "off"
     source: str | None = None
     frames: int = 500
     as_json: bool = False

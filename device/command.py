@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgecnn.console import echo
+from edgecnn.console import counted, echo
 from edgecnn.device.benchmark import BenchOptions, format_report, run_benchmark
 from edgecnn.device.loop import FrameResult, Presenter, StopSignals, run_loop
 from edgecnn.device.outputs.mjpeg import (
@@ -176,9 +176,10 @@ def run_live(options: RunOptions) -> None:
     how = f"stopped by {signals.signal_name}" if signals.signal_name else "done"
     skipped = getattr(frames, "skipped", 0)
     print(
-        f"edgecnn: {how}: {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS), "
+        f"edgecnn: {how}: {counted(stats.frames, 'frame')} in {stats.seconds:.1f} s "
+        f"({stats.fps:.1f} FPS), "
         f"{runtime.backend}{' + Edge TPU' if runtime.on_edgetpu else ''}"
-        + (f"; {skipped} frames skipped to keep pace" if skipped else "")
+        + (f"; {counted(skipped, 'frame')} skipped to keep pace" if skipped else "")
         + (reload_summary(reloader.status) if reloader is not None else ""),
         file=sys.stderr,
         flush=True,

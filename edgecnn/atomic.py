@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from edgecnn.errors import EdgeCnnError
 
 
 def current_umask() -> int:
@@ -55,19 +58,45 @@ class AtomicFile:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
-    target = AtomicFile(path)
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+    A folder that will not take the file (read-only, full, not a folder) is one line
+    (`EdgeCnnError`), also when the block's writing fails so; anything else the block raises
+    is passed on as it is."""
+    try:
+        target = AtomicFile(path)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     try:
         yield target.tmp
-        target.commit()
+    except OSError as exc:
+        target.discard()
+        if exc.errno in WRITE_FAILURES:
+            raise cannot_write(path, exc) from None
+        raise
     except BaseException:
         target.discard()
         raise
+    try:
+        target.commit()
+    except OSError as exc:
+        target.discard()
+        raise cannot_write(path, exc) from None
+
+
+# What writing a file can fail with, whoever does the writing (Keras, matplotlib, NumPy).
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO, errno.EACCES}
+
+
+def cannot_write(path: str | Path, exc: OSError) -> EdgeCnnError:
+    return EdgeCnnError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+        try:
+            tmp.write_bytes(data)
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

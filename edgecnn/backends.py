@@ -92,6 +92,9 @@ REFERENCE = "reference"
 BACKEND_NAMES = (*(p.name for p in TFLITE_PACKAGES), REFERENCE)
 BACKEND_CHOICES = ("auto", *BACKEND_NAMES)  # what --backend accepts
 KERNELS = ("optimized", "reference")
+# What an interpreter's C++ raises through pybind11 for a model it cannot load or run
+# (std::out_of_range is an IndexError: LiteRT's allocate_tensors on an absent input).
+INTERPRETER_ERRORS = (RuntimeError, ValueError, IndexError, OverflowError, MemoryError)
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ class Backend:
                     **options,
                 )
                 interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
+        except INTERPRETER_ERRORS as exc:
             raise EdgeCnnError(
                 f"cannot load {model.source} ({first_line(exc)}): re-run edgecnn convert"
             ) from None
@@ -216,8 +219,9 @@ def choose_backend(name: str = "auto", reference_fallback: bool = True) -> Backe
         return backend
     if not reference_fallback:
         raise EdgeCnnError(
-            "no TFLite runtime is installed: pip install ai-edge-litert (on 32-bit ARM: "
-            f"tflite-runtime) — {'; '.join(reason for _, reason in reasons)}"
+            "no TFLite runtime is installed: pip install ai-edge-litert (64-bit), or "
+            "--backend reference where none is built (32-bit Raspberry Pi OS 13; on Pi OS 12: "
+            f"tflite-runtime with numpy<2) — {'; '.join(reason for _, reason in reasons)}"
         )
     # Only the runtimes that are here but would not import are worth a word.
     broken = [reason for p, reason in reasons if importlib.util.find_spec(p.package) is not None]

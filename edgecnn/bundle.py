@@ -22,12 +22,15 @@ import numpy as np
 
 from edgecnn.console import warn
 from edgecnn.edgetpu import cpu_model_beside, edgetpu_model_beside, is_edgetpu_model
+from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import class_labels
+from edgecnn.quantization import pixel_table
 from edgecnn.sidecar import (
     DEFAULT_SIDECAR,
     ModelSidecar,
     check_sha256,
     find_sidecar,
+    is_edgetpu_name,
     sha256_hex,
     sidecar_path_for,
 )
@@ -62,14 +65,60 @@ class ModelFile:
         return cls(content, read_model(content))
 
 
-def read_model_file(path: Path, sidecar: ModelSidecar, verify_hash: bool = True) -> ModelFile:
+def read_model_file(
+    path: Path, sidecar: ModelSidecar, verify_hash: bool = True, sidecar_path: Path | None = None
+) -> ModelFile:
     """Read a .tflite once; refuse it when its bytes are not those convert recorded in
-    model.json (unless `verify_hash` is False). One-line errors for a missing, foreign or
-    corrupt file."""
+    model.json, `sidecar_path` (unless `verify_hash` is False). A model.json that records no
+    hash for the file is said once: the check is off for it. One-line errors for a missing,
+    foreign or corrupt file."""
     content, where = model_bytes(path)
     if verify_hash:
         check_sha256(path, content, sidecar)
+        if sidecar_path is not None and sidecar.expected_sha256(path) is None:
+            say_unchecked(path, sidecar_path)
     return ModelFile(content, read_model(content, source=where), path)
+
+
+_said_unchecked: set[Path] = set()
+
+
+def say_unchecked(path: Path, sidecar_path: Path) -> None:
+    """Once per file and process (a model reloaded is not said again)."""
+    if path.resolve() in _said_unchecked:
+        return
+    _said_unchecked.add(path.resolve())
+    field = "edgetpu_tflite_sha256" if is_edgetpu_name(path) else "tflite_sha256"
+    warn(
+        f"{sidecar_path} records no SHA-256 for {path.name} ({field}): the file is run "
+        "unchecked; edgecnn convert records it"
+    )
+
+
+MIN_INPUT_LEVELS = 16  # distinct input values below which a frame is mostly lost
+
+
+def check_input_range(graph: TfliteModel, sidecar: ModelSidecar, sidecar_path: Path) -> None:
+    """Refuse an input_range the model's quantised input cannot tell apart (every pixel one
+    value: every frame looks the same, every result "unsure"); warn when it leaves only a few
+    values (most pixels clip)."""
+    inputs = graph.input_details()
+    if not inputs or not inputs[0].is_quantized or inputs[0].is_per_channel:
+        return
+    levels = np.unique(pixel_table(inputs[0], sidecar.input_range)).size
+    low, high = sidecar.input_range
+    if levels < 2:
+        raise EdgeCnnError(
+            f"{sidecar_path}: input_range [{low:g}, {high:g}] makes every pixel the same input "
+            "value for this model (every frame would look alike): set it to the range the "
+            "model was trained on (e.g. [0, 1]), or re-run edgecnn convert"
+        )
+    if levels < MIN_INPUT_LEVELS:
+        warn(
+            f"{sidecar_path}: input_range [{low:g}, {high:g}] leaves this model only {levels} "
+            "distinct input values (the others clip): check it is the range the model was "
+            "trained on (e.g. [0, 1])"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,7 +176,7 @@ class ModelBundle:
         against the same model.json now."""
         if path == self.path:
             return self.file
-        return read_model_file(path, self.sidecar, self.verify_hash)
+        return read_model_file(path, self.sidecar, self.verify_hash, self.sidecar_path)
 
 
 def output_values(graph: TfliteModel) -> int:
@@ -145,18 +194,29 @@ def open_bundle(
     """
     path = Path(path)
     sidecar = find_sidecar(path)
-    file = read_model_file(path, sidecar or DEFAULT_SIDECAR, verify_hash)
+    sidecar_path = sidecar_path_for(path) if sidecar is not None else None
+    file = read_model_file(path, sidecar or DEFAULT_SIDECAR, verify_hash, sidecar_path)
+    for what, tensors in (("inputs", file.graph.inputs), ("outputs", file.graph.outputs)):
+        if len(tensors) == 0:
+            raise EdgeCnnError(
+                f"{path} has no {what}: a model takes an input and gives an output; re-copy it "
+                "or re-run edgecnn convert"
+            )
+    if sidecar is not None and sidecar_path is not None:
+        check_input_range(file.graph, sidecar, sidecar_path)
     if sidecar is None:
         warn(
             f"no model.json beside {path}: using the defaults (inputs in 0..1, the "
             "Fashion-MNIST recipe, labels from labels.txt or class numbers); edgecnn "
             "convert writes model.json"
         )
-    labels = class_labels(output_values(file.graph), path.parent, labels_path, sidecar)
+    labels = class_labels(
+        output_values(file.graph), path.parent, labels_path, sidecar, sidecar_path
+    )
     return ModelBundle(
         file=file,
         sidecar=sidecar or DEFAULT_SIDECAR,
-        sidecar_path=sidecar_path_for(path) if sidecar is not None else None,
+        sidecar_path=sidecar_path,
         labels=tuple(labels),
         cpu_path=cpu_model_beside(path),
         edgetpu_path=edgetpu_model_beside(path),

@@ -24,7 +24,7 @@ import click
 from edgecnn import __version__
 from edgecnn.backends import BACKEND_CHOICES, KERNELS
 from edgecnn.console import warn
-from edgecnn.errors import EdgeCnnError, hide_passwords
+from edgecnn.errors import EdgeCnnError, one_line
 
 PathArg = click.Path(path_type=Path)
 Decorator = Callable[[Callable], Callable]
@@ -132,36 +132,34 @@ def json_option(help: str) -> Decorator:
     return click.option("--json", "as_json", is_flag=True, help=help)
 
 
-def interpreter_options(edgetpu: str) -> Decorator:
-    """--backend, --kernels, --threads and --edgetpu: how the model runs (`edgetpu`: that
-    option's default)."""
-    return option_group(
-        click.option(
-            "--backend",
-            type=click.Choice(BACKEND_CHOICES),
-            default="auto",
-            show_default=True,
-            help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
-        ),
-        click.option(
-            "--kernels",
-            type=click.Choice(KERNELS),
-            default="optimized",
-            show_default=True,
-            help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
-        ),
-        click.option(
-            "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads."
-        ),
-        click.option(
-            "--edgetpu",
-            type=click.Choice(EDGETPU_MODES),
-            default=edgetpu,
-            show_default=True,
-            help="Coral Edge TPU: on (required), auto (when a *_edgetpu.tflite is beside the "
-            "model), off.",
-        ),
-    )
+interpreter_options = option_group(
+    click.option(
+        "--backend",
+        type=click.Choice(BACKEND_CHOICES),
+        default="auto",
+        show_default=True,
+        help="Interpreter: a TFLite runtime, or reference (NumPy only; auto falls back to it).",
+    ),
+    click.option(
+        "--kernels",
+        type=click.Choice(KERNELS),
+        default="optimized",
+        show_default=True,
+        help="TFLite's optimized kernels, or its reference kernels (bit-exact to verify's).",
+    ),
+    click.option(
+        "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads."
+    ),
+    click.option(
+        "--edgetpu",
+        type=click.Choice(EDGETPU_MODES),
+        default="auto",
+        show_default=True,
+        help="Coral Edge TPU: on (required), auto (when a *_edgetpu.tflite is beside the "
+        "model), off.",
+    ),
+)
+"""--backend, --kernels, --threads and --edgetpu: how the model runs (run and bench alike)."""
 
 
 view_options = option_group(
@@ -238,13 +236,32 @@ def warn_if_token_on_command_line() -> None:
         )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The commands in the order they are used: your images, the model, its proof, the device.
+PIPELINE_ORDER = (
+    "capture", "train", "convert", "verify", "explain", "doctor", "run", "bench", "service",
+)  # fmt: skip
+
+
+class PipelineGroup(click.Group):
+    """`edgecnn --help` lists the commands in PIPELINE_ORDER, not A to Z (others after)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        ordered = [name for name in PIPELINE_ORDER if name in self.commands]
+        return ordered + sorted(name for name in self.commands if name not in PIPELINE_ORDER)
+
+
+@click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecnn")
 def cli() -> None:
-    """Train a small CNN, quantise it to full int8 TFLite, prove it right, run it on a camera."""
+    """Train a small CNN, quantise it to full int8 TFLite, prove it right, run it on a camera.
+
+    The usual path: edgecnn train, edgecnn convert out/model.keras, edgecnn verify
+    out/model.tflite, edgecnn run --model out/model.tflite. For your own objects, edgecnn
+    capture first, then train --images. `edgecnn COMMAND --help` tells more.
+    """
 
 
-@cli.command()
+@cli.command(short_help="Train a CNN on Fashion-MNIST or on your own images.")
 @click.option(
     "--preset", default=None, help="Model preset: tiny (about a minute) or default (accuracy)."
 )
@@ -294,7 +311,10 @@ def cli() -> None:
     help="Continue the interrupted run in OUT from its last finished epoch.",
 )
 @click.option(
-    "--augment/--no-augment", default=None, help="Small shifts and flips (default from config)."
+    "--augment/--no-augment",
+    default=None,
+    help="The config's augmentation on or off (both presets: off). On: shifts of 2 pixels and "
+    "horizontal flips, and the erasing, mixup or camera variation a --config sets.",
 )
 @click.option(
     "--base",
@@ -316,7 +336,7 @@ def train(**values) -> None:
     run_train(TrainOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Quantise a Keras model to a full-int8 .tflite and its model.json.")
 @click.argument("model", type=PathArg)
 @click.option("--out", type=PathArg, default=None, help="Output .tflite (default: beside MODEL).")
 @click.option(
@@ -360,14 +380,15 @@ def convert(**values) -> None:
     run_convert(ConvertOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Prove a .tflite against the NumPy reference; measure its accuracy.")
 @click.argument("model", type=PathArg)
 @click.option(
     "--keras",
     "keras_model",
     type=PathArg,
     default=None,
-    help="The float model, for float accuracy.",
+    help="The float model, for float accuracy (default: the one convert made MODEL from, "
+    "when it is beside it).",
 )
 @data_dir_option
 @click.option(
@@ -382,7 +403,10 @@ def convert(**values) -> None:
     "FILE.npy/.npz/.csv with your own raw input values, one array per model input.",
 )
 @click.option(
-    "--samples", type=click.IntRange(min=1), default=None, help="Number of random inputs."
+    "--samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --inputs random: how many (default 1000). For test images, --limit.",
 )
 @click.option(
     "--save-outputs",
@@ -412,16 +436,25 @@ def verify(**values) -> None:
     run_verify(VerifyOptions(**values))
 
 
-@cli.command(context_settings={"ignore_unknown_options": False})
+@cli.command(
+    short_help="Classify live frames from a camera, a video, images or a stream.",
+    context_settings={"ignore_unknown_options": False},
+)
 @model_option()
 @source_option()
 @pace_options
-@interpreter_options(edgetpu="auto")
+@interpreter_options
 @click.option(
     "--labels", "labels_path", type=PathArg, default=None, help="Label file (overrides model.json)."
 )
 @view_options
-@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Classes listed per frame, best first (--json's 'top', the window).",
+)
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
@@ -447,7 +480,12 @@ def verify(**values) -> None:
 @json_option("One JSON line per frame on stdout.")
 @serve_option("An MJPEG stream and page (host defaults to 127.0.0.1).")
 @click.option("--record", type=PathArg, default=None, help="Write the annotated video here.")
-@click.option("--max-frames", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many frames (default: at the end of the source, or Ctrl-C).",
+)
 @display_option
 @serve_access_options
 @click.option(
@@ -515,7 +553,7 @@ def run(**values) -> None:
     run_live(RunOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Save labelled images from a camera, as the model will see them.")
 @click.option(
     "--out", type=PathArg, required=True, help="The data set folder (DATASET/<label>/*.png)."
 )
@@ -554,13 +592,19 @@ def capture(**values) -> None:
     run_capture(CaptureOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Time each stage of the live loop, and the bare inference.")
 @model_option(help="The .tflite model.")
 @source_option(
     default=None, help="Frame source (default: generated 640x480, 1280x720 and 1920x1080 frames)."
 )
-@click.option("--frames", type=click.IntRange(min=1), default=500, show_default=True)
-@interpreter_options(edgetpu="off")
+@click.option(
+    "--frames",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Frames to time (after a warm-up).",
+)
+@interpreter_options
 @json_option("Print one JSON object.")
 @verify_hash_option
 @self_check_option
@@ -571,7 +615,10 @@ def bench(**values) -> None:
     run_bench(BenchOptions(**values))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@cli.command(
+    short_help="Write a systemd unit that runs edgecnn run at boot.",
+    context_settings={"ignore_unknown_options": True},
+)
 @model_option(help="The .tflite model the service runs.")
 @source_option(help="Its --source (e.g. picamera, 0, a URL).")
 @serve_option("The MJPEG page (e.g. 0.0.0.0:8080).")
@@ -593,7 +640,7 @@ def service(**values) -> None:
     run_service(options)
 
 
-@cli.command()
+@cli.command(short_help="Draw what the CNN sees: filters, feature maps, pooling, scores.")
 @click.option(
     "--model",
     "models",
@@ -607,9 +654,21 @@ def service(**values) -> None:
     "--test-index", type=click.IntRange(min=0), default=None, help="A test image as the input."
 )
 @source_option(default=None, help="A video or camera frame as the input (see --frame).")
-@click.option("--frame", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--frame",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --source: which frame (0 is the first).",
+)
 @data_dir_option
-@click.option("--out", type=PathArg, default=Path("out/explain"), show_default=True)
+@click.option(
+    "--out",
+    type=PathArg,
+    default=Path("out/explain"),
+    show_default=True,
+    help="Folder for the pictures, maps.npz and index.html.",
+)
 @verify_hash_option
 def explain(**values) -> None:
     """Pictures of what the CNN sees: input, filters, feature maps, pooling, scores."""
@@ -618,10 +677,10 @@ def explain(**values) -> None:
     run_explain(ExplainOptions(**values))
 
 
-@cli.command()
+@cli.command(short_help="Check what works on this machine for run, capture and bench.")
 @click.option("--model", type=PathArg, default=None, help="Check it too: hash, input, one run.")
 @source_option(default=None, help="Check that this source opens and gives a frame.")
-@interpreter_options(edgetpu="auto")
+@interpreter_options
 @click.option("--display", is_flag=True, help="Check that a window can be shown.")
 @json_option("Print one JSON object.")
 def doctor(**options) -> None:
@@ -637,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="edgecnn", standalone_mode=False)
     except EdgeCnnError as exc:
-        click.echo(f"edgecnn: error: {hide_passwords(str(exc))}", err=True)
+        click.echo(f"edgecnn: error: {one_line(str(exc))}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("edgecnn: interrupted", err=True)
@@ -648,6 +707,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("edgecnn: interrupted", err=True)
         return 130
+    except OSError as exc:
+        # A file the system would not read or write (read-only, full, gone) that no check
+        # foresaw: still one line, naming the file. EDGECNN_DEBUG=1 shows the traceback.
+        if os.environ.get("EDGECNN_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc} (EDGECNN_DEBUG=1 shows where)"
+        click.echo(f"edgecnn: error: {one_line(message)}", err=True)
+        return 2
     return 0
 
 

@@ -218,6 +218,10 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
     not read, and each photo gets the polarity its manifest records.
     """
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise EdgeCnnError(
+            f"image folder {root} is a file, not a folder: give DIR with DIR/<class name>/*.png"
+        )
     if not root.is_dir():
         raise EdgeCnnError(
             f"image folder {root} does not exist: give DIR with DIR/<class name>/*.png"
@@ -295,7 +299,10 @@ def read_picture(path: Path) -> np.ndarray:
         )
     if width < 1 or height < 1:
         raise EdgeCnnError(f"{path} is {width}x{height} pixels: an empty image; remove it")
-    picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV's own limits and checks (a header its decoder refuses)
+        picture = None
     if picture is None:
         raise EdgeCnnError(f"{path} is not a readable image: remove or replace it")
     return picture

@@ -20,6 +20,18 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     return lines[0].strip()[:limit] if lines else type(exc).__name__
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+LONG_WORD = re.compile(r"\S{301,}")
+
+
+def one_line(text: str) -> str:
+    """`text` fit for one line of a terminal: control characters a user's input may carry
+    (a line break in a file name) shown escaped, words over 300 characters (a pasted
+    70,000-character URL) cut in the middle, passwords in URLs hidden."""
+    text = hide_passwords(CONTROL.sub(lambda m: repr(m.group())[1:-1], text))
+    return LONG_WORD.sub(lambda m: f"{m.group()[:200]}...{m.group()[-60:]}", text)
+
+
 def hide_passwords(text: str) -> str:
     """`text` with the password of every URL in it replaced by *** (ftp://u:***@host/...), so
     a message never repeats one."""

@@ -62,29 +62,44 @@ def class_labels(
     folder: Path,
     labels_path: str | Path | None = None,
     sidecar: ModelSidecar | None = None,
+    sidecar_path: Path | None = None,
 ) -> list[str]:
     """The class names of a model, `num_classes` of them, from the first place that has them:
     an explicit label file (--labels), the model's model.json (`sidecar`, read by the
     caller), labels.txt in its `folder` (edgecnn train writes one), Fashion-MNIST's names for
-    a 10-class model. Missing names become "class <id>"; a count that disagrees with the
-    model is warned about. The one label lookup: the model bundle and `model_labels` use it."""
+    a 10-class model. A model.json without labels falls through to labels.txt, said once;
+    with no names anywhere the classes are "class <id>". Names whose count disagrees with
+    the model are refused: they belong to another model, and a name shown for the wrong
+    class is worse than none. The one label lookup: the model bundle and `model_labels`
+    use it."""
     from edgecnn.console import warn
 
+    sidecar_path = sidecar_path or folder / "model.json"
     labels: list[str] = []
+    where = ""
     if labels_path is not None:
-        labels = read_labels(labels_path)
-    elif sidecar is not None:
-        labels = list(sidecar.labels)
+        labels, where = read_labels(labels_path), f"--labels {labels_path}"
+    elif sidecar is not None and sidecar.labels:
+        labels, where = list(sidecar.labels), str(sidecar_path)
     elif (folder / "labels.txt").is_file():
-        labels = read_labels(folder / "labels.txt")
-    elif num_classes == len(FASHION_MNIST_LABELS):
+        labels, where = read_labels(folder / "labels.txt"), str(folder / "labels.txt")
+    elif sidecar is None and num_classes == len(FASHION_MNIST_LABELS):
         labels = list(FASHION_MNIST_LABELS)
-    if labels and len(labels) != num_classes:
+    if sidecar is not None and not sidecar.labels and labels_path is None:
+        found = f"using {where}" if labels else "the classes show as 'class <id>'"
         warn(
-            f"{len(labels)} labels for {num_classes} model outputs: check the label file "
-            "(missing ones show as 'class <id>')"
+            f"{sidecar_path} lists no labels: {found} (--labels FILE names them, "
+            "edgecnn convert records them)"
         )
-    return [labels[i] if i < len(labels) else f"class {i}" for i in range(num_classes)]
+    if labels and len(labels) != num_classes:
+        fix = (
+            "one line per class" if labels_path is not None else "--labels FILE, one line per class"
+        )
+        raise EdgeCnnError(
+            f"{where} names {len(labels)} classes, but the model has {num_classes} outputs: "
+            f"give the labels of this model ({fix})"
+        )
+    return labels or [f"class {i}" for i in range(num_classes)]
 
 
 def model_labels(
@@ -92,9 +107,9 @@ def model_labels(
 ) -> list[str]:
     """`class_labels` of a model found by its path (a .keras, a folder): its model.json is
     read here. A deployed .tflite has its labels in its bundle (`edgecnn.bundle`)."""
-    from edgecnn.sidecar import find_sidecar
+    from edgecnn.sidecar import find_sidecar, sidecar_path_for
 
     model_path = Path(model_path)
     folder = model_path if model_path.is_dir() else model_path.parent
     sidecar = find_sidecar(model_path) if labels_path is None else None
-    return class_labels(num_classes, folder, labels_path, sidecar)
+    return class_labels(num_classes, folder, labels_path, sidecar, sidecar_path_for(model_path))

@@ -23,6 +23,8 @@ def picture_size(file: BinaryIO) -> tuple[int, int]:
     """(width, height) from the header of the picture in `file` (read from its start)."""
     head = file.read(32)
     if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        if len(head) < 24:
+            raise UnknownPicture("its header is cut short")
         return struct.unpack(">II", head[16:24])
     if head.startswith(b"\xff\xd8"):
         return _jpeg_size(file)

@@ -264,7 +264,8 @@ def _fit_background(geo: _Geometry, grey: np.ndarray) -> tuple[np.ndarray, float
     if outside <= band.size * REFIT_SHARE:  # a clean band: its level is the surface's mean
         return coeffs, max(spread, 0.5), float(geo.band_mean_terms @ coeffs)
     level = _median(band_grey)
-    deviation = cv2.absdiff(band_grey, level)
+    # NumPy, not cv2.absdiff: OpenCV 4 hands a 1-D array back as a column (N, 1).
+    deviation = np.abs(band_grey.astype(np.int16) - np.int16(level))
     keep = deviation <= max(3 * MAD_TO_SIGMA * _median(deviation), 6.0)
     coeffs = _solve(geo, band, keep)
     residual = np.abs(band - geo.border_design @ coeffs)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,19 +62,125 @@ class ModelSidecar:
 
     @classmethod
     def read(cls, path: str | Path) -> ModelSidecar:
+        """Parse model.json: one-line errors for a file that is not one convert could have
+        written (not UTF-8, not JSON, nested too deep, a field of the wrong type or value).
+        Keys this version does not know are ignored, so a newer model.json still reads."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, "rb") as file:
+                raw = file.read(MAX_SIDECAR_BYTES + 1)
         except OSError as exc:
             raise EdgeCnnError(f"cannot read model sidecar {path}: {exc.strerror}") from None
+        if len(raw) > MAX_SIDECAR_BYTES:
+            raise EdgeCnnError(
+                f"model sidecar {path} is over {MAX_SIDECAR_BYTES >> 20} MB, far more than "
+                "convert writes: re-copy it or re-run edgecnn convert"
+            )
+        try:
+            data = json.loads(raw.decode("utf-8-sig"))  # a BOM: saved by a Windows editor
+        except UnicodeDecodeError:
+            raise EdgeCnnError(
+                f"model sidecar {path} is not UTF-8 text: re-copy it or re-run edgecnn convert"
+            ) from None
         except json.JSONDecodeError as exc:
             raise EdgeCnnError(f"model sidecar {path} is not valid JSON ({exc.msg})") from None
+        except (ValueError, RecursionError):  # a number of thousands of digits, deep nesting
+            raise EdgeCnnError(
+                f"model sidecar {path} is not a model.json (nested too deeply, or a number "
+                "too long to read): re-copy it or re-run edgecnn convert"
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
             raise EdgeCnnError(f"model sidecar {path} has no 'labels' list: re-run edgecnn convert")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name, value in known.items():
+            problem = FIELD_CHECKS[name](value)
+            if problem is not None:
+                raise EdgeCnnError(
+                    f"model sidecar {path}: {name!r} {problem}, not {shown(value)}: fix it, or "
+                    "re-run edgecnn convert to write it anew"
+                )
         if "input_range" in known:
-            known["input_range"] = tuple(known["input_range"])
+            known["input_range"] = tuple(float(v) for v in known["input_range"])
         return cls(**known)
+
+
+MAX_SIDECAR_BYTES = 64 << 20  # golden vectors of a large image model are a few MB
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def labels_problem(value: object) -> str | None:
+    if not isinstance(value, list):
+        return "must be a list of class names"
+    for i, label in enumerate(value):
+        if not isinstance(label, str) or not label.strip() or not label.isprintable():
+            return f"must be a list of class names (label {i} is not a printable name)"
+    return None
+
+
+def size_problem(value: object) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1 << 16
+    return None if ok else "must be a whole number from 1 to 65536"
+
+
+def input_range_problem(value: object) -> str | None:
+    """Two finite numbers, low below high: pixel 0 becomes low, 255 becomes high. Anything
+    else maps every pixel to one value (every frame the same) or to NaN."""
+    wanted = "must be two finite numbers, low below high (e.g. [0, 1] or [-1, 1])"
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(map(is_number, value)):
+        return wanted
+    low, high = (float(v) for v in value)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        return wanted
+    return None
+
+
+def text_problem(value: object) -> str | None:
+    return None if isinstance(value, str) and value.isprintable() else "must be a text"
+
+
+def sha256_problem(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{64}", value)):
+        return None
+    return "must be a SHA-256 (64 hex digits) or null"
+
+
+def object_problem(value: object) -> str | None:
+    return None if isinstance(value, dict) else "must be a JSON object"
+
+
+def version_problem(value: object) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return None if ok else "must be a whole number from 1"
+
+
+FIELD_CHECKS: dict[str, Callable[[object], str | None]] = {
+    "labels": labels_problem,
+    "input_height": size_problem,
+    "input_width": size_problem,
+    "channels": size_problem,
+    "input_range": input_range_problem,
+    "polarity": text_problem,
+    "recipe": text_problem,
+    "extra": object_problem,
+    "tflite_sha256": sha256_problem,
+    "edgetpu_tflite_sha256": sha256_problem,
+    "version": version_problem,
+    # The self-check judges its own section (a damaged one is its refusal, which
+    # --no-self-check can pass), so any value reads here.
+    "golden": lambda value: None,
+}
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A field's value as JSON for a message, cut short."""
+    try:
+        text = json.dumps(value)
+    except (ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 DEFAULT_SIDECAR = ModelSidecar()  # a foreign model's: no labels, the Fashion-MNIST recipe, 0..1

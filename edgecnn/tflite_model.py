@@ -317,6 +317,11 @@ def model_bytes(model: str | Path | bytes) -> tuple[bytes, str]:
             raise EdgeCnnError(
                 f"model {path} does not exist: run edgecnn convert or check the path"
             )
+        if is_keras_model(path):
+            raise EdgeCnnError(
+                f"{path} is a Keras model, not a TensorFlow Lite one: convert it first "
+                f"(edgecnn convert {path}) and give the .tflite it writes"
+            )
         if not path.is_file():
             raise EdgeCnnError(f"model {path} is not a file: give the .tflite file")
         try:
@@ -330,6 +335,19 @@ def model_bytes(model: str | Path | bytes) -> tuple[bytes, str]:
             "such as the one edgecnn convert writes"
         )
     return buf, where
+
+
+def is_keras_model(path: Path) -> bool:
+    """A float model rather than a .tflite: a .keras or .h5 file (a zip, an HDF5 file, by
+    their first bytes) or a SavedModel folder."""
+    if path.is_dir():
+        return (path / "saved_model.pb").is_file()
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+    except OSError:
+        return False
+    return head.startswith((b"PK\x03\x04", b"\x89HDF\r\n\x1a\n"))
 
 
 def read_tensors(model, subgraph, where: str) -> tuple[TensorInfo, ...]:
@@ -352,15 +370,36 @@ def read_tensors(model, subgraph, where: str) -> tuple[TensorInfo, ...]:
     return tuple(tensors)
 
 
+# Inputs an operator may leave out (-1): a bias. LiteRT segfaults in allocate_tensors on
+# others left out (a QUANTIZE's input, a convolution's or a fully connected layer's weights,
+# a RESHAPE's shape: found by the fuzz suite), so no other input may be absent.
+OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2},
+                   "TRANSPOSE_CONV": {3}}  # fmt: skip
+RECURRENT = ("LSTM", "RNN", "GRU")  # their many optional inputs: all but the first
+
+
+def may_be_absent(op_name: str, slot: int) -> bool:
+    if any(kind in op_name for kind in RECURRENT):
+        return slot > 0
+    return slot in OPTIONAL_INPUTS.get(op_name, ())
+
+
 def check_tensor_indices(model: TfliteModel) -> None:
-    """Every index an operator or the graph names is a tensor (-1: an absent optional input)."""
+    """Every index an operator or the graph names is a tensor (-1: an absent input, where
+    the operator may go without it)."""
     count = len(model.tensors)
     named = [("the graph's inputs", i, False) for i in model.inputs]
     named += [("the graph's outputs", i, False) for i in model.outputs]
     for op in model.operators:
-        named += [(f"operator {op.index} ({op.name})", i, True) for i in op.inputs]
-        named += [(f"operator {op.index} ({op.name})", i, False) for i in op.outputs]
+        who = f"operator {op.index} ({op.name})"
+        named += [(who, i, may_be_absent(op.name, slot)) for slot, i in enumerate(op.inputs)]
+        named += [(who, i, False) for i in op.outputs]
     for who, index, optional in named:
+        if index == -1 and not optional:
+            raise EdgeCnnError(
+                f"{model.source} is damaged: {who} goes without an input it needs (tensor "
+                "-1): re-copy it or re-run edgecnn convert"
+            )
         if not (0 <= index < count or (optional and index == -1)):
             raise EdgeCnnError(
                 f"{model.source} is damaged: {who} names tensor {index}, but it has "

@@ -29,6 +29,7 @@ from edgecnn.atomic import atomic_write_bytes
 from edgecnn.bundle import open_bundle
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import class_labels
+from edgecnn.output_path import check_output_folder
 from edgecnn.sidecar import DEFAULT_SIDECAR, ModelSidecar, find_sidecar
 
 from .maps import ModelMaps, keras_maps, tflite_maps
@@ -90,17 +91,15 @@ def load_input(
         label = data.class_names[int(data.labels[test_index])]
         return data.images[test_index].copy(), f"test image {test_index} (true label: {label})"
     if image is not None:
-        import cv2
-
+        from edgecnn.data import read_picture
         from edgecnn.recipe import fashion_canvas
 
         path = Path(image)
-        picture = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
-        if picture is None:
+        if not path.is_file():
             raise EdgeCnnError(
                 f"cannot read image {path}: give a PNG, JPEG or other file OpenCV can open"
             )
-        return fashion_canvas(picture), f"{path.name} through the Fashion-MNIST recipe"
+        return fashion_canvas(read_picture(path)), f"{path.name} through the Fashion-MNIST recipe"
     return video_frame(str(source), frame, sidecar)
 
 
@@ -152,6 +151,7 @@ def run_explain(options: ExplainOptions) -> dict[str, Path]:
             "explain draws with matplotlib: pip install matplotlib (or edgecnn[train])"
         ) from None
 
+    out = check_output_folder(out, "--out")
     paths = check_models(models)
     # The .tflite's bundle says how inputs are made (and its labels); a .keras alone, the
     # model.json beside it.
@@ -167,7 +167,6 @@ def run_explain(options: ExplainOptions) -> dict[str, Path]:
     if "float" in paths:
         results.append(keras_maps(paths["float"], canvas, sidecar.input_range))
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, figs.SavedFigure] = {}
     figures["input"] = figs.save(figs.input_figure(canvas, caption), out / "input.png")

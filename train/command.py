@@ -25,6 +25,7 @@ from edgecnn.console import echo, warn
 from edgecnn.data import Dataset, load_fashion_mnist, load_image_folder
 from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import write_labels
+from edgecnn.output_path import check_output_folder
 from edgecnn.train.config import TrainConfig, read_config, write_config
 from edgecnn.train.finetune import (
     BaseModel,
@@ -131,7 +132,7 @@ def plan_new_run(options: TrainOptions) -> RunPlan:
         options.preset, options.config_path, options.epochs, options.batch_size, options.seed,
         options.augment, base, options.unfreeze_epochs,
     )  # fmt: skip
-    out = output_folder(options.out if options.out is not None else Path("out"))
+    out = check_output_folder(options.out if options.out is not None else "out", "--out")
     return RunPlan(config, out, options.limit, options.image_dir, base=base)
 
 
@@ -192,7 +193,8 @@ def plan_resumed_run(options: TrainOptions) -> RunPlan:
         )
     config, state = read_resume(resume)
     image_dir = Path(state.run["images"]) if state.run.get("images") else None
-    return RunPlan(config, output_folder(resume), state.run.get("limit"), image_dir, state)
+    out = check_output_folder(resume, "--resume")
+    return RunPlan(config, out, state.run.get("limit"), image_dir, state)
 
 
 def check_resume_options(resume: Path, options: TrainOptions) -> None:
@@ -218,13 +220,6 @@ def check_resume_options(resume: Path, options: TrainOptions) -> None:
             f"--resume continues the run exactly as {resume}/config.toml and its state describe "
             f"it: leave out {changed[0]}"
         )
-
-
-def output_folder(out: Path) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise EdgeCnnError(f"--out {out} is a file: give a folder")
-    return out
 
 
 @dataclass(frozen=True)

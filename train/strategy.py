@@ -71,7 +71,7 @@ def worker_from_tf_config(text: str | None) -> Worker:
         cluster, task = config["cluster"], config["task"]
         kind, index = task["type"], int(task["index"])
         jobs = {name: list(cluster[name]) for name in ("chief", "worker") if name in cluster}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise EdgeCnnError(
             'TF_CONFIG is not {"cluster": {"worker": ["host:port", ...]}, '
             '"task": {"type": "worker", "index": N}}'

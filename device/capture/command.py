@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.console import echo
+from edgecnn.console import counted, echo
 from edgecnn.device.capture.progress import CaptureProgress
 from edgecnn.device.capture.session import SKIP_REASONS, CaptureSession, PageRequests
 from edgecnn.device.capture.window import CaptureWindow, capture_view
@@ -126,7 +126,7 @@ class FrameCount(Presenter):
     def present(self, result: FrameResult) -> None:
         self.session.frames = result.index + 1
         if self.count is not None and self.session.total_saved >= self.count:
-            self.end(f"{self.count} images saved")
+            self.end(f"--count {self.count} reached")
 
 
 def run_capture(options: CaptureOptions) -> dict:
@@ -141,11 +141,18 @@ def run_capture(options: CaptureOptions) -> dict:
         options.serve, options.serve_token, options.serve_token_file, options.serve_max_clients
     )
     window = wants_window(options.display)
-    if auto_label is None and not window and serving is None:
+    asked_for = [c for c in classes if c != auto_label]  # saved only when someone asks
+    if asked_for and not window and serving is None:
+        if auto_label is None:
+            raise EdgeCnnError(
+                "--labels saves when you ask, in a window or on a page, and there is neither: "
+                "give --serve HOST:PORT (a page with a button per class), or --label NAME to "
+                "save every --every'th frame"
+            )
         raise EdgeCnnError(
-            "--labels saves when you ask, in a window or on a page, and there is neither: give "
-            "--serve HOST:PORT (a page with a button per class), or --label NAME to save "
-            "every --every'th frame"
+            f"--labels {options.labels}: {', '.join(asked_for)} would be saved when you ask, in "
+            "a window or on a page, and there is neither: leave out --labels (--label "
+            f"{auto_label} alone saves every --every'th frame), or give --serve HOST:PORT"
         )
     pace = parse_pace(options.pace)
     keep_opencv_on_one_thread()
@@ -247,6 +254,7 @@ def _summary(out: Path, status: dict, why: str, seconds: float) -> None:
         for reason, n in sorted(status["skipped"].items())
     )
     echo(
-        f"edgecnn: {why}: saved {saved} images from {status['frames']} frames in {seconds:.1f} s "
+        f"edgecnn: {why}: saved {counted(saved, 'image')} from {counted(status['frames'], 'frame')} "
+        f"in {seconds:.1f} s "
         f"into {out} ({per_class}){'; ' + skipped if skipped else ''}"
     )

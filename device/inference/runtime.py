@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.backends import Interpreter, choose_backend
+from edgecnn.backends import INTERPRETER_ERRORS, Interpreter, choose_backend
 from edgecnn.bundle import ModelBundle, ModelFile
 from edgecnn.console import warn
-from edgecnn.errors import EdgeCnnError
+from edgecnn.errors import EdgeCnnError, first_line
 from edgecnn.golden import SelfCheck, self_check
 from edgecnn.quantization import dequantize_tensor, value_table
 
@@ -73,7 +73,10 @@ class Runtime:
 
     def invoke(self) -> None:
         """The bare interpreter call (for comparison in edgecnn bench)."""
-        self.interpreter.invoke()
+        try:
+            self.interpreter.invoke()
+        except INTERPRETER_ERRORS as exc:
+            raise self._failed(exc) from None
 
     def input_tensor(self) -> np.ndarray:
         """A writable view of the input tensor ([1, H, W, C]), to fill in place before `run()`.
@@ -84,18 +87,40 @@ class Runtime:
 
     def run(self) -> np.ndarray:
         """Invoke on the input tensor as it is; the first output's scores, dequantised."""
-        self.interpreter.invoke()
+        try:
+            self.interpreter.invoke()
+        except INTERPRETER_ERRORS as exc:  # what an interpreter raises when the graph fails
+            raise self._failed(exc) from None
         raw = self._output_view()  # a view: dropped before the next invoke()
+        if raw.shape != self._scores_shaped.shape or raw.dtype != self.output_spec.dtype:
+            raise EdgeCnnError(  # a damaged graph the interpreter reshaped as it ran
+                f"the {self.backend} interpreter gives {where_of(self)}'s output as {raw.dtype} "
+                f"{list(raw.shape)}, not the {self.output_spec.type_name} "
+                f"{list(self.output_spec.shape)} the file declares: re-copy it or re-run "
+                "edgecnn convert"
+            )
         if self._table is not None:  # 8-bit output: one table lookup per score
             self._table.take(raw.view(np.uint8), out=self._scores_shaped, mode="wrap")
         else:
             dequantize_tensor(raw, self.output_spec, out=self._scores_shaped)
         return self.scores
 
+    def _failed(self, exc: Exception) -> EdgeCnnError:
+        """An interpreter that loaded the model but cannot run it (a damaged or hand-made
+        model whose ops do not fit their tensors): one line, never a traceback."""
+        return EdgeCnnError(
+            f"the {self.backend} interpreter cannot run {where_of(self)}: {first_line(exc)}: "
+            "re-copy it or re-run edgecnn convert"
+        )
+
     def classify(self, model_input: np.ndarray) -> np.ndarray:
         """Scores (float32, dequantised) of the first output for one model input."""
         self.interpreter.set_tensor(self._input_index, model_input)
         return self.run()
+
+
+def where_of(runtime: Runtime) -> str:
+    return str(runtime.model_path or "the model")
 
 
 def load_runtime(

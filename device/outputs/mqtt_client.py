@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as paho
 
-from edgecnn.console import echo, warn
+from edgecnn.console import counted, echo, warn
 from edgecnn.device.outputs.mqtt import PASSWORD_ENV, Message, MqttOptions
 from edgecnn.errors import EdgeCnnError, first_line
 
@@ -213,7 +213,7 @@ class BackgroundPublisher:
         elif down_since is not None:
             echo(
                 f"edgecnn: mqtt: connected to {self.target.url} again{waited} "
-                f"({dropped} results dropped meanwhile)"
+                f"({counted(dropped, 'result')} dropped meanwhile)"
             )
 
     def _on_connect_fail(self, client, _userdata) -> None:

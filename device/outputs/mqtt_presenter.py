@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 
-from edgecnn.console import echo
+from edgecnn.console import counted, echo
 from edgecnn.device.inference.postprocess import ModelId
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.device.outputs.mqtt import QOS, Message, MqttOptions, discovery_configs
@@ -61,9 +61,9 @@ class MqttPresenter(Presenter):
     def close(self) -> None:
         counts = self.publisher.close()
         echo(
-            f"edgecnn: mqtt: {counts.results} results: {counts.published} published, "
+            f"edgecnn: mqtt: {counted(counts.results, 'result')}: {counts.published} published, "
             f"{counts.dropped} dropped while the broker was away, {counts.unsent} unsent at exit; "
-            f"{counts.outages} outage(s)"
+            f"{counted(counts.outages, 'outage')}"
         )
         if self.publisher.stopped_by is not None:  # the run fails: the results went nowhere
             raise EdgeCnnError(f"mqtt {self.options.target.url}: {self.publisher.stopped_by}")

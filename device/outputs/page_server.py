@@ -243,7 +243,7 @@ class PageServer:
             raise ConnectionResetError("the body ended early") from None
         try:
             body = json.loads(raw or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return Reply.json({"error": "the body is not JSON"}, HTTPStatus.BAD_REQUEST)
         return await self.loop.run_in_executor(self._posts, route, body)
 

@@ -22,6 +22,7 @@ from edgecnn.console import warn
 from edgecnn.device.inference.postprocess import Prediction
 from edgecnn.device.outputs.frame_result import FrameResult, Presenter
 from edgecnn.errors import EdgeCnnError
+from edgecnn.output_path import check_output_file
 
 RECORD_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_RECORD_FPS = 10.0
@@ -140,6 +141,7 @@ class VideoRecorder(Presenter):
             )
         self.fourcc = cv2.VideoWriter_fourcc(*codec)
         self.fps = fps or DEFAULT_RECORD_FPS
+        check_output_file(self.path, "--record")
         self.file = AtomicFile(self.path)
         self.writer: cv2.VideoWriter | None = None
         self.frames = 0

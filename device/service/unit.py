@@ -88,7 +88,25 @@ def service_user(user: str | None = None) -> str:
             "the service would run as root, which the camera does not need: give --user NAME, "
             "a user in the video group (such as the one who logs in)"
         )
+    if not user_exists(name):
+        raise EdgeCnnError(
+            f"--user {name}: no such user on this machine, and systemd would refuse to start "
+            "the service: give a user who exists (such as the one who logs in), or add it "
+            f"first (sudo adduser {name})"
+        )
     return name
+
+
+def user_exists(name: str) -> bool:
+    try:
+        import pwd
+    except ImportError:  # not a POSIX system: nothing to ask
+        return True
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from edgecnn.console import warn
-from edgecnn.data import IMAGE_SUFFIXES
+from edgecnn.data import IMAGE_SUFFIXES, read_picture
 from edgecnn.device.sources.picamera import import_picamera2
 from edgecnn.errors import EdgeCnnError, first_line, hide_passwords
 
@@ -122,12 +122,12 @@ class ImageFilesSource(PlaylistSource):
 
     def _read(self) -> np.ndarray | None:
         while (path := self.next_item()) is not None:
-            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if frame is not None:
-                return frame
-            warn(f"skipping {path}: not a readable image")
-            if len(self.paths) == 1:
-                raise EdgeCnnError(f"{path} is not a readable image")
+            try:
+                return read_picture(path)  # its size checked from its header first
+            except EdgeCnnError as exc:
+                if len(self.paths) == 1:
+                    raise
+                warn(f"skipping {path}: {str(exc).removeprefix(f'{path} ')}")
         return None
 
 
@@ -137,6 +137,7 @@ class VideoFileSource(FrameSource):
     def __init__(self, path: Path, loop: bool = False) -> None:
         super().__init__()
         self.path, self.loop = path, loop
+        quiet_opencv_warnings()  # a file FFmpeg cannot read: our line says so, not its WARN
         self.capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not self.capture.isOpened():
             raise EdgeCnnError(f"cannot decode video {path}: is it a video file FFmpeg reads?")

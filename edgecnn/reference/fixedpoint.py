@@ -271,7 +271,8 @@ def mbqm_as_one_floor(
     Every value is a multiple of 2^-(31+e): float64 holds it exactly while it stays below
     2^53 of those steps (`one_floor_is_exact` checks a given accumulator range)."""
     multiplier = np.asarray(multiplier, dtype=np.int64)
-    e = -np.asarray(shift, dtype=np.int64)
+    # int32 exponents: np.ldexp has no int64 loop where a C long is 32 bits (32-bit ARM).
+    e = -np.asarray(shift, dtype=np.int32)
     if np.any(e < 0):
         raise ValueError("mbqm_as_one_floor takes right shifts only (shift <= 0)")
     scale = np.ldexp(multiplier.astype(np.float64), -(31 + e))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.reference.interpreter import ReferenceInterpreter
+from edgecnn.reference.interpreter import OperatorFailed, ReferenceInterpreter
 from edgecnn.tflite_model import TensorInfo, TfliteModel
 
 
@@ -94,10 +94,16 @@ class ReferenceTfliteInterpreter:
         return self._buffer(tensor_index)  # raises: not readable
 
     def invoke(self) -> None:
+        """Run the graph; a failure inside it is a RuntimeError, as TFLite's invoke raises."""
         inputs = [self._buffers[t.index] for t in self._inputs]
-        if self.keep_all_tensors:
-            outputs, self._kept = self.reference.run(*inputs, keep_tensors=True)
-        else:
-            outputs = self.reference.run(*inputs)
+        try:
+            if self.keep_all_tensors:
+                outputs, self._kept = self.reference.run(*inputs, keep_tensors=True)
+            else:
+                outputs = self.reference.run(*inputs)
+        except OperatorFailed as exc:  # an op on a graph it cannot compute (a damaged model)
+            raise RuntimeError(str(exc)) from exc
+        except Exception as exc:
+            raise RuntimeError(f"{type(exc).__name__}: {exc}") from exc
         for t, value in zip(self._outputs, outputs, strict=True):
             np.copyto(self._buffers[t.index], value.reshape(t.shape), casting="no")

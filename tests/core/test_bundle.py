@@ -69,11 +69,14 @@ def test_a_foreign_model_is_a_bundle_with_the_defaults_said_once(tiny_tflite, tm
     assert len(err) == 1 and NO_SIDECAR in err[0] and str(model) in err[0]
 
 
-def test_a_model_json_whose_labels_disagree_is_warned_about(tiny_tflite, tmp_path, capsys):
+def test_a_model_json_whose_labels_disagree_is_refused(tiny_tflite, tmp_path):
+    """Names for another model's classes would label frames wrongly: refused, not warned."""
     model = copy_model(tiny_tflite, tmp_path)
     ModelSidecar(labels=["a", "b"]).write(tmp_path / "model.json")
-    assert open_bundle(model).labels[:3] == ("a", "b", "class 2")
-    assert "2 labels for 10 model outputs" in capsys.readouterr().err
+    with pytest.raises(EdgeCnnError, match="names 2 classes, but the model has 10 outputs"):
+        open_bundle(model)
+    (tmp_path / "labels.txt").write_text("".join(f"thing {i}\n" for i in range(10)))
+    assert open_bundle(model, labels_path=tmp_path / "labels.txt").labels[0] == "thing 0"
 
 
 def test_edge_tpu_siblings_are_found_and_checked(tiny_tflite, tmp_path) -> None:

@@ -15,7 +15,7 @@ from device_ip_camera import FakeIpCamera
 
 from edgecnn.demo.objectvideo import instance_rng, render_instance_frames
 from edgecnn.labels import FASHION_MNIST_LABELS
-from edgecnn.sidecar import ModelSidecar
+from edgecnn.sidecar import ModelSidecar, sha256_hex
 
 
 def _float_tflite(keras_model: Path) -> bytes:
@@ -36,7 +36,7 @@ def _not_an_image_tflite() -> bytes:
 def _write(folder: Path, flatbuffer: bytes, labels: list[str]) -> Path:
     path = folder / "model.tflite"
     path.write_bytes(flatbuffer)
-    ModelSidecar(labels=labels).write(folder / "model.json")
+    ModelSidecar(labels=labels, tflite_sha256=sha256_hex(flatbuffer)).write(folder / "model.json")
     return path
 
 

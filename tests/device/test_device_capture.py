@@ -106,7 +106,7 @@ def test_count_stops_and_a_still_scene_is_skipped_unless_kept(videos, tmp_path):
 
     proc = capture("--source", still, "--out", str(tmp_path / "c"), "--label", "key",
                    "--keep-duplicates", "--count", "5", "--roi", "100,20,400,400")  # fmt: skip
-    assert proc.returncode == 0 and "5 images saved: saved 5 images from 5 frames" in proc.stderr
+    assert proc.returncode == 0 and "--count 5 reached: saved 5 images from 5 frames" in proc.stderr
     records = assert_consistent(tmp_path / "c")
     assert len(records) == 5 and records[0]["roi"] == [100, 20, 400, 400]
 
@@ -319,4 +319,4 @@ def test_a_headless_capture_says_when_a_still_scene_keeps_it_from_its_count(tmp_
         "one saved (a still scene: move the object, or --keep-duplicates)",
         lines[-1],
     ]
-    assert lines[-1].startswith("edgecnn: end of source: saved 1 images from 40 frames")
+    assert lines[-1].startswith("edgecnn: end of source: saved 1 image from 40 frames")

@@ -24,7 +24,7 @@ CONFIG_SCORE = "homeassistant/sensor/edgecnn_test-cam/score/config"
 CONFIG_MODEL = "homeassistant/sensor/edgecnn_test-cam/model/config"
 INTERVAL = 0.3
 SUMMARY = (
-    r"mqtt: (?P<results>\d+) results: (?P<published>\d+) published, (?P<dropped>\d+) dropped "
+    r"mqtt: (?P<results>\d+) results?: (?P<published>\d+) published, (?P<dropped>\d+) dropped "
     r"while the broker was away, (?P<unsent>\d+) unsent at exit; (?P<outages>\d+) outage"
 )
 

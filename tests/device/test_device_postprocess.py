@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edgecnn.device.inference.postprocess import Postprocessor, to_probabilities
+from edgecnn.errors import EdgeCnnError
 from edgecnn.labels import model_labels
 
 LABELS = ["cat", "dog", "owl"]
@@ -42,7 +43,7 @@ def test_smoothing_is_an_exponential_moving_average() -> None:
     assert p.label == "dog"
 
 
-def test_labels_from_sidecar_file_or_defaults(tmp_path: Path, capsys) -> None:
+def test_labels_from_sidecar_file_or_defaults(tmp_path: Path) -> None:
     from edgecnn.sidecar import ModelSidecar
 
     model = tmp_path / "model.tflite"
@@ -52,5 +53,5 @@ def test_labels_from_sidecar_file_or_defaults(tmp_path: Path, capsys) -> None:
     for text in ("0 zero\n1 one\n", "0:zero\n1:one\n", "zero\none\n"):
         (tmp_path / "labels.txt").write_text(text)
         assert model_labels(model, 2, tmp_path / "labels.txt") == ["zero", "one"]
-    assert model_labels(model, 3, tmp_path / "labels.txt") == ["zero", "one", "class 2"]
-    assert "2 labels for 3 model outputs" in capsys.readouterr().err
+    with pytest.raises(EdgeCnnError, match="names 2 classes, but the model has 3 outputs"):
+        model_labels(model, 3, tmp_path / "labels.txt")

@@ -373,3 +373,20 @@ def test_an_address_it_cannot_listen_on_says_why():
         taken.close()
     with pytest.raises(EdgeCnnError, match="not an address of this machine"):
         MjpegServer("192.0.2.1", 0, TOKEN)  # TEST-NET-1: never this machine's
+
+
+def test_a_post_body_nested_thousands_deep_is_a_bad_request(capfd):
+    """JSON nested 3,000 deep fits in the 4 KB a POST may hold, and made json.loads raise
+    RecursionError: a traceback in the server's log and a 500 (found by the fuzz suite)."""
+    from edgecnn.device.outputs.routes import Reply
+
+    server = MjpegServer("127.0.0.1", 0, post_routes={"/capture": lambda body: Reply.json({})})
+    try:
+        status, answer = ask(server.port, "/capture", method="POST", body=b"[" * 3000,
+                             headers={"Content-Type": "application/json"})  # fmt: skip
+        assert status == 400 and b"not JSON" in answer
+        assert ask(server.port, "/capture", method="POST", body=b"{}",
+                   headers={"Content-Type": "application/json"})[0] == 200  # fmt: skip
+    finally:
+        server.close()
+    assert "Traceback" not in capfd.readouterr().err

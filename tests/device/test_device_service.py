@@ -16,7 +16,15 @@ from cli_runner import run_edgecnn
 
 from edgecnn.demo.synthvideo import make_video
 
-SERVICE_USER = "camera"  # any valid name: the unit is checked, never started
+
+def existing_user() -> str:
+    """A user of this machine other than root (the unit is checked, never started)."""
+    import pwd
+
+    return next(p.pw_name for p in pwd.getpwall() if p.pw_uid > 0 and p.pw_name != "nobody")
+
+
+SERVICE_USER = existing_user()
 
 
 def edgecnn(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -203,8 +211,13 @@ def test_the_service_never_runs_as_root(tiny_tflite, tmp_path) -> None:
         assert proc.returncode == 2, proc.stderr
         assert "would run as root" in proc.stderr and "--user NAME" in proc.stderr
         assert not out.exists()
-    proc = edgecnn("service", "--model", str(tiny_tflite), env={**as_root, "SUDO_USER": "pi"})
-    assert proc.returncode == 0 and "\nUser=pi\n" in proc.stdout
+    proc = edgecnn("service", "--model", str(tiny_tflite),
+                   env={**as_root, "SUDO_USER": SERVICE_USER})  # fmt: skip
+    assert proc.returncode == 0 and f"\nUser={SERVICE_USER}\n" in proc.stdout
+    proc = edgecnn("service", "--model", str(tiny_tflite), "--user", "nosuchuser", "--out",
+                   str(out))  # fmt: skip
+    assert proc.returncode == 2 and "--user nosuchuser: no such user" in proc.stderr
+    assert not out.exists()
 
 
 INJECTIONS = {

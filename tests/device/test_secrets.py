@@ -85,7 +85,7 @@ def test_a_world_readable_mqtt_password_file_and_service_token_file_are_warned_a
     token = tmp_path / "serve-token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o644)
-    proc = edgecnn("service", "--user", "camera", "--model", str(tiny_tflite), "--serve",
+    proc = edgecnn("service", "--user", "nobody", "--model", str(tiny_tflite), "--serve",
                    "0.0.0.0:8080", "--serve-token-file", str(token), "--", "--mqtt",
                    "mqtt://cam@broker.lan/a", "--mqtt-password-file", str(password))  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -193,7 +193,7 @@ def test_bad_inputs_exit_2(tiny_tflite, video, tmp_path, capsys):
         (["explain", "--model", str(tmp_path / "missing.tflite"), "--test-index", "0"],
          "does not exist"),
         ([*m, "--test-index", "10000"], "out of range"),
-        ([*m, "--image", str(text)], "cannot read image"),
+        ([*m, "--image", str(text)], "is not a readable image"),
         ([*m, "--image", str(tmp_path / "nowhere.png")], "cannot read image"),
         ([*m, "--source", str(video), "--frame", "6"], "beyond the end"),
         ([*m, "--source", str(tmp_path / "nowhere.mp4")], "does not exist"),

@@ -1,5 +1,5 @@
 """A full disk for the tests: a small tmpfs mounted on a folder (root only; CI runs as root),
-and a filler file that leaves exactly as many free blocks as a test wants."""
+and a filler file that leaves exactly as many free blocks as a test wants; a read-only one."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ import pytest
 
 
 @contextlib.contextmanager
-def small_disk(folder: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` (e.g. "2M") mounted on `folder`, unmounted afterwards."""
+def small_disk(folder: Path, size: str, read_only: bool = False) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. "2M") mounted on `folder` (read-only if asked: a memory card
+    the kernel remounted so, a write-protected stick), unmounted afterwards."""
     if os.geteuid() != 0:
-        pytest.skip("a full disk is a small tmpfs, which only root may mount")
+        pytest.skip("a full or read-only disk is a small tmpfs, which only root may mount")
     folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size},mode=0755" + (",ro" if read_only else "")
     subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
         check=True, capture_output=True,
     )  # fmt: skip
     try:

@@ -13,6 +13,7 @@ import tflite
 QUANTIZATION_SCALE, QUANTIZATION_ZERO_POINT = 8, 10
 BUFFER_DATA = 4
 OPERATOR_INPUTS = 6
+SUBGRAPH_INPUTS, SUBGRAPH_OUTPUTS = 6, 8
 
 
 def _subgraph(model: bytes):
@@ -79,3 +80,10 @@ def set_operator_input(model: bytes, operator: int, slot: int, tensor: int) -> b
     _, subgraph = _subgraph(model)
     inputs = _vector(subgraph.Operators(operator), OPERATOR_INPUTS)
     return _set_element(model, inputs, slot, "<i", tensor)
+
+
+def set_subgraph_io_count(model: bytes, outputs: bool, count: int) -> bytes:
+    """The number of the subgraph's inputs (or outputs) set to `count` (0: none at all)."""
+    _, subgraph = _subgraph(model)
+    position, _ = _vector(subgraph, SUBGRAPH_OUTPUTS if outputs else SUBGRAPH_INPUTS)
+    return _set_length(model, position, count)
