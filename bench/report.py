@@ -435,8 +435,13 @@ def rows_of(name: str, result: dict) -> list[Row]:
     if renderer is not None:
         try:
             return renderer(result)
-        except (KeyError, TypeError, IndexError, StopIteration, AttributeError):
-            pass
+        except (KeyError, TypeError, IndexError, StopIteration, AttributeError) as error:
+            # Said, not hidden: the page then shows only the result's meets_targets.
+            print(
+                f"report: {name}: its result has another shape than bench/report.py's "
+                f"{name}() reads ({type(error).__name__}: {error}): showing its meets_targets",
+                file=sys.stderr,
+            )
     checks = result.get("meets_targets") or {}
     return [Row(key.replace("_", " "), "see the JSON", "", bool(ok)) for key, ok in checks.items()]
 

@@ -93,7 +93,7 @@ def test_a_benchmark_that_did_not_finish_is_said_so():
     assert "Did not finish: own_objects." in page
 
 
-def test_a_result_of_unknown_shape_still_shows_its_targets():
+def test_a_result_of_unknown_shape_still_shows_its_targets(capsys):
     """A new benchmark without a renderer, or a result missing a key the renderer reads:
     its meets_targets, not a crash of `make bench` at its very end."""
     broken = copy.deepcopy(TRAIN_DEFAULT)
@@ -107,6 +107,7 @@ def test_a_result_of_unknown_shape_still_shows_its_targets():
     assert "| new_thing | frames lost | see the JSON |  | met |" in page
     assert "| new_thing | p99 ms | see the JSON |  | **missed** |" in page
     assert "| train_default | test accuracy | see the JSON |  | **missed** |" in page
+    assert "report: train_default: its result has another shape" in capsys.readouterr().err
 
 
 def test_an_accuracy_drop_is_said_in_words_not_as_a_signed_number():
