@@ -548,23 +548,40 @@ def render(summary: dict) -> str:
 
 
 def headline(summary: dict) -> str:
-    """The README's block: the HEADLINE rows, each linking to the page."""
+    """The README's block: the HEADLINE rows, each with its benchmark's load average, linking
+    to the page; a headline benchmark that did not finish is said so."""
     entries = summary["benchmarks"]
     lines = [
         f"Measured by `make bench` on {when(summary['started'])[:10]} on "
-        f"{machine_line(summary['machine'])} (load average "
-        f"{load(summary['machine'].get('load_average'))} at the start); every figure "
-        "with its target: [docs/benchmarks.md](docs/benchmarks.md).",
+        f"{machine_line(summary['machine'])}; the load average (1 min) before and after each "
+        "benchmark is beside it (other work shared the 2 cores when it is near or above 2). "
+        "Every figure with its target: [docs/benchmarks.md](docs/benchmarks.md).",
         "",
-        "| what | figure | target |",
-        "|---|---|---|",
+        "| what | figure | target | load |",
+        "|---|---|---|---|",
     ]
+    said = set()
     for name, key in HEADLINE:
-        result = entries.get(name, {}).get("result")
-        row = next((r for r in rows_of(name, result) if r.key == key), None) if result else None
+        entry = entries.get(name)
+        if entry is None:
+            continue
+        loads = (
+            f"{load(entry.get('load_average_before'))} -> {load(entry.get('load_average_after'))}"
+        )
+        result = entry.get("result")
+        if result is None:
+            if name not in said:
+                lines.append(
+                    f"| {name} | did not finish (exit {entry.get('exit_code')}) | | {loads} |"
+                )
+                said.add(name)
+            continue
+        row = next((r for r in rows_of(name, result) if r.key == key), None)
         if row is not None:
             verdict = "" if row.met is None else (" (met)" if row.met else " (**missed**)")
-            lines.append(f"| {cell(row.what)} | {cell(row.figure)} | {cell(row.target)}{verdict} |")
+            lines.append(
+                f"| {cell(row.what)} | {cell(row.figure)} | {cell(row.target)}{verdict} | {loads} |"
+            )
     return "\n".join(lines)
 
 

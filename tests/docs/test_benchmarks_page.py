@@ -140,5 +140,17 @@ def test_write_report_renders_the_page_and_the_readmes_headline_block(tmp_path):
     block = text.split(HEADLINE_START)[1].split(HEADLINE_END)[0]
     assert "Measured by `make bench` on 2026-12-07 on Test CPU 9000" in block
     assert "| `default` preset: float test accuracy (10,000 test images) | 93.01% |" in block
-    assert "(**missed**)" in block and "[docs/benchmarks.md](docs/benchmarks.md)" in block
+    assert "| >= 94.0% (**missed**) | 0.4 -> 2.1 |" in block  # the benchmark's load average
+    assert "[docs/benchmarks.md](docs/benchmarks.md)" in block
     assert [p.name for p in tmp_path.iterdir()] == ["README.md", "benchmarks.md"]
+
+
+def test_a_headline_benchmark_that_did_not_finish_is_said_so_in_the_readme(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{HEADLINE_START}\n{HEADLINE_END}\n")
+    write_report(
+        summary(train_default=entry(TRAIN_DEFAULT), own_objects=entry(None, 1)),
+        page=tmp_path / "benchmarks.md",
+        readme=readme,
+    )
+    assert "| own_objects | did not finish (exit 1) | | 0.4 -> 2.1 |" in readme.read_text()
