@@ -118,7 +118,7 @@ def convert_quality(r: dict) -> list[Row]:
             ),
             Row(
                 f"`{name}`: int8 file size",
-                f"{kib:.1f} KiB = {pct(m['size_ratio'], 0)} of the float .tflite",
+                f"{kib:.1f} KiB = {pct(m['size_ratio'], 1)} of the float .tflite",
                 "<= 30%",
                 m["targets"]["size_at_most_30_percent"],
                 f"{name}_size",

@@ -125,7 +125,7 @@ def test_an_accuracy_drop_is_said_in_words_not_as_a_signed_number():
     page = render(summary(convert_quality=entry({"models": [model]})))
     assert "89.70% vs 89.66% (int8 0.04 points above float)" in page
     assert "+0.0" not in page and "-0.0" not in page
-    assert "25.1 KiB = 30% of the float .tflite | <= 30% | **missed** |" in page
+    assert "25.1 KiB = 30.2% of the float .tflite | <= 30% | **missed** |" in page
 
 
 def test_write_report_renders_the_page_and_the_readmes_headline_block(tmp_path):
