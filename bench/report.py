@@ -425,6 +425,7 @@ HEADLINE = [
     ("device_latency", "loop_640x480"),
     ("reference_live", "numpy_backend"),
     ("own_objects", "own_objects"),
+    ("fuzz", "fuzz"),
 ]
 
 
@@ -554,8 +555,9 @@ def headline(summary: dict) -> str:
     lines = [
         f"Measured by `make bench` on {when(summary['started'])[:10]} on "
         f"{machine_line(summary['machine'])}; the load average (1 min) before and after each "
-        "benchmark is beside it (other work shared the 2 cores when it is near or above 2). "
-        "Every figure with its target: [docs/benchmarks.md](docs/benchmarks.md).",
+        f"benchmark is beside it (near or above {summary['machine']['cores']}, other work "
+        "shared the cores). Every figure with its target: "
+        "[docs/benchmarks.md](docs/benchmarks.md).",
         "",
         "| what | figure | target | load |",
         "|---|---|---|---|",
