@@ -497,8 +497,7 @@ def render(summary: dict) -> str:
             f" | {entry['exit_code']} |"
         )
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
-    met_count = sum(1 for item in table if isinstance(item, tuple) and item[1].met)
-    judged = sum(1 for item in table if isinstance(item, tuple) and item[1].met is not None)
+    met_count, judged, _ = verdicts(entries)
     lines = [
         "# Benchmarks",
         "",
@@ -548,16 +547,34 @@ def render(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def verdicts(entries: dict) -> tuple[int, int, dict[str, int]]:
+    """(targets met, targets judged, missed targets per benchmark) over every benchmark."""
+    met = judged = 0
+    missed: dict[str, int] = {}
+    for name, entry in entries.items():
+        for row in rows_of(name, entry["result"]) if entry.get("result") else []:
+            if row.met is not None:
+                judged += 1
+                met += bool(row.met)
+                if not row.met:
+                    missed[name] = missed.get(name, 0) + 1
+    return met, judged, missed
+
+
 def headline(summary: dict) -> str:
-    """The README's block: the HEADLINE rows, each with its benchmark's load average, linking
-    to the page; a headline benchmark that did not finish is said so."""
+    """The README's block: how many targets `make bench` met and which it missed, then the
+    HEADLINE rows, each with its benchmark's load average, linking to the page; a headline
+    benchmark that did not finish is said so."""
     entries = summary["benchmarks"]
+    met, judged, missed = verdicts(entries)
+    missed_text = ", ".join(f"{name} ({n})" for name, n in missed.items())
     lines = [
         f"Measured by `make bench` on {when(summary['started'])[:10]} on "
         f"{machine_line(summary['machine'])}; the load average (1 min) before and after each "
         f"benchmark is beside it (near or above {summary['machine']['cores']}, other work "
-        "shared the cores). Every figure with its target: "
-        "[docs/benchmarks.md](docs/benchmarks.md).",
+        f"shared the cores). **{met} of {judged} targets met**"
+        + (f"; missed: {missed_text}" if missed else "")
+        + ". Every figure with its target: [docs/benchmarks.md](docs/benchmarks.md).",
         "",
         "| what | figure | target | load |",
         "|---|---|---|---|",

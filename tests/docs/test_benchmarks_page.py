@@ -142,6 +142,7 @@ def test_write_report_renders_the_page_and_the_readmes_headline_block(tmp_path):
     assert "| `default` preset: float test accuracy (10,000 test images) | 93.01% |" in block
     assert "| >= 94.0% (**missed**) | 0.4 -> 2.1 |" in block  # the benchmark's load average
     assert "[docs/benchmarks.md](docs/benchmarks.md)" in block
+    assert "**2 of 3 targets met**; missed: train_default (1)." in block
     assert [p.name for p in tmp_path.iterdir()] == ["README.md", "benchmarks.md"]
 
 
