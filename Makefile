@@ -161,6 +161,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark (bench/run_all.py), then docs/benchmarks.md and the README's figures block
+# rendered from bench/results/ (bench/report.py; `python -m bench.report` renders them again).
 bench: data
 	$(BIN)/python -m bench.run_all
 

@@ -11,8 +11,10 @@ Nothing here imports NumPy at module level: `one_blas_thread()` must run before 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +47,65 @@ def blas_threads() -> dict[str, str]:
 
 def load_average() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
+
+
+# The distributions whose versions say what was measured (the runtimes, the arithmetic, the
+# frame path, the page and MQTT).
+KEY_PACKAGES = ("numpy", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert",
+                "tflite-runtime", "tflite-micro", "opencv-python-headless", "opencv-python",
+                "aiohttp", "paho-mqtt")  # fmt: skip
+
+
+# The instruction sets the int8 and float kernels use when the CPU has them.
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8")
+
+
+def machine() -> dict:
+    """What the figures were measured on: the CPU, its cores, the memory, the OS, Python, the
+    key packages' versions, and the load average now (the machine may be shared)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in KEY_PACKAGES:
+        with contextlib.suppress(PackageNotFoundError):
+            packages[name] = version(name)
+    flags = (_proc_field("/proc/cpuinfo", "flags") or "").split()
+    return {
+        "cpu": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
+        "cpu_features": [f for f in CPU_FEATURES if f in flags],
+        "cores": os.cpu_count(),
+        "memory_gb": _memory_gb(),
+        "os": _os_name(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "packages": packages,
+        "load_average": load_average(),
+    }
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
+
+
+def _memory_gb() -> float | None:
+    kib = _proc_field("/proc/meminfo", "MemTotal")
+    return round(int(kib.split()[0]) / 2**20, 1) if kib else None
+
+
+def _os_name() -> str:
+    try:
+        return platform.freedesktop_os_release()["PRETTY_NAME"]
+    except (OSError, KeyError):
+        return f"{platform.system()} {platform.release()}"
 
 
 def bench_model() -> tuple[str, Path]:

@@ -161,6 +161,11 @@ def main() -> int:
     args = parser.parse_args()
     results = load_results()
     if args.table:
+        if not results:  # results stay on the machine that measured them (gitignored)
+            print(f"train_frontier: nothing measured here yet ({RESULT} is missing): run "
+                  "`python -m bench.train_frontier --only NAME` first; candidates: "
+                  f"{', '.join(CANDIDATES)}")  # fmt: skip
+            return 1
         print(table(results))
         return 0
     names = args.only.split(",") if args.only else list(CANDIDATES)

@@ -62,7 +62,7 @@ def default() -> TrainConfig:
     decide how many epochs fit in 15 minutes. The previous default (32-32p-64-64p, 96,938
     parameters: 93.33% in 20 epochs, but about 40 minutes here in float32) costs twice as
     much per image as this one. In 12 epochs, shifts and flips cost more than they give:
-    92.05% with them, 93.00% without. bench/results/train_frontier.json has the configs tried.
+    92.05% with them, 93.00% without. bench/train_frontier.py has the configs tried.
     """
     return preset(
         "default",
