@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = [measure(p) for p in models]
     print(write_result("convert_quality", {"models": results}))
-    return 0 if all(all(r["targets"].values()) for r in results) else 1
+    return 0  # a missed target is recorded in the result (and the report), as elsewhere
 
 
 if __name__ == "__main__":

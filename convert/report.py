@@ -121,8 +121,8 @@ def format_report(report: dict) -> str:
         (
             "accuracy",
             f"float {100 * report['float_accuracy']:.2f}%  {mode} "
-            f"{100 * report['int8_accuracy']:.2f}%  (drop {report['accuracy_drop_points']:+.2f} "
-            f"points, {report['test_samples']} test images)",
+            f"{100 * report['int8_accuracy']:.2f}%  ({drop_words(report['accuracy_drop_points'])}, "
+            f"{report['test_samples']} test images)",
         ),
         (
             "calibration",
@@ -144,3 +144,12 @@ def format_report(report: dict) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def drop_words(drop_points: float) -> str:
+    """The int8 model's accuracy beside the float one's, in words (a signed "drop +0.13"
+    reads both ways)."""
+    if drop_points == 0:
+        return "same as float"
+    side = "below" if drop_points > 0 else "above"
+    return f"{abs(drop_points):.2f} points {side} float"

@@ -155,3 +155,17 @@ def test_a_headline_benchmark_that_did_not_finish_is_said_so_in_the_readme(tmp_p
         readme=readme,
     )
     assert "| own_objects | did not finish (exit 1) | | 0.4 -> 2.1 |" in readme.read_text()
+
+
+def test_a_subset_run_says_which_figures_are_from_it():
+    earlier = entry(TRAIN_DEFAULT)
+    later = {**entry(MOBILENET), "started": "2026-12-07T19:00:00+00:00", "wall_seconds": 60.0}
+    page = render(
+        {
+            **summary(train_default=earlier, reference_mobilenet=later),
+            "started": "2026-12-07T19:00:00+00:00",
+            "finished": "2026-12-07T19:01:00+00:00",
+        }
+    )
+    assert "from 2026-12-07 17:03 UTC to 2026-12-07 19:01 UTC (the last run, of " in page
+    assert "reference_mobilenet, from 2026-12-07 19:00 UTC" in page
