@@ -593,6 +593,18 @@ def prune_wheelhouses(cache: Path, checks: list[ProfileCheck]) -> None:
                     wheel.unlink()
 
 
+# What an earlier pi-check cached under names without the Debian release (before Pi OS 13):
+# nothing reads them now, and the roots alone are about 3 GB.
+EARLIER_LAYOUT = ("apt/arm64", "apt/armhf", "wheels/aarch64", "wheels/armv7l", "roots/arm64-*",
+                  "roots/armhf-*")  # fmt: skip
+
+
+def drop_earlier_layout(cache: Path) -> None:
+    for pattern in EARLIER_LAYOUT:
+        for folder in cache.glob(pattern):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def folder_mb(folder: Path, pattern: str = "*") -> float:
     """MB of the regular files matching `pattern` under `folder`, symlinks not followed
     (a trixie root's /lib -> usr/lib would count usr/lib twice)."""
@@ -682,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         futures = {check.profile.name: pool.submit(check) for check in checks}
         results = {name: future.result() for name, future in futures.items()}
     prune_wheelhouses(cache, checks)
+    drop_earlier_layout(cache)
     results["prepare_seconds"] = prepared
     results["seconds"] = round(time.monotonic() - work.start)
     results["cache_mb"] = cache_sizes(cache)
