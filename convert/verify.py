@@ -300,12 +300,12 @@ def refuse_keras_model(model: Path) -> None:
 
 def no_tflite_runtime() -> str | None:
     """Why no TFLite runtime imports here (its one line), or None when one does."""
-    from edgecnn.backends import choose_backend
+    from edgecnn.backends import NO_RUNTIME, choose_backend
 
     try:
         choose_backend("auto", reference_fallback=False)
-    except EdgeCnnError as exc:
-        return str(exc).split(" — ")[0]
+    except EdgeCnnError:
+        return NO_RUNTIME
     return None
 
 
@@ -313,19 +313,17 @@ def golden_check(bundle: ModelBundle, ri: ReferenceInterpreter) -> dict | None:
     """The golden vectors convert stored in model.json (TFLite's reference outputs, proven
     on the workstation) through this machine's NumPy engine: the check of the arithmetic
     that is left where no TFLite runtime exists. None for a model without them."""
-    from edgecnn.golden import read_golden
+    from edgecnn.golden import read_golden, reference_outputs
 
     sidecar = bundle.sidecar
     golden = read_golden(sidecar.golden, sidecar.tflite_sha256, str(bundle.sidecar_path))
     if golden is None:
         return None
-    ours = [
-        ri.run_chunk(*(x[i : i + 1] for x in golden.inputs)) for i in range(len(golden.inputs[0]))
-    ]
+    ours = reference_outputs(ri, golden.inputs)
     diffs = [
-        float(np.abs(np.concatenate([o[k] for o in ours]).reshape(expected.shape).astype(np.float64)
+        float(np.abs(got.reshape(expected.shape).astype(np.float64)
                      - expected.astype(np.float64)).max(initial=0))
-        for k, expected in enumerate(golden.outputs)
+        for got, expected in zip(ours, golden.outputs, strict=False)
     ]  # fmt: skip
     return {"count": len(golden.inputs[0]), "max_abs_diff": max(diffs, default=0.0),
             "bit_exact": max(diffs, default=0.0) == 0}  # fmt: skip

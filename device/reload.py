@@ -29,7 +29,7 @@ from pathlib import Path
 
 from edgecnn.console import echo, warn
 from edgecnn.device.pipeline import Pipeline, PipelineOptions, build_pipeline
-from edgecnn.edgetpu import edgetpu_model_beside
+from edgecnn.edgetpu import paired_name
 from edgecnn.errors import EdgeCnnError
 from edgecnn.sidecar import sidecar_path_for
 
@@ -52,12 +52,10 @@ def files_state(paths: list[Path]) -> tuple:
 
 
 def watched_paths(options: PipelineOptions) -> list[Path]:
-    """The files a model is opened from: the .tflite, model.json, the Edge TPU sibling and a
-    --labels file."""
+    """The files a model is opened from: the .tflite, model.json, the other file of the Edge
+    TPU pair (there yet or not) and a --labels file."""
     model = Path(options.model)
-    paths = [model, sidecar_path_for(model)]
-    edgetpu = edgetpu_model_beside(model)
-    paths.append(edgetpu if edgetpu is not None else model.with_name("model_edgetpu.tflite"))
+    paths = [model, sidecar_path_for(model), paired_name(model)]
     if options.labels_path is not None:
         paths.append(Path(options.labels_path))
     return paths

@@ -201,6 +201,13 @@ def import_backend(name: str) -> Backend:
     return Backend(name, module.Interpreter, module.load_delegate, module.OpResolverType)
 
 
+NO_RUNTIME = (
+    "no TFLite runtime is installed: pip install ai-edge-litert (64-bit), or --backend "
+    "reference where none is built (32-bit Raspberry Pi OS 13; on Pi OS 12: tflite-runtime "
+    "with numpy<2)"
+)
+
+
 def choose_backend(name: str = "auto", reference_fallback: bool = True) -> Backend:
     """The backend asked for, or for "auto" the first TFLite runtime that imports, else (with
     `reference_fallback`) the NumPy reference, said in one line."""
@@ -218,11 +225,7 @@ def choose_backend(name: str = "auto", reference_fallback: bool = True) -> Backe
                  "ai-edge-litert")  # fmt: skip
         return backend
     if not reference_fallback:
-        raise EdgeCnnError(
-            "no TFLite runtime is installed: pip install ai-edge-litert (64-bit), or "
-            "--backend reference where none is built (32-bit Raspberry Pi OS 13; on Pi OS 12: "
-            f"tflite-runtime with numpy<2) — {'; '.join(reason for _, reason in reasons)}"
-        )
+        raise EdgeCnnError(f"{NO_RUNTIME} — {'; '.join(reason for _, reason in reasons)}")
     # Only the runtimes that are here but would not import are worth a word.
     broken = [reason for p, reason in reasons if importlib.util.find_spec(p.package) is not None]
     warn(

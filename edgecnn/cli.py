@@ -25,6 +25,7 @@ from edgecnn import __version__
 from edgecnn.backends import BACKEND_CHOICES, KERNELS
 from edgecnn.console import warn
 from edgecnn.errors import EdgeCnnError, one_line
+from edgecnn.native_output import debugging
 
 PathArg = click.Path(path_type=Path)
 Decorator = Callable[[Callable], Callable]
@@ -710,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         # A file the system would not read or write (read-only, full, gone) that no check
         # foresaw: still one line, naming the file. EDGECNN_DEBUG=1 shows the traceback.
-        if os.environ.get("EDGECNN_DEBUG"):
+        if debugging():
             raise
         where = f"{exc.filename}: " if exc.filename else ""
         message = f"{where}{exc.strerror or exc} (EDGECNN_DEBUG=1 shows where)"

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgecnn.errors import EdgeCnnError, first_line
+from edgecnn.errors import CONTROL, EdgeCnnError, first_line
 from edgecnn.labels import FASHION_MNIST_LABELS
 from edgecnn.manifest import is_model_input
 from edgecnn.picture_size import UnknownPicture, picture_size
@@ -206,7 +205,6 @@ def load_fashion_mnist(
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 MAX_PICTURE_PIXELS = 50_000_000  # a 50-megapixel photo decodes to 150 MB of BGR
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
@@ -233,7 +231,7 @@ def load_image_folder(root: str | Path, size: int = 28) -> Dataset:
             "(at least two), named after the class, holding its images"
         )
     for class_dir in class_dirs:
-        if CONTROL_CHARACTERS.search(class_dir.name):
+        if CONTROL.search(class_dir.name):
             raise EdgeCnnError(
                 f"class folder {class_dir.name!r} in {root} has a line break or another control "
                 "character in its name, which labels.txt (one class a line) cannot hold: "

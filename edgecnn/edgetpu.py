@@ -36,11 +36,20 @@ def is_edgetpu_model(model: TfliteModel) -> bool:
     return model.has_custom_op(EDGETPU_CUSTOM_OP)
 
 
+def paired_name(model_path: Path) -> Path:
+    """The other file of the pair edgetpu_compiler makes: `model_edgetpu.tflite` for
+    `model.tflite`, and `model.tflite` for `model_edgetpu.tflite` (there or not)."""
+    stem, suffix = model_path.stem, model_path.suffix
+    if is_edgetpu_name(model_path):
+        return model_path.with_name(f"{stem.removesuffix('_edgetpu')}{suffix}")
+    return model_path.with_name(f"{stem}_edgetpu{suffix}")
+
+
 def edgetpu_model_beside(model_path: Path) -> Path | None:
     """`model_edgetpu.tflite` beside `model.tflite`, or the model itself when it is one."""
     if is_edgetpu_name(model_path):
         return model_path
-    candidate = model_path.with_name(f"{model_path.stem}_edgetpu{model_path.suffix}")
+    candidate = paired_name(model_path)
     return candidate if candidate.is_file() else None
 
 
@@ -48,9 +57,7 @@ def cpu_model_beside(model_path: Path) -> Path | None:
     """`model.tflite` beside `model_edgetpu.tflite`, or the model itself when it is one."""
     if not is_edgetpu_name(model_path):
         return model_path
-    candidate = model_path.with_name(
-        f"{model_path.stem.removesuffix('_edgetpu')}{model_path.suffix}"
-    )
+    candidate = paired_name(model_path)
     return candidate if candidate.is_file() else None
 
 

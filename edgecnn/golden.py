@@ -34,7 +34,6 @@ import numpy as np
 
 from edgecnn.contract import FLOAT_RTOL, argmax_agreement, output_tolerance
 from edgecnn.errors import EdgeCnnError, first_line
-from edgecnn.sidecar import sha256_hex
 from edgecnn.tflite_model import TensorInfo, TfliteModel
 
 if TYPE_CHECKING:
@@ -74,10 +73,15 @@ def make_golden(
     else:
         from edgecnn.reference.interpreter import ReferenceInterpreter
 
-        ri = ReferenceInterpreter(model)
-        rows = [ri.run_chunk(*(x[i : i + 1] for x in inputs)) for i in range(len(inputs[0]))]
-        outputs = [np.concatenate(column) for column in zip(*rows, strict=True)]
+        outputs = reference_outputs(ReferenceInterpreter(model), inputs)
     return GoldenVectors([np.ascontiguousarray(x) for x in inputs], outputs)
+
+
+def reference_outputs(ri, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Each output of the NumPy reference `ri` for `inputs`, one invocation per row (as a
+    device runs them), the rows concatenated."""
+    rows = [ri.run_chunk(*(x[i : i + 1] for x in inputs)) for i in range(len(inputs[0]))]
+    return [np.concatenate(column) for column in zip(*rows, strict=True)]
 
 
 def reference_gap(model: TfliteModel, exc: EdgeCnnError) -> str:
@@ -278,7 +282,7 @@ def golden_for(bundle: ModelBundle, model: ModelFile, on_edgetpu: bool):
     # The bundle checked the file against model.json's hash, which the vectors belong to;
     # --no-verify-hash may run another file (the Edge TPU one is compiled from this one).
     unverified = not on_edgetpu and not (bundle.verify_hash and sidecar.tflite_sha256)
-    if unverified and sha256_hex(model.content) != sidecar.golden["model_sha256"]:
+    if unverified and model.sha256 != sidecar.golden["model_sha256"]:
         return None, "the model is not the file model.json's golden vectors belong to"
     misfit = misfit_tensor(golden, model.graph)
     if misfit:
@@ -311,11 +315,12 @@ def vectors_hold(model: TfliteModel, golden: GoldenVectors) -> bool:
     """Whether the NumPy reference, here, keeps to the contract on the golden vectors: when
     it does not either, the vectors are what is wrong, not the runtime. True when the
     reference cannot run the model (the runtime keeps the blame)."""
+    from edgecnn.backends import INTERPRETER_ERRORS
     from edgecnn.reference.tflite_api import ReferenceTfliteInterpreter
 
     try:
         return find_breach(ReferenceTfliteInterpreter(model), model, golden) is None
-    except (EdgeCnnError, ValueError, RuntimeError):
+    except (EdgeCnnError, *INTERPRETER_ERRORS):
         return True
 
 
@@ -332,7 +337,7 @@ def self_check(
     golden vectors through it, else random inputs against the NumPy reference. On the Edge
     TPU only the predictions are held to the contract. Never raises for a breach: the
     record says (`SelfCheck.raise_if_refused`)."""
-    from edgecnn.backends import REFERENCE
+    from edgecnn.backends import INTERPRETER_ERRORS, REFERENCE
 
     start = time.perf_counter()
     model = model or bundle.file
@@ -361,7 +366,7 @@ def self_check(
         checked = f"{RANDOM_INPUTS} random inputs against the NumPy reference ({why_none})"
     try:
         breach = find_breach(interpreter, model.graph, golden, predictions_only=on_edgetpu)
-    except (ValueError, RuntimeError) as exc:
+    except INTERPRETER_ERRORS as exc:
         breach = f"it fails on them ({first_line(exc)})"
     if breach is None:
         return found(PASSED, checked, f"self-check: the {runtime} runtime agrees with {checked}")

@@ -87,10 +87,7 @@ class Runtime:
 
     def run(self) -> np.ndarray:
         """Invoke on the input tensor as it is; the first output's scores, dequantised."""
-        try:
-            self.interpreter.invoke()
-        except INTERPRETER_ERRORS as exc:  # what an interpreter raises when the graph fails
-            raise self._failed(exc) from None
+        self.invoke()
         raw = self._output_view()  # a view: dropped before the next invoke()
         if raw.shape != self._scores_shaped.shape or raw.dtype != self.output_spec.dtype:
             raise EdgeCnnError(  # a damaged graph the interpreter reshaped as it ran

@@ -57,6 +57,10 @@ class UnsureSaver(Presenter):
         self._pending: concurrent.futures.Future | None = None
         self._failing = False
         self._full_said = False
+        # The queue's length, counted from the folder at start and when it looks full (a
+        # review elsewhere empties it), not on every unsure frame: counting globs the folder.
+        self._queued = len(self.queue)
+        self._counted = clock()
 
     def present(self, result: FrameResult) -> None:
         p = result.prediction
@@ -67,7 +71,9 @@ class UnsureSaver(Presenter):
             return
         if self._pending is not None and not self._pending.done():
             return  # the last one is still being written
-        if len(self.queue) >= MAX_UNLABELLED:
+        if self._queued >= MAX_UNLABELLED and now - self._counted >= max(self.every, 1.0):
+            self._queued, self._counted = len(self.queue), now
+        if self._queued >= MAX_UNLABELLED:
             if not self._full_said:
                 warn(f"--save-unsure: {self.queue.folder} holds {MAX_UNLABELLED} images to "
                      "label: no more are saved until they are reviewed (edgecnn capture "
@@ -113,6 +119,7 @@ class UnsureSaver(Presenter):
             self._failing = False
         self.duplicates.remember(DUPLICATE_KEY, sig)
         self.saved += 1
+        self._queued += 1
 
     def flush(self) -> None:
         """Wait until the save being written (if any) is done."""

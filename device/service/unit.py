@@ -31,12 +31,11 @@ from edgecnn.device.outputs.mjpeg import parse_serve
 from edgecnn.device.outputs.mqtt import PASSWORD_FILE_ENV, parse_mqtt_url
 from edgecnn.device.outputs.secret_file import warn_if_exposed
 from edgecnn.device.outputs.serve_access import MAKE_TOKEN, TOKEN_FILE_ENV, is_loopback
-from edgecnn.errors import EdgeCnnError
+from edgecnn.errors import CONTROL, EdgeCnnError
 
 UNIT_TEMPLATE = "edgecnn.service"
 PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # Options of `edgecnn service` itself, which it checks: not to be given again after `--`.
 SERVICE_OPTIONS = ("--model", "--source", "--serve", "--serve-token-file")
 # Run options naming a secret's file: loaded as a credential, given to run by environment.
@@ -55,7 +54,7 @@ def systemd_quote(word: str) -> str:
 def unit_value(text: str, what: str) -> str:
     """`text` unchanged, or a one-line error when it holds a line break or another control
     character (in a unit, the rest of it would be a directive of its own)."""
-    if CONTROL_CHARACTERS.search(str(text)):
+    if CONTROL.search(str(text)):
         raise EdgeCnnError(
             f"{what} {str(text)!r} holds a line break or another control character, which "
             "would change the unit's meaning: remove it (rename the file if need be)"

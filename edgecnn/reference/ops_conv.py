@@ -291,14 +291,8 @@ def transpose_conv(ctx: OpContext) -> list[np.ndarray]:
     if ctx.is_float:
         dtype, input_offset, requantize = np.float64, 0, None
     else:
-        max_abs_centred = np.abs(filters.astype(np.int64)).reshape(cout, -1).sum(axis=1) * (
-            255 if x.dtype.itemsize == 1 else 65535
-        )
-        dtype = exact_float_type(int(max_abs_centred.max()))
-        input_offset = -zero_point(ctx.input_tensors[2])
-        requantize = ctx.prepare(
-            "requantize",
-            lambda: channel_requantizer(ctx, max_abs_centred, input_index=2, bias_index=3),
+        dtype, input_offset, requantize = ctx.prepare(
+            "transpose", lambda: prepare_transpose_conv(ctx, filters, x.dtype.itemsize)
         )
     centred = x.astype(dtype) + dtype(input_offset)
     full_h = max((h - 1) * sh + kh, top + out_h)
@@ -317,3 +311,17 @@ def transpose_conv(ctx: OpContext) -> list[np.ndarray]:
     if requantize is None:
         return [float_epilogue(ctx, acc.astype(np.float64), bias_index=3)]
     return [requantize(acc)]
+
+
+def prepare_transpose_conv(ctx: OpContext, filters: np.ndarray, input_itemsize: int) -> tuple:
+    """Once per model: (the exact float type, input_offset, the requantizer). The bound is on
+    centred inputs (input - zero point spans 255 or 65535), not on raw values."""
+    cout = filters.shape[0]
+    max_abs_centred = np.abs(filters.astype(np.int64)).reshape(cout, -1).sum(axis=1) * (
+        255 if input_itemsize == 1 else 65535
+    )
+    return (
+        exact_float_type(int(max_abs_centred.max())),
+        -zero_point(ctx.input_tensors[2]),
+        channel_requantizer(ctx, max_abs_centred, input_index=2, bias_index=3),
+    )
